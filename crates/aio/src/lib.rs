@@ -12,8 +12,11 @@
 //!   and the other side waits on (used by ioeventfd and by `AioContext`
 //!   notification).
 //! - [`bql`]: the Big QEMU Lock.
+//! - [`log`]: the `-d` debug-log categories and the `-D` log file
+//!   (`util/log.c`).
 
 pub mod bql;
 mod event_notifier;
+pub mod log;
 
 pub use event_notifier::EventNotifier;
