@@ -72,10 +72,12 @@ fn visible(m: &[Node], i: usize, a: u64, ro: bool) -> Option<(usize, u64, bool)>
     }
     for &(c, _) in &n.children {
         let cn = &m[c];
-        if cn.enabled && a >= cn.addr && a < cn.addr + cn.size {
-            if let Some(hit) = visible(m, c, a - cn.addr, ro) {
-                return Some(hit);
-            }
+        if cn.enabled
+            && a >= cn.addr
+            && a < cn.addr + cn.size
+            && let Some(hit) = visible(m, c, a - cn.addr, ro)
+        {
+            return Some(hit);
         }
     }
     if n.terminating {
