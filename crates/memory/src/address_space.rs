@@ -114,6 +114,71 @@ impl Translation {
     }
 }
 
+/// Borrowed translation result used by the internal access paths (no
+/// reference counting: the view is pinned by an arc-swap guard).
+struct Tx<'a> {
+    fv: &'a FlatView,
+    index: Option<usize>,
+    xlat: HwAddr,
+    len: u64,
+}
+
+impl Tx<'_> {
+    fn range(&self) -> Option<&FlatRange> {
+        self.index.map(|i| &self.fv.ranges()[i])
+    }
+}
+
+/// `flatview_do_translate` on a borrowed view, following IOMMUs.
+fn translate_in<R>(
+    fv: &FlatView,
+    addr: HwAddr,
+    len: u64,
+    is_write: bool,
+    attrs: MemTxAttrs,
+    f: impl FnOnce(Tx<'_>) -> R,
+) -> R {
+    let Some(i) = fv.lookup_index(addr) else {
+        return f(Tx {
+            fv,
+            index: None,
+            xlat: addr,
+            len,
+        });
+    };
+    let fr = &fv.ranges()[i];
+    let xlat = addr - fr.start + fr.offset_in_region;
+    if let Some(ops) = fr.mr.iommu_ops() {
+        let idx = ops.attrs_to_index(attrs);
+        let need = IommuAccessFlags::for_access(is_write);
+        let e = ops.translate(xlat, need, idx);
+        let Some(target) = e.target_as.filter(|_| e.perm.contains(need)) else {
+            let empty = transaction::EMPTY_VIEW.clone();
+            return f(Tx {
+                fv: &empty,
+                index: None,
+                xlat: addr,
+                len,
+            });
+        };
+        let addr = (e.translated_addr & !e.addr_mask) | (xlat & e.addr_mask);
+        let len = len.min((addr | e.addr_mask) - addr + 1);
+        let g = target.0.current_map.load();
+        return translate_in(&g, addr, len, is_write, attrs, f);
+    }
+    let mut len = len;
+    if fr.mr.0.ram || fr.is_direct(false) {
+        let avail = fr.end() - u128::from(addr);
+        len = u64::try_from(avail.min(u128::from(len))).unwrap_or(len);
+    }
+    f(Tx {
+        fv,
+        index: Some(i),
+        xlat,
+        len,
+    })
+}
+
 /// A mapping returned by [`AddressSpace::map`].
 pub struct Mapping {
     ptr: *mut u8,
@@ -303,6 +368,19 @@ impl AddressSpace {
         transaction::unregister_listener(self, l);
     }
 
+    #[inline]
+    fn translate_with<R>(
+        &self,
+        addr: HwAddr,
+        len: u64,
+        is_write: bool,
+        attrs: MemTxAttrs,
+        f: impl FnOnce(Tx<'_>) -> R,
+    ) -> R {
+        let g = self.0.current_map.load();
+        translate_in(&g, addr, len, is_write, attrs, f)
+    }
+
     /// `flatview_translate`: resolves `addr` through this AS and any IOMMUs
     /// for an access of `len` bytes.
     pub fn translate(
@@ -365,10 +443,9 @@ impl AddressSpace {
         let mut addr = addr;
         while done < buf.len() {
             let len = (buf.len() - done) as u64;
-            let t = self.translate(addr, len, false, attrs);
-            let l = match t.range() {
+            let l = self.translate_with(addr, len, false, attrs, |t| match t.range() {
                 None => {
-                    let l = unassigned_step(&t, addr, len);
+                    let l = unassigned_step(t.fv, addr, len);
                     buf[done..done + l as usize].fill(0);
                     r |= MemTxResult::DECODE_ERROR;
                     l
@@ -386,7 +463,7 @@ impl AddressSpace {
                     r |= ri;
                     l
                 }
-            };
+            });
             done += l as usize;
             addr = addr.wrapping_add(l);
         }
@@ -402,11 +479,10 @@ impl AddressSpace {
         let mut addr = addr;
         while done < buf.len() {
             let len = (buf.len() - done) as u64;
-            let t = self.translate(addr, len, true, attrs);
-            let l = match t.range() {
+            let l = self.translate_with(addr, len, true, attrs, |t| match t.range() {
                 None => {
                     r |= MemTxResult::DECODE_ERROR;
-                    unassigned_step(&t, addr, len)
+                    unassigned_step(t.fv, addr, len)
                 }
                 Some(fr) if fr.is_direct(true) && fr.host != 0 => {
                     let l = t.len.min(len);
@@ -431,7 +507,7 @@ impl AddressSpace {
                     );
                     l
                 }
-            };
+            });
             done += l as usize;
             addr = addr.wrapping_add(l);
         }
@@ -460,8 +536,7 @@ impl AddressSpace {
         let mut addr = addr;
         while done < buf.len() {
             let len = (buf.len() - done) as u64;
-            let t = self.translate(addr, len, true, attrs);
-            let l = match t.range() {
+            let l = self.translate_with(addr, len, true, attrs, |t| match t.range() {
                 Some(fr)
                     if fr.host != 0
                         && matches!(fr.mr.kind(), RegionKind::Ram | RegionKind::RomDevice) =>
@@ -479,8 +554,8 @@ impl AddressSpace {
                 Some(fr) => u64::try_from(fr.end() - u128::from(addr))
                     .unwrap_or(u64::MAX)
                     .min(len),
-                None => unassigned_step(&t, addr, len),
-            };
+                None => unassigned_step(t.fv, addr, len),
+            });
             done += l as usize;
             addr = addr.wrapping_add(l);
         }
@@ -493,18 +568,15 @@ impl AddressSpace {
         let mut addr = addr;
         let mut len = len;
         while len > 0 {
-            let t = self.translate(addr, len, is_write, attrs);
-            let l = match t.range() {
-                None => return false,
-                Some(fr) if fr.is_direct(is_write) && fr.host != 0 => t.len.min(len),
+            let step = self.translate_with(addr, len, is_write, attrs, |t| match t.range() {
+                None => None,
+                Some(fr) if fr.is_direct(is_write) && fr.host != 0 => Some(t.len.min(len)),
                 Some(fr) => {
                     let l = memory_access_size(&fr.mr, t.len.min(len), t.xlat).max(1);
-                    if !dispatch::access_valid(&fr.mr, t.xlat, l as u32, is_write, attrs) {
-                        return false;
-                    }
-                    l
+                    dispatch::access_valid(&fr.mr, t.xlat, l as u32, is_write, attrs).then_some(l)
                 }
-            };
+            });
+            let Some(l) = step else { return false };
             len -= l;
             addr = addr.wrapping_add(l);
         }
@@ -521,8 +593,7 @@ impl AddressSpace {
         endian: Endian,
         attrs: MemTxAttrs,
     ) -> (u64, MemTxResult) {
-        let t = self.translate(addr, u64::from(size), false, attrs);
-        match t.range() {
+        self.translate_with(addr, u64::from(size), false, attrs, |t| match t.range() {
             None => (0, MemTxResult::DECODE_ERROR),
             Some(fr) if fr.is_direct(false) && fr.host != 0 && t.len >= u64::from(size) => {
                 let mut b = [0u8; 8];
@@ -533,7 +604,7 @@ impl AddressSpace {
                 let (v, r) = dispatch::dispatch_read(&fr.mr, t.xlat, size, endian, attrs);
                 (v & size_mask(size), r)
             }
-        }
+        })
     }
 
     /// Generic store (`address_space_st*_internal`).
@@ -545,8 +616,7 @@ impl AddressSpace {
         endian: Endian,
         attrs: MemTxAttrs,
     ) -> MemTxResult {
-        let t = self.translate(addr, u64::from(size), true, attrs);
-        match t.range() {
+        self.translate_with(addr, u64::from(size), true, attrs, |t| match t.range() {
             None => MemTxResult::DECODE_ERROR,
             Some(fr) if fr.is_direct(true) && fr.host != 0 && t.len >= u64::from(size) => {
                 let mut b = [0u8; 8];
@@ -560,7 +630,7 @@ impl AddressSpace {
                 MemTxResult::OK
             }
             Some(fr) => dispatch::dispatch_write(&fr.mr, t.xlat, value, size, endian, attrs),
-        }
+        })
     }
 
     /// `address_space_map`: a host pointer for up to `len` bytes at `addr`
@@ -664,8 +734,7 @@ impl AddressSpace {
 }
 
 /// Length of an unassigned step: up to the next mapped range.
-fn unassigned_step(t: &Translation, addr: u64, len: u64) -> u64 {
-    let fv = &t.fv;
+fn unassigned_step(fv: &FlatView, addr: u64, len: u64) -> u64 {
     let i = fv.ranges().partition_point(|r| r.start <= addr);
     match fv.ranges().get(i) {
         Some(next) => (next.start - addr).min(len),

@@ -378,6 +378,7 @@ impl Renderer {
             return;
         }
         let romd_mode = st.romd_mode;
+        let own_mask = st.dirty_log_mask;
         drop(st);
         // Gaps of `clip` not yet covered: those are this region's.
         let mut gaps = Vec::new();
@@ -400,7 +401,7 @@ impl Renderer {
             return;
         }
         let mrh = MemoryRegion::from_inner(mr);
-        let dirty_log_mask = mrh.dirty_log_mask();
+        let dirty_log_mask = mrh.dirty_log_mask_with(own_mask);
         let (host0, ram0) = match &mr.ram_block {
             Some(b) => (b.host() as usize, b.offset()),
             None => (0, 0),

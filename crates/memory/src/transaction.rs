@@ -310,6 +310,11 @@ pub(crate) fn compute_ioeventfds(fv: &FlatView) -> Vec<AsIoeventfd> {
 
 /// `address_space_update_ioeventfds` + `address_space_add_del_ioeventfds`.
 pub(crate) fn update_ioeventfds(a: &AsInner) {
+    if crate::ioeventfd::IOEVENTFD_COUNT.load(Ordering::Relaxed) == 0
+        && a.ioeventfds.lock().is_empty()
+    {
+        return;
+    }
     let fv = a.current_map.load_full();
     let new = compute_ioeventfds(&fv);
     let old = std::mem::replace(&mut *a.ioeventfds.lock(), new.clone());
