@@ -56,6 +56,26 @@ fn lookup(c: &mut Criterion) {
                 black_box(fv.lookup(black_box(addrs[i])))
             })
         });
+        // Peer: the std ordered map a straightforward implementation would use.
+        let map: std::collections::BTreeMap<u64, (u64, usize)> = fv
+            .ranges()
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (r.start(), (r.start() + r.size() as u64, i)))
+            .collect();
+        g.bench_with_input(BenchmarkId::new("peer_btreemap", n), &n, |b, _| {
+            let mut i = 0;
+            b.iter(|| {
+                i = (i + 1) & 4095;
+                let a = black_box(addrs[i]);
+                black_box(
+                    map.range(..=a)
+                        .next_back()
+                        .filter(|(_, (e, _))| a < *e)
+                        .map(|(_, (_, i))| *i),
+                )
+            })
+        });
         g.bench_with_input(BenchmarkId::new("mru_hot", n), &n, |b, _| {
             let mut hint = 0;
             let a = addrs[7];

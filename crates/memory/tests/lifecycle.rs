@@ -136,3 +136,53 @@ fn snapshot_syncs_listeners_first() {
     assert!(!vram.snapshot_get_dirty(&snap, 0x4000, 0x1000));
     vram.set_log(false, DirtyClient::Vga);
 }
+
+#[test]
+fn memory_region_cache_set_and_iotlb() {
+    let a = MEMTXATTRS_UNSPECIFIED;
+    let root = MemoryRegion::new_container("cacheroot", 0x100000);
+    let ram = MemoryRegion::new_ram("cacheram", 0x2000).unwrap();
+    root.add_subregion(0x1000, &ram);
+    let r = Recorder::with_answers(&[0x1234]);
+    root.add_subregion(
+        0x8000,
+        &MemoryRegion::new_io("cachedev", 0x100, r.clone(), OpsDesc::new().little_endian()),
+    );
+    let as_ = AddressSpace::new(&root, "cache");
+    let c = MemoryRegionCache::new(&as_, 0x1800, 0x10000, true);
+    assert!(c.is_direct());
+    assert_eq!(c.len(), 0x1800, "clamped to the section");
+    assert!(c.st(0x10, 0xdead_beef, 4, Endian::Little).is_ok());
+    assert_eq!(as_.ldl_le(0x1810, a).0, 0xdead_beef);
+    assert_eq!(c.ld(0x10, 2, Endian::Big).0, 0xefbe);
+    // Topology changes do not affect an existing cache (it pins its view).
+    root.del_subregion(&ram);
+    assert_eq!(c.ld(0x10, 4, Endian::Little).0, 0xdead_beef);
+    let m = MemoryRegionCache::new(&as_, 0x8004, 4, false);
+    assert!(!m.is_direct());
+    assert_eq!(m.ld(0, 4, Endian::Little).0, 0x1234);
+    assert_eq!(r.take(), [Call::R(4, 4)]);
+    assert!(MemoryRegionCache::new(&as_, 0x50000, 4, false).is_empty());
+    // address_space_set
+    root.add_subregion(0x1000, &ram);
+    assert!(as_.set(0x1000, 0xab, 0x300, a).is_ok());
+    assert_eq!(as_.ldl_le(0x12fc, a).0, 0xabab_abab);
+    assert_eq!(as_.ldub(0x1300, a).0, 0);
+    // get_iotlb_entry without an IOMMU: identity, 4 KiB mask.
+    let e = as_.get_iotlb_entry(0x1234, true, a).unwrap();
+    assert_eq!(
+        (e.iova, e.translated_addr, e.addr_mask),
+        (0x1000, 0x1000, 0xfff)
+    );
+    assert!(as_.get_iotlb_entry(0x50000, false, a).is_none());
+}
+
+#[test]
+#[should_panic(expected = "outside cached length")]
+fn cache_bounds_are_checked() {
+    let root = MemoryRegion::new_container("cacheroot2", 0x100000);
+    root.add_subregion(0, &MemoryRegion::new_ram("cacheram2", 0x1000).unwrap());
+    let as_ = AddressSpace::new(&root, "cache2");
+    let c = MemoryRegionCache::new(&as_, 0xff0, 0x100, false);
+    let _ = c.ld(0xe, 4, Endian::Little);
+}
