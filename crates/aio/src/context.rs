@@ -240,17 +240,16 @@ pub fn current_aio_context() -> Option<Arc<AioContext>> {
     None
 }
 
+/// Whether the calling thread may run `ctx`'s callbacks: it is `ctx`'s home
+/// thread, or `ctx` is the main context and the thread holds the BQL.
 pub(crate) fn is_current(ctx: &AioContext) -> bool {
-    let cur = CURRENT.with(|c| c.borrow().as_ref().map(Arc::as_ptr));
-    match cur {
-        Some(p) => std::ptr::eq(p, ctx),
-        None => {
-            crate::bql::bql_locked()
-                && MAIN_CONTEXT
-                    .get()
-                    .is_some_and(|m| std::ptr::eq(Arc::as_ptr(m), ctx))
-        }
+    if ctx.home.get() == Some(&std::thread::current().id()) {
+        return true;
     }
+    crate::bql::bql_locked()
+        && MAIN_CONTEXT
+            .get()
+            .is_some_and(|m| std::ptr::eq(Arc::as_ptr(m), ctx))
 }
 
 /// The main context (`qemu_get_aio_context`), if the main loop exists.
@@ -410,10 +409,16 @@ impl AioContext {
         if self.in_home_thread() {
             return;
         }
-        let has_current = CURRENT.with(|c| c.borrow().is_some());
-        if !has_current && !self.is_iohandler && !self.is_main() {
-            // A thread without a context that polls claims this one.
-            set_current_aio_context(&self.arc());
+        if self.home.get().is_none() && !self.is_iohandler && !self.is_main() {
+            // The first thread that polls an unbound context becomes its
+            // home (and, if it has none, this is its current context).
+            self.claim_home();
+            CURRENT.with(|c| {
+                let mut c = c.borrow_mut();
+                if c.is_none() {
+                    *c = Some(self.arc());
+                }
+            });
             return;
         }
         panic!("aio_poll on {:?} outside its home thread", self.name);

@@ -272,7 +272,7 @@ pub fn qemu_timeout_ns_to_ms(ns: i64) -> i64 {
     if ns == 0 {
         return 0;
     }
-    let ms = (ns + SCALE_MS - 1) / SCALE_MS;
+    let ms = ns / SCALE_MS + i64::from(ns % SCALE_MS != 0);
     ms.min(i64::from(i32::MAX))
 }
 
