@@ -9,7 +9,7 @@
 
 use crate::parts::{
     FloatClass, FloatParts, Fmt, cancellation_zero, inf, invalid, nan_result, round_pack,
-    round_pack128, shift_right_jam128, unpack, zero,
+    round_pack128, shift_right_jam64, shift_right_jam128, unpack, zero,
 };
 use crate::status::{FLAG_DIVBYZERO, FloatStatus};
 
@@ -86,6 +86,32 @@ fn add_aligned<F: Fmt>(
     }
 }
 
+/// Adds two finite nonzero values in 64 bits (Berkeley's and QEMU's
+/// approach for addition): both significands move down two bits, leaving
+/// headroom for a carry and still eight bits below a double's 53 (the
+/// bits dropped are zero, as every unpacked significand has at least 11
+/// trailing zeros), and the smaller operand is aligned with jamming. As in
+/// [`add_aligned`], a jammed alignment of two or more bits cancels at most
+/// one leading bit, so the sticky bit stays below the rounding point.
+#[inline]
+fn add_normal<F: Fmt>(a: FloatParts, b: FloatParts, s: &mut FloatStatus) -> u64 {
+    let (big, small) = if a.exp >= b.exp { (a, b) } else { (b, a) };
+    let xa = big.frac >> 2;
+    let xb = shift_right_jam64(small.frac >> 2, (big.exp - small.exp) as u32);
+    // Bit 61 has weight 2^big.exp, so bit 63 weighs 2^(big.exp + 2).
+    let (sign, x) = if big.sign == small.sign {
+        (big.sign, xa + xb)
+    } else if xa > xb {
+        (big.sign, xa - xb)
+    } else if xb > xa {
+        (small.sign, xb - xa)
+    } else {
+        return cancellation_zero::<F>(s);
+    };
+    let lz = x.leading_zeros();
+    round_pack::<F>(sign, big.exp + 2 - lz as i32, x << lz, s)
+}
+
 /// `a + b`, or `a - b` if `subtract` (QEMU's `parts_addsub`).
 #[inline]
 pub(crate) fn add<F: Fmt>(a: u64, b: u64, subtract: bool, s: &mut FloatStatus) -> u64 {
@@ -93,11 +119,7 @@ pub(crate) fn add<F: Fmt>(a: u64, b: u64, subtract: bool, s: &mut FloatStatus) -
     let mut b = unpack::<F>(b);
     b.sign ^= subtract;
     match (a.cls, b.cls) {
-        (FloatClass::Normal, FloatClass::Normal) => add_aligned::<F>(
-            (a.sign, a.exp, (a.frac as u128) << 62),
-            (b.sign, b.exp, (b.frac as u128) << 62),
-            s,
-        ),
+        (FloatClass::Normal, FloatClass::Normal) => add_normal::<F>(a, b, s),
         _ if a.is_nan() || b.is_nan() => nan_result::<F>(any_snan(&[&a, &b]), s),
         (FloatClass::Inf, FloatClass::Inf) => {
             if a.sign == b.sign {
@@ -151,14 +173,15 @@ pub(crate) fn div<F: Fmt>(a: u64, b: u64, s: &mut FloatStatus) -> u64 {
     let sign = a.sign ^ b.sign;
     match (a.cls, b.cls) {
         (FloatClass::Normal, FloatClass::Normal) => {
-            // q = frac_a * 2^64 / frac_b lies in (2^63, 2^65) and weighs
-            // 2^(ea - eb - 64) per unit; the remainder only matters as a
+            // q = frac_a * 2^63 / frac_b lies in (2^62, 2^64), so it fits a
+            // u64 (one hardware 128-by-64 division) and weighs
+            // 2^(ea - eb - 63) per unit. The remainder only matters as a
             // sticky bit, far below the 53 bits a double keeps.
-            let n = (a.frac as u128) << 64;
+            let n = (a.frac as u128) << 63;
             let d = b.frac as u128;
             let q = n / d;
             let sticky = (q * d != n) as u128;
-            round_pack128::<F>(sign, a.exp - b.exp + 63, q | sticky, s)
+            round_pack128::<F>(sign, a.exp - b.exp + 64, q | sticky, s)
         }
         _ if a.is_nan() || b.is_nan() => nan_result::<F>(any_snan(&[&a, &b]), s),
         (FloatClass::Inf, FloatClass::Inf) | (FloatClass::Zero, FloatClass::Zero) => {
@@ -174,20 +197,25 @@ pub(crate) fn div<F: Fmt>(a: u64, b: u64, s: &mut FloatStatus) -> u64 {
     }
 }
 
-/// Floor of the square root of `m`, where `m` lies in `[2^126, 2^128)`, and
-/// whether the root is inexact.
+/// The square root of `m`, which lies in `[2^110, 2^112)` and has at most
+/// 53 significant bits: its floor in `[2^55, 2^56)` and whether it is
+/// inexact.
 #[inline]
-fn isqrt128(m: u128) -> (u64, bool) {
-    // The host's correctly rounded f64 square root is only a first guess,
-    // good to about 2^-52 relative; one integer Newton step takes the error
-    // to under one unit and the loops below make the result exact, so the
-    // outcome does not depend on the host FPU.
-    let guess = ((m as f64).sqrt() as u64).max(1 << 63);
-    let mut r = ((guess as u128 + m / guess as u128) >> 1).min(u64::MAX as u128) as u64;
+fn isqrt_56(m: u128) -> (u64, bool) {
+    // `m` converts to f64 exactly, and the host's correctly rounded f64
+    // square root is then within half an f64 ulp (4 units here) of the true
+    // root. That guess is only a starting point: the integer loops below
+    // make the result exact, so the outcome never depends on the host FPU.
+    // (Built from the bits: a u128 to f64 conversion is a slow library call.)
+    let lz = m.leading_zeros();
+    let top = (m << lz >> 75) as u64; // the 53 leading bits, leading one included
+    let exp = 127 - lz as u64 - 52; // m = top * 2^exp exactly
+    let guess = f64::from_bits(((1023 + 52 + exp) << 52) | (top & ((1 << 52) - 1)));
+    let mut r = guess.sqrt() as u64;
     while (r as u128) * (r as u128) > m {
         r -= 1;
     }
-    while r < u64::MAX && (r as u128 + 1) * (r as u128 + 1) <= m {
+    while (r as u128 + 1) * (r as u128 + 1) <= m {
         r += 1;
     }
     (r, (r as u128) * (r as u128) != m)
@@ -199,12 +227,15 @@ pub(crate) fn sqrt<F: Fmt>(a: u64, s: &mut FloatStatus) -> u64 {
     let a = unpack::<F>(a);
     match a.cls {
         FloatClass::Normal if !a.sign => {
-            // value = m * 2^exp with m = frac / 2^63 in [1, 2). Make the
-            // exponent even by doubling m when it is odd; then the root's
-            // significand is isqrt(m * 2^126) with weight 2^(exp / 2 - 63).
-            let m = (a.frac as u128) << (63 + (a.exp & 1) as u32);
-            let (r, inexact) = isqrt128(m);
-            round_pack::<F>(false, a.exp >> 1, r | inexact as u64, s)
+            // value = frac * 2^(exp - 63). Make the exponent even by
+            // doubling when it is odd; then with m = frac * 2^(47 + odd),
+            // which lies in [2^110, 2^112) and loses no bits because frac
+            // has at most 53 significant ones, the root is
+            // sqrt(m) * 2^((exp >> 1) - 55): 56 bits, three more than a
+            // double keeps, plus the sticky remainder.
+            let m = (a.frac as u128) << (47 + (a.exp & 1) as u32);
+            let (r, inexact) = isqrt_56(m);
+            round_pack::<F>(false, a.exp >> 1, (r << 8) | inexact as u64, s)
         }
         FloatClass::QNaN | FloatClass::SNaN => nan_result::<F>(a.cls == FloatClass::SNaN, s),
         // sqrt(-0) = -0, sqrt(+0) = +0.
