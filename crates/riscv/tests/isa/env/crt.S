@@ -67,7 +67,28 @@ fail:
         call    htif_puts
         mv      a0, gp
         call    htif_putdec
-        li      a0, '\n'
+        /* Show the last trap taken, if any: usually what went wrong. */
+        la      t0, trap_count
+        ld      t0, 0(t0)
+        beqz    t0, 2f
+        la      a0, msg_last
+        call    htif_puts
+        la      a0, trap_mcause
+        ld      a0, 0(a0)
+        call    htif_puthex
+        la      a0, msg_mepc
+        call    htif_puts
+        la      a0, trap_mepc
+        ld      a0, 0(a0)
+        call    htif_puthex
+        la      a0, msg_mtval
+        call    htif_puts
+        la      a0, trap_mtval
+        ld      a0, 0(a0)
+        call    htif_puthex
+        li      a0, ')'
+        call    htif_putc
+2:      li      a0, '\n'
         call    htif_putc
         slli    t0, gp, 1
         ori     t0, t0, 1
@@ -245,6 +266,7 @@ unexpected_trap:
 msg_fail:   .asciz "FAIL: test "
 msg_trap:   .asciz "unexpected trap in test "
 msg_mcause: .asciz ": mcause="
+msg_last:   .asciz " (last trap: mcause="
 msg_mepc:   .asciz " mepc="
 msg_mtval:  .asciz " mtval="
 
