@@ -127,4 +127,21 @@
         fmv.w.x \freg, t6
 .endm
 
+
+
+/* Sub-test n: drop to privilege mode (PRV_U/PRV_S), run the instructions
+ * given, which must trap to M with cause at their first instruction; the
+ * trap must be taken from that mode. Resumes in M-mode. */
+#define MODE_TRAP_CASE(n, mode, cause, ...) \
+        TEST n; EXPECT_TRAP 88f; ENTER_MODE mode, 87f; \
+87:     __VA_ARGS__; j fail; \
+88:     CHECK_CAUSE cause; CHECK_EPC 87b; CHECK_TRAP_MODE mode
+
+/* Sub-test n: in privilege mode, run the instructions given, which must
+ * not trap; then return to M with ecall (which must be the next trap). */
+#define MODE_OK_CASE(n, mode, ...) \
+        TEST n; EXPECT_TRAP 88f; ENTER_MODE mode, 87f; \
+87:     __VA_ARGS__; ecall; \
+88:     CHECK_CAUSE (CAUSE_USER_ECALL + mode); CHECK_TRAP_MODE mode
+
 #endif
