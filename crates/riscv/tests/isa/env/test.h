@@ -144,4 +144,23 @@
 87:     __VA_ARGS__; ecall; \
 88:     CHECK_CAUSE (CAUSE_USER_ECALL + mode); CHECK_TRAP_MODE mode
 
+/* Floating point. fa0, fa1, fa2 are loaded with the operand bit patterns
+ * a, b, c; fflags is cleared; the instructions given must leave their
+ * result in fa3 (FTEST_D/FTEST_S) or a0 (FTEST_X); then the result bits
+ * and fflags are checked. Single results are compared as the low 32 bits
+ * after checking they are NaN-boxed. */
+#define FTEST_D(n, res, flags, a, b, c, ...) \
+        TEST n; LI_D fa0, a; LI_D fa1, b; LI_D fa2, c; fsflags zero; \
+        __VA_ARGS__; fmv.x.d a0, fa3; CHECK a0, res; CHECK_FFLAGS flags
+#define FTEST_S(n, res, flags, a, b, c, ...) \
+        TEST n; LI_S fa0, a; LI_S fa1, b; LI_S fa2, c; fsflags zero; \
+        __VA_ARGS__; fmv.x.d a0, fa3; srai a1, a0, 32; CHECK a1, -1; \
+        slli a0, a0, 32; srli a0, a0, 32; CHECK a0, res; CHECK_FFLAGS flags
+#define FTEST_DX(n, res, flags, a, b, ...) \
+        TEST n; LI_D fa0, a; LI_D fa1, b; fsflags zero; \
+        __VA_ARGS__; CHECK a0, res; CHECK_FFLAGS flags
+#define FTEST_SX(n, res, flags, a, b, ...) \
+        TEST n; LI_S fa0, a; LI_S fa1, b; fsflags zero; \
+        __VA_ARGS__; CHECK a0, res; CHECK_FFLAGS flags
+
 #endif
