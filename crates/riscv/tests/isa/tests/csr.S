@@ -336,4 +336,14 @@ main:
         csrr    a0, senvcfg
         /* mconfigptr reads 0. */
         TEST_RR(73, a0, 0, csrr a0, 0xf15)
+        /* misa is not writable in QEMU 7.2 (WARL, write ignored): clearing
+         * C leaves it set. That is also why no test can raise an
+         * instruction-address-misaligned exception: with C always on, jalr
+         * clears bit 0 and every branch target is 2-byte aligned. */
+        TEST    74
+        csrr    a1, misa
+        li      t0, 1 << 2
+        csrc    misa, t0
+        csrr    a0, misa
+        CHECKR  a0, a1
         j       pass
