@@ -43,6 +43,14 @@ for elf in "${elfs[@]}"; do
     if [ $rc -eq 0 ] && grep -q -e '^FAIL' -e 'unexpected trap' "$log"; then
         rc=255
     fi
+    # Programs with an .expect file must print exactly that.
+    expect="$here/tests/$name.expect"
+    if [ $rc -eq 0 ] && [ -e "$expect" ] && ! cmp -s "$expect" "$log"; then
+        echo "FAIL $name: console output differs from tests/$name.expect"
+        diff "$expect" "$log" | sed 's/^/    | /' | head -n 20 || true
+        failed+=("$name")
+        continue
+    fi
     if [ $rc -eq 0 ]; then
         echo "PASS $name"
         pass=$((pass + 1))

@@ -336,7 +336,87 @@ main:
         CHECK_TRAP_MODE PRV_U
         QUIET
         csrw    mideleg, zero
+
+        /* A timer interrupt arriving while a tight loop spins on itself
+         * (a block chained to itself) is taken. */
+        TEST    30
+        li      t0, MIP_MTIP
+        csrw    mie, t0
+        ld      t0, 0(s2)
+        addi    t0, t0, 500
+        sd      t0, 0(s1)
+        EXPECT_TRAP 1f
+        csrsi   mstatus, MSTATUS_MIE
+2:      j       2b
+1:      CHECK_CAUSE INTR(IRQ_M_TIMER)
+        la      t0, 2b
+        la      t1, trap_mepc
+        ld      t1, 0(t1)
+        CHECKR  t0, t1                  /* mepc = the spinning jump */
+        QUIET
+
+        /* Precise interrupts: a loop keeps two counters in registers while
+         * a periodic timer interrupt (re-armed by its own handler, which
+         * returns to mepc) fires many times; every interrupt must leave
+         * the loop state exact. */
+        TEST    31
+        la      t0, tick_handler
+        csrw    mtvec, t0
+        la      t0, ticks
+        sd      zero, 0(t0)
+        li      t0, MIP_MTIP
+        csrw    mie, t0
+        ld      t0, 0(s2)
+        addi    t0, t0, 100
+        sd      t0, 0(s1)
+        li      a0, 0
+        li      a1, 0
+        li      a2, 300000
+        csrsi   mstatus, MSTATUS_MIE
+3:      addi    a0, a0, 1
+        addi    a1, a1, 3
+        slli    a3, a0, 1
+        add     a3, a3, a0              /* a3 = 3 * a0 must equal a1 */
+        bne     a3, a1, fail
+        bne     a0, a2, 3b
+        csrci   mstatus, MSTATUS_MIE
+        la      t0, trap_entry
+        csrw    mtvec, t0
+        CHECK   a0, 300000
+        CHECK   a1, 900000
+        /* The interrupt fired (at 10 MHz, every 10 us). */
+        la      t0, ticks
+        ld      t0, 0(t0)
+        bnez    t0, 4f
+        j       fail
+4:      QUIET
         j       pass
+
+/* Periodic timer handler for test 31: count, re-arm 100 ticks ahead,
+ * return to the interrupted instruction. */
+        .align  2
+tick_handler:
+        csrw    mscratch, t0
+        la      t0, tick_save
+        sd      t1, 0(t0)
+        sd      t2, 8(t0)
+        csrr    t1, mcause
+        li      t2, INTR(IRQ_M_TIMER)
+        beq     t1, t2, 1f
+        j       trap_entry              /* anything else: unexpected */
+1:      la      t1, ticks
+        ld      t2, 0(t1)
+        addi    t2, t2, 1
+        sd      t2, 0(t1)
+        li      t1, CLINT_MTIME
+        ld      t2, 0(t1)
+        addi    t2, t2, 100
+        li      t1, CLINT_MTIMECMP
+        sd      t2, 0(t1)
+        ld      t1, 0(t0)
+        ld      t2, 8(t0)
+        csrr    t0, mscratch
+        mret
 
 /* S-mode trap handler: record and return to M through ecall. */
         .align  2
@@ -379,6 +459,8 @@ svec\i: li      t4, \i
 
         .data
         .align  3
+ticks:     .dword 0
+tick_save: .dword 0, 0
 s_scause:  .dword 0
 s_sepc:    .dword 0
 s_stval:   .dword 0
