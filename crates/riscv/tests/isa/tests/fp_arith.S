@@ -166,6 +166,26 @@ main:
         /* (1+2^-23)(1-2^-24) - 1 = 2^-24 - 2^-47 exactly. */
         FTEST_S(84, 0x337ffffe, 0, 0x3f800001, 0x3f7fffff, 0xbf800000, fmadd.s fa3, fa0, fa1, fa2)
 
+        /* sqrt of the smallest subnormal, 2^-1074, is 2^-537 exactly. */
+        FTEST_D(86, 0x1e60000000000000, 0, D_MINSUB, 0, 0, fsqrt.d fa3, fa0)
+        /* 2^-1022 / 3: an inexact subnormal quotient. */
+        FTEST_D(87, 0x0005555555555555, UF | NX, D_MINN, D_THREE, 0, fdiv.d fa3, fa0, fa1)
+        FTEST_D(88, 0x0005555555555556, UF | NX, D_MINN, D_THREE, 0, fdiv.d fa3, fa0, fa1, rup)
+        /* An exact zero from opposite-signed terms is +0, except -0 under
+         * RDN, for FMA too. */
+        FTEST_D(89, D_PZERO, 0, D_ONE, D_ONE, D_MONE, fmadd.d fa3, fa0, fa1, fa2, rup)
+        FTEST_D(90, D_MZERO, 0, D_ONE, D_ONE, D_MONE, fmadd.d fa3, fa0, fa1, fa2, rdn)
+        /* Single: (2^-126 - 2^-149)(1 + 2^-23) = 2^-126 - 2^-172 rounds to
+         * the smallest normal even with an unbounded exponent, so it is
+         * not tiny after rounding: NX only ... */
+        FTEST_S(91, 0x00800000, NX, 0x007fffff, 0x3f800001, 0, fmul.s fa3, fa0, fa1)
+        /* ... and stays subnormal under RTZ (UF). */
+        FTEST_S(92, 0x007fffff, UF | NX, 0x007fffff, 0x3f800001, 0, fmul.s fa3, fa0, fa1, rtz)
+        /* 2^-126 (1 - 2^-24) = 2^-126 - 2^-150 is exact at 24 bits with an
+         * unbounded exponent, hence tiny, and inexact once subnormal (a
+         * tie, rounding to even = 2^-126): UF|NX with a normal result. */
+        FTEST_S(93, 0x00800000, UF | NX, 0x00800000, 0x3f7fffff, 0, fmul.s fa3, fa0, fa1)
+
         /* fflags accrue until cleared: NX then DZ. */
         TEST    85
         fsflags zero

@@ -382,6 +382,28 @@ int main(void)
     CHECK_EQ(mode_call_a0, 0x8877665544332211ull);
 
     test_num = 21;
+    /* Self-modifying code through two virtual aliases of one physical
+     * page: S writes instructions through a writable alias, fence.i, and
+     * runs them through an executable alias; then rewrites and reruns. */
+    map(SLOT(11), pa_of(3), 0, PTE_V | PTE_R | PTE_W | AD);
+    map(SLOT(12), pa_of(3), 0, PTE_V | PTE_X | AD);
+    /* "addi a0, zero, imm; ecall" as one doubleword. */
+#define LI_ECALL(imm) ((0x00000073ull << 32) | 0x00000513ull | ((uint64_t)(imm) << 20))
+    expect_ok(PRV_S, stub_sd, SLOT(11), LI_ECALL(0x5a));
+    fence_i();
+    CHECK_EQ(mode_call(PRV_S, SLOT(12), 0, 0), ECALL_FROM(PRV_S));
+    CHECK_EQ(mode_call_a0, 0x5a);
+    expect_ok(PRV_S, stub_sd, SLOT(11), LI_ECALL(0x123));
+    fence_i();
+    CHECK_EQ(mode_call(PRV_S, SLOT(12), 0, 0), ECALL_FROM(PRV_S));
+    CHECK_EQ(mode_call_a0, 0x123);
+    /* The same physical code reached through a third alias (U page)
+     * from U-mode. */
+    map(SLOT(13), pa_of(3), 0, PTE_V | PTE_X | PTE_U | AD);
+    CHECK_EQ(mode_call(PRV_U, SLOT(13), 0, 0), ECALL_FROM(PRV_U));
+    CHECK_EQ(mode_call_a0, 0x123);
+
+    test_num = 22;
     /* Turning translation off: S sees physical addresses again. */
     csr_write(satp, 0);
     sfence_vma_all();
