@@ -32,6 +32,7 @@
 pub mod char;
 pub mod chardev;
 pub mod clock;
+pub mod intc;
 pub mod irq;
 pub mod misc;
 pub mod mmio;

@@ -1,4 +1,3 @@
 //! Interrupt controllers (QEMU: `hw/intc/`).
 
-pub mod aclint;
 pub mod plic;
