@@ -78,7 +78,6 @@ pub const GUEST_ERROR: &str = "guest_errors";
 pub const UNIMP: &str = "unimp";
 
 /// Writes `value` into bits `[shift, shift + len)` of `dst` (QEMU: `deposit64`).
-#[allow(dead_code)] // first users (aclint, goldfish rtc) land in the next commits
 pub(crate) fn deposit64(dst: u64, shift: u32, len: u32, value: u64) -> u64 {
     debug_assert!(shift + len <= 64 && len > 0);
     let mask = if len == 64 {
