@@ -36,3 +36,4 @@ pub mod intc;
 pub mod irq;
 pub mod misc;
 pub mod mmio;
+pub mod rtc;
