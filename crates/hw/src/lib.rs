@@ -1,0 +1,39 @@
+//! Ferrite's device models (QEMU: `hw/`, `chardev/`).
+//!
+//! Every device here is a *register model*: it owns its guest-visible state and
+//! is driven through the [`mmio::MmioDevice`] trait, one access at a time, the
+//! way QEMU's `MemoryRegionOps` callbacks drive a device. The devices do not
+//! know about the memory API, the event loop or the CPU; they meet the rest of
+//! the emulator at small seams that the board adapts:
+//!
+//! | seam | QEMU concept | module |
+//! | --- | --- | --- |
+//! | [`mmio::MmioDevice`] + [`mmio::AccessRules`] | `MemoryRegionOps` (`valid`/`impl`) | [`mmio`] |
+//! | [`irq::IrqLine`], [`irq::HartIrq`] | `qemu_irq`, `riscv_cpu_update_mip` | [`irq`] |
+//! | [`clock::Clock`], [`clock::Timer`] | `qemu_clock_get_ns`, `QEMUTimer` | [`clock`] |
+//! | [`chardev::CharBackend`] | `CharBackend` / `Chardev` | [`chardev`] |
+//! | [`misc::sifive_test::ShutdownSink`] | `qemu_system_shutdown_request` | [`misc`] |
+//!
+//! Devices (each module names the QEMU source file whose behaviour it follows):
+//!
+//! * [`char::serial`] — NS16550A UART (`hw/char/serial.c`)
+//! * [`intc::plic`] — SiFive PLIC (`hw/intc/sifive_plic.c`)
+//! * [`intc::aclint`] — ACLINT MSWI + MTIMER (`hw/intc/riscv_aclint.c`)
+//! * [`misc::sifive_test`] — the test finisher (`hw/misc/sifive_test.c`)
+//! * [`rtc::goldfish`] — goldfish RTC (`hw/rtc/goldfish_rtc.c`)
+//! * [`virtio::mmio`] — virtio-mmio version 2 transport (`hw/virtio/virtio-mmio.c`)
+//!
+//! Locking: devices are plain `&mut self` state machines. The board puts each
+//! one behind the BQL (or a mutex) and wires timer expiries to the device's
+//! `*_cb` methods. A device calls out only through [`irq::IrqLine`]s,
+//! [`chardev::CharBackend`]s and [`clock::Timer`]s; none of those call back
+//! into the calling device, so no lock order problem arises from them.
+
+pub mod char;
+pub mod chardev;
+pub mod clock;
+pub mod intc;
+pub mod irq;
+pub mod misc;
+pub mod mmio;
+pub mod rtc;

@@ -1,0 +1,3 @@
+//! Virtio transports (QEMU: `hw/virtio/`).
+
+pub mod mmio;
