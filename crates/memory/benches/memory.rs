@@ -135,7 +135,9 @@ fn rerender(c: &mut Criterion) {
     let root = tree(1000);
     let as_ = AddressSpace::new(&root, "rerender");
     let victim = root.subregions()[500].clone();
-    c.bench_function("render_only_1000", |b| b.iter(|| black_box(FlatView::render(&root))));
+    c.bench_function("render_only_1000", |b| {
+        b.iter(|| black_box(FlatView::render(&root)))
+    });
     let _bql = ferrite_aio::bql::bql_lock();
     let mut on = true;
     c.bench_function("rerender_1000", |b| {

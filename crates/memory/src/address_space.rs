@@ -162,7 +162,7 @@ fn translate_in<R>(
             });
         };
         let addr = (e.translated_addr & !e.addr_mask) | (xlat & e.addr_mask);
-        let len = len.min((addr | e.addr_mask) - addr + 1);
+        let len = len.min(((addr | e.addr_mask) - addr).saturating_add(1));
         let g = target.0.current_map.load();
         return translate_in(&g, addr, len, is_write, attrs, f);
     }
@@ -417,7 +417,7 @@ impl AddressSpace {
                     };
                 };
                 addr = (e.translated_addr & !e.addr_mask) | (xlat & e.addr_mask);
-                plen = plen.min((addr | e.addr_mask) - addr + 1);
+                plen = plen.min(((addr | e.addr_mask) - addr).saturating_add(1));
                 fv = target.flatview();
                 continue;
             }
@@ -593,6 +593,10 @@ impl AddressSpace {
         endian: Endian,
         attrs: MemTxAttrs,
     ) -> (u64, MemTxResult) {
+        assert!(
+            matches!(size, 1 | 2 | 4 | 8),
+            "ld: access size {size} is not 1, 2, 4 or 8"
+        );
         self.translate_with(addr, u64::from(size), false, attrs, |t| match t.range() {
             None => (0, MemTxResult::DECODE_ERROR),
             Some(fr) if fr.is_direct(false) && fr.host != 0 && t.len >= u64::from(size) => {
@@ -616,6 +620,10 @@ impl AddressSpace {
         endian: Endian,
         attrs: MemTxAttrs,
     ) -> MemTxResult {
+        assert!(
+            matches!(size, 1 | 2 | 4 | 8),
+            "st: access size {size} is not 1, 2, 4 or 8"
+        );
         self.translate_with(addr, u64::from(size), true, attrs, |t| match t.range() {
             None => MemTxResult::DECODE_ERROR,
             Some(fr) if fr.is_direct(true) && fr.host != 0 && t.len >= u64::from(size) => {

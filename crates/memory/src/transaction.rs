@@ -408,7 +408,8 @@ pub(crate) fn register_listener(as_: &AddressSpace, l: Arc<dyn MemoryListener>) 
                 l.log_start(&s, 0, fr.dirty_log_mask);
             }
         }
-        for f in as_.0.ioeventfds.lock().iter() {
+        let fds = as_.0.ioeventfds.lock().clone();
+        for f in &fds {
             l.eventfd_add(&f.section(), f.match_data, f.data, &f.e);
         }
         l.commit();
@@ -430,7 +431,8 @@ pub(crate) fn unregister_listener(as_: &AddressSpace, l: &Arc<dyn MemoryListener
             }
             l.region_del(&s);
         }
-        for f in as_.0.ioeventfds.lock().iter() {
+        let fds = as_.0.ioeventfds.lock().clone();
+        for f in &fds {
             l.eventfd_del(&f.section(), f.match_data, f.data, &f.e);
         }
         l.commit();
