@@ -248,10 +248,11 @@ pub(crate) fn deliver_write(
 /// remain (vector V9).
 pub fn memory_access_size(mr: &MemoryRegion, l: u64, addr: HwAddr) -> u64 {
     let desc = mr.0.desc;
+    // Capped at 8: the largest value one dispatch can carry.
     let mut max = u64::from(if desc.valid.max == 0 {
         4
     } else {
-        desc.valid.max
+        desc.valid.max.min(8)
     });
     if !desc.impl_.unaligned {
         // Largest power of two dividing the offset; offset 0 imposes nothing.
