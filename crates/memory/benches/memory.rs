@@ -125,6 +125,13 @@ fn mmio_dispatch(c: &mut Criterion) {
             b.iter(|| black_box(as_.ldl_le(black_box(0x1000_0010), a)))
         });
     }
+    let snap = as_.flatview();
+    g.bench_function("snapshot_lockless", |b| {
+        b.iter(|| black_box(snap.ld(black_box(0x1000_1010), 4, Endian::Little, a)))
+    });
+    g.bench_function("snapshot_ram_ldl", |b| {
+        b.iter(|| black_box(snap.ld(black_box(0x8000_0010), 4, Endian::Little, a)))
+    });
     g.bench_function("ram_ldl", |b| {
         b.iter(|| black_box(as_.ldl_le(black_box(0x8000_0010), a)))
     });
