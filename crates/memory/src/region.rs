@@ -71,6 +71,51 @@ pub trait MemoryRegionOps: Send + Sync {
     }
 }
 
+/// Callbacks for devices written as a plain register block with
+/// `&mut self` methods; wrap it in [`MutexOps`] to serve a region.
+pub trait MemoryRegionOpsMut: Send {
+    /// Reads `size` bytes at `addr`.
+    fn read(&mut self, addr: HwAddr, size: u32) -> u64;
+    /// Writes `size` bytes at `addr`.
+    fn write(&mut self, addr: HwAddr, value: u64, size: u32);
+}
+
+/// Adapter from [`MemoryRegionOpsMut`] to [`MemoryRegionOps`]: the device
+/// state sits behind a mutex (uncontended under the BQL, and still correct
+/// for lockless regions).
+///
+/// ```
+/// use std::sync::Arc;
+/// use ferrite_memory::*;
+/// #[derive(Default)]
+/// struct Scratch(u64);
+/// impl MemoryRegionOpsMut for Scratch {
+///     fn read(&mut self, _: HwAddr, _: u32) -> u64 { self.0 }
+///     fn write(&mut self, _: HwAddr, v: u64, _: u32) { self.0 = v; }
+/// }
+/// let mr = MemoryRegion::new_io("scratch", 8, Arc::new(MutexOps::new(Scratch::default())),
+///                               OpsDesc::new().little_endian().impl_sizes(8, 8));
+/// dispatch_write(&mr, 0, 42, 8, Endian::Little, MEMTXATTRS_UNSPECIFIED);
+/// assert_eq!(dispatch_read(&mr, 0, 8, Endian::Little, MEMTXATTRS_UNSPECIFIED).0, 42);
+/// ```
+pub struct MutexOps<T>(pub Mutex<T>);
+
+impl<T> MutexOps<T> {
+    /// Wraps `dev`.
+    pub fn new(dev: T) -> MutexOps<T> {
+        MutexOps(Mutex::new(dev))
+    }
+}
+
+impl<T: MemoryRegionOpsMut> MemoryRegionOps for MutexOps<T> {
+    fn read(&self, addr: HwAddr, size: u32) -> u64 {
+        self.0.lock().read(addr, size)
+    }
+    fn write(&self, addr: HwAddr, value: u64, size: u32) {
+        self.0.lock().write(addr, value, size);
+    }
+}
+
 /// QEMU's `unassigned_mem_ops`: rejects everything (reads 0, writes
 /// dropped, `MEMTX_DECODE_ERROR`). Used by containers, reservations, RAM
 /// and ROM when they are reached through the slow path.
