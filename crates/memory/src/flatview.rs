@@ -192,11 +192,17 @@ pub enum PhysTarget<'a> {
 
 static NEXT_GENERATION: AtomicU64 = AtomicU64::new(1);
 
+/// Ranges per chunk of the two-level lookup index.
+const LOOKUP_FANOUT: usize = 64;
+
 /// An immutable rendering of one region tree (QEMU `FlatView`).
 pub struct FlatView {
     ranges: Vec<FlatRange>,
     /// `ranges[i].start`, dense, for the binary search.
     starts: Vec<u64>,
+    /// `starts[k * LOOKUP_FANOUT]`: a small first-level index so large
+    /// views search a cache-resident array first.
+    top: Vec<u64>,
     root: Option<MemoryRegion>,
     generation: u64,
 }
@@ -217,6 +223,7 @@ impl FlatView {
         FlatView {
             ranges: Vec::new(),
             starts: Vec::new(),
+            top: Vec::new(),
             root: None,
             generation: NEXT_GENERATION.fetch_add(1, Ordering::Relaxed),
         }
@@ -242,10 +249,12 @@ impl FlatView {
             }
             ranges.push(fr);
         }
-        let starts = ranges.iter().map(|r| r.start).collect();
+        let starts: Vec<u64> = ranges.iter().map(|r| r.start).collect();
+        let top = starts.iter().step_by(LOOKUP_FANOUT).copied().collect();
         FlatView {
             ranges,
             starts,
+            top,
             root: Some(root.clone()),
             generation: NEXT_GENERATION.fetch_add(1, Ordering::Relaxed),
         }
@@ -269,7 +278,18 @@ impl FlatView {
     /// Index of the range containing `addr`.
     #[inline]
     pub fn lookup_index(&self, addr: u64) -> Option<usize> {
-        let i = self.starts.partition_point(|&s| s <= addr);
+        let i = if self.starts.len() <= 2 * LOOKUP_FANOUT {
+            self.starts.partition_point(|&s| s <= addr)
+        } else {
+            // First level: which chunk; second level: inside the chunk.
+            let c = self.top.partition_point(|&s| s <= addr);
+            if c == 0 {
+                return None;
+            }
+            let lo = (c - 1) * LOOKUP_FANOUT;
+            let hi = (lo + LOOKUP_FANOUT).min(self.starts.len());
+            lo + self.starts[lo..hi].partition_point(|&s| s <= addr)
+        };
         if i == 0 {
             return None;
         }

@@ -496,3 +496,26 @@ fn romd_switch_is_del_plus_add_for_listeners() {
         ]
     );
 }
+
+#[test]
+fn large_view_lookup_matches_linear_scan() {
+    // 3,000 regions of varying sizes with gaps: exercises the two-level
+    // lookup index against a plain scan of the ranges.
+    let root = MemoryRegion::new_container("bigroot", u64::MAX);
+    let mut addr = 0x1000u64;
+    for i in 0..3000u64 {
+        let size = 0x10 * (1 + (i * 7919) % 13);
+        root.add_subregion(addr, &io(&format!("big{i}"), size));
+        addr += size + 0x10 * ((i * 104_729) % 3);
+    }
+    let fv = FlatView::render(&root);
+    assert_eq!(fv.ranges().len(), 3000);
+    let mut probe = 0u64;
+    while probe < addr + 0x100 {
+        let want = fv.ranges().iter().position(|r| r.contains(probe));
+        assert_eq!(fv.lookup_index(probe), want, "address {probe:#x}");
+        probe += 0x8;
+    }
+    assert_eq!(fv.lookup_index(0), None);
+    assert_eq!(fv.lookup_index(u64::MAX), None);
+}
