@@ -419,6 +419,10 @@ impl MemoryRegion {
     /// An alias of `[offset, offset+size)` of `orig`
     /// (`memory_region_init_alias`). Chains of aliases are allowed.
     pub fn new_alias(name: &str, orig: &MemoryRegion, offset: HwAddr, size: u64) -> MemoryRegion {
+        assert!(
+            u128::from(offset) + size_of_u64(size) <= SIZE_2_64,
+            "alias {name:?}: offset {offset:#x} + size {size:#x} overflows 2^64"
+        );
         let mut n = NewRegion::new(name, RegionKind::Alias, size_of_u64(size));
         n.alias = Some((orig.0.clone(), offset));
         n.build()
@@ -641,6 +645,12 @@ impl MemoryRegion {
             self.0.alias.is_none(),
             "add_subregion: {:?} is an alias; aliases cannot have subregions",
             self.name()
+        );
+        let sub_size = sub.size128();
+        assert!(
+            u128::from(offset) + sub_size <= SIZE_2_64,
+            "add_subregion: {:?} at {offset:#x} with size {sub_size:#x} would extend past 2^64",
+            sub.name()
         );
         assert!(
             !reaches(&sub.0, &self.0),

@@ -283,13 +283,27 @@ fn full_64bit_sizes() {
              fffffffffffff000-ffffffffffffffff (prio 1, i/o): top"
         )
     );
-    // A region extending past 2^64 is clipped.
-    let r2 = MemoryRegion::new_container("r2", u64::MAX);
-    r2.add_subregion(0xffff_ffff_ffff_f800, &io("over", 0x1000));
+    // A subregion larger than its container is clipped to it.
+    let r2 = MemoryRegion::new_container("r2", 0x1_0000_0000);
+    r2.add_subregion(0xffff_f800, &io("over", 0x1000));
     assert_eq!(
         flat(&r2),
-        block("fffffffffffff800-ffffffffffffffff (prio 0, i/o): over")
+        block("00000000fffff800-00000000ffffffff (prio 0, i/o): over")
     );
+}
+
+#[test]
+#[should_panic(expected = "would extend past 2^64")]
+fn subregion_past_2_64_panics() {
+    let r = MemoryRegion::new_container("r64", u64::MAX);
+    r.add_subregion(0xffff_ffff_ffff_f800, &io("over64", 0x1000));
+}
+
+#[test]
+#[should_panic(expected = "overflows 2^64")]
+fn alias_overflow_panics() {
+    let t = MemoryRegion::new_container("t64", u64::MAX);
+    let _ = MemoryRegion::new_alias("a64", &t, 0x1000, u64::MAX - 0x10);
 }
 
 #[test]
