@@ -178,8 +178,16 @@ pub enum PhysTarget<'a> {
         /// The range.
         fr: &'a FlatRange,
     },
-    /// MMIO (also ROM devices in MMIO mode, RAM devices, IOMMUs): dispatch
-    /// to `fr.mr()` at `offset`.
+    /// An IOMMU region: resolve with [`crate::AddressSpace::translate`]
+    /// (or [`crate::AddressSpace::get_iotlb_entry`]) instead.
+    Iommu {
+        /// Offset inside the IOMMU region.
+        offset: u64,
+        /// The range.
+        fr: &'a FlatRange,
+    },
+    /// MMIO (also ROM devices in MMIO mode and RAM devices): dispatch to
+    /// `fr.mr()` at `offset`.
     Mmio {
         /// Offset inside the leaf region.
         offset: u64,
@@ -345,6 +353,7 @@ impl FlatView {
                 offset,
                 fr,
             },
+            RegionKind::Iommu => PhysTarget::Iommu { offset, fr },
             _ => PhysTarget::Mmio { offset, fr },
         }
     }

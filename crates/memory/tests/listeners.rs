@@ -326,6 +326,10 @@ fn iommu_translation_and_notifiers() {
         (0, MemTxResult::DECODE_ERROR),
         "unmapped page"
     );
+    assert!(matches!(
+        dma.flatview().translate(0x10),
+        PhysTarget::Iommu { offset: 0x10, .. }
+    ));
     // Translation length is clamped at the IOMMU page boundary.
     let t = dma.translate(0xff0, 0x100, false, A);
     assert_eq!(t.len, 0x10);
