@@ -440,8 +440,7 @@ impl Renderer {
             }
             gaps
         };
-        let mrh = MemoryRegion::from_inner(mr);
-        let dirty_log_mask = mrh.dirty_log_mask_with(own_mask);
+        let dirty_log_mask = mr.dirty_log_mask_with(own_mask);
         let (host0, ram0) = match &mr.ram_block {
             Some(b) => (b.host() as usize, b.offset()),
             None => (0, 0),
@@ -450,7 +449,7 @@ impl Renderer {
             self.covered.insert(s, e);
             let off = (s - base) as u64;
             self.out.push(FlatRange {
-                mr: mrh.clone(),
+                mr: MemoryRegion(mr.clone()),
                 start: s as u64,
                 size: (e - s) as u128,
                 offset_in_region: off,

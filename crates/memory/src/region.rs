@@ -868,17 +868,7 @@ impl MemoryRegion {
     /// [`dirty_log_mask`](Self::dirty_log_mask) given the region's own
     /// (VGA) mask, for callers already holding the state lock.
     pub(crate) fn dirty_log_mask_with(&self, own: u8) -> u8 {
-        let mut mask = own;
-        let rb = self.0.ram_block.as_ref();
-        if transaction::global_dirty_tracking() != 0
-            && (rb.is_some_and(|_| !self.0.nomigrate) || self.is_iommu())
-        {
-            mask |= DirtyClient::Migration.mask();
-        }
-        if crate::ram::tcg_enabled() && rb.is_some() {
-            mask |= DirtyClient::Code.mask();
-        }
-        mask
+        self.0.dirty_log_mask_with(own)
     }
 
     /// `memory_region_is_logging`.
@@ -915,6 +905,23 @@ fn adjust_mapped_via_alias(mr: &Arc<MrInner>, delta: i32) {
             st.mapped_via_alias = st.mapped_via_alias.saturating_add_signed(delta);
         }
         cur = a.alias.clone();
+    }
+}
+
+impl MrInner {
+    /// See [`MemoryRegion::dirty_log_mask`].
+    pub(crate) fn dirty_log_mask_with(&self, own: u8) -> u8 {
+        let mut mask = own;
+        let rb = self.ram_block.as_ref();
+        if transaction::global_dirty_tracking() != 0
+            && (rb.is_some_and(|_| !self.nomigrate) || self.iommu.is_some())
+        {
+            mask |= DirtyClient::Migration.mask();
+        }
+        if crate::ram::tcg_enabled() && rb.is_some() {
+            mask |= DirtyClient::Code.mask();
+        }
+        mask
     }
 }
 
