@@ -27,7 +27,18 @@
 //!   the `ld*`/`st*` helpers, [`AddressSpace::map`], or, on a CPU's fast
 //!   path, [`FlatView::translate`] which classifies an address as RAM
 //!   (host pointer, ram_addr, writability, dirty clients), ROM device,
-//!   MMIO or unassigned.
+//!   MMIO, IOMMU or unassigned. Every `AddressSpace` access pays one
+//!   arc-swap load (two atomic read-modify-writes); a vCPU that keeps an
+//!   `Arc<FlatView>` snapshot (and re-takes it when
+//!   [`FlatView::generation`] changes, e.g. from a listener's `commit`)
+//!   can call the same access methods on the snapshot with no atomics.
+//! * Dirty memory: per-client bitmaps over ram_addr pages
+//!   ([`ram::set_dirty_range`], [`ram::snapshot_and_clear_dirty`], ...).
+//!   Under TCG ([`ram::set_tcg_enabled`]) every write through this crate
+//!   to a page whose CODE bit is clear calls the hook installed with
+//!   [`ram::set_code_write_hook`]; the translator clears CODE with
+//!   [`ram::reset_dirty_range`] when it translates from a page and sets it
+//!   again ([`ram::set_dirty_flag`]) once the page holds no code.
 //!
 //! # Example: a board, a device, DMA and a vCPU's fast path
 //! ```
