@@ -97,3 +97,36 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
+    #[test]
+    fn address_space_rw_on_mmio_behaves_like_memory(
+        big in any::<bool>(),
+        vmax in sizes(),
+        imax in sizes(),
+        ops in prop::collection::vec((any::<bool>(), 0u64..64, 1usize..20, any::<u8>()), 1..30),
+    ) {
+        let dev = Arc::new(ByteDev { mem: Mutex::new(vec![0; 96]), big, min: 1, max: imax });
+        let desc = if big { OpsDesc::new().big_endian() } else { OpsDesc::new().little_endian() };
+        let mr = MemoryRegion::new_io("rwdev", 96, dev.clone(), desc.valid_sizes(1, vmax).impl_sizes(1, imax));
+        let root = MemoryRegion::new_container("rwroot", 0x10000);
+        root.add_subregion(0x1000, &mr);
+        let as_ = AddressSpace::new(&root, "rw-model");
+        let mut model = [0u8; 96];
+        let a = MEMTXATTRS_UNSPECIFIED;
+        for (is_write, off, len, seed) in ops {
+            let len = len.min(96 - off as usize);
+            if is_write {
+                let data: Vec<u8> = (0..len).map(|i| seed.wrapping_add((i as u8).wrapping_mul(37))).collect();
+                prop_assert_eq!(as_.write(0x1000 + off, a, &data), MemTxResult::OK);
+                model[off as usize..off as usize + len].copy_from_slice(&data);
+            } else {
+                let mut buf = vec![0u8; len];
+                prop_assert_eq!(as_.read(0x1000 + off, a, &mut buf), MemTxResult::OK);
+                prop_assert_eq!(&buf[..], &model[off as usize..off as usize + len]);
+            }
+            prop_assert_eq!(&dev.mem.lock()[..], &model[..]);
+        }
+    }
+}
