@@ -82,7 +82,10 @@ pub trait MemoryRegionOpsMut: Send {
 
 /// Adapter from [`MemoryRegionOpsMut`] to [`MemoryRegionOps`]: the device
 /// state sits behind a mutex (uncontended under the BQL, and still correct
-/// for lockless regions).
+/// for lockless regions). Under the BQL a re-entrant access (the device's
+/// own callback reaching its region again) fails with
+/// `MEMTX_ACCESS_ERROR`; on a lockless region it would block, so lockless
+/// devices must not access their own regions from their callbacks.
 ///
 /// ```
 /// use std::sync::Arc;
@@ -107,12 +110,49 @@ impl<T> MutexOps<T> {
     }
 }
 
-impl<T: MemoryRegionOpsMut> MemoryRegionOps for MutexOps<T> {
-    fn read(&self, addr: HwAddr, size: u32) -> u64 {
-        self.0.lock().read(addr, size)
+impl<T: MemoryRegionOpsMut> MutexOps<T> {
+    /// Locks the device. Under the BQL the lock can only be busy because
+    /// this very device is being re-entered (its callback caused an access
+    /// to its own region, e.g. guest-programmed DMA aimed at its own
+    /// registers): that access is refused, like QEMU 8's re-entrancy
+    /// guard, instead of deadlocking.
+    fn lock_dev(&self) -> Option<parking_lot::MutexGuard<'_, T>> {
+        if ferrite_aio::bql::bql_locked() {
+            let g = self.0.try_lock();
+            if g.is_none() {
+                ferrite_aio::qemu_log_mask!(
+                    ferrite_aio::log::LogMask::GUEST_ERROR,
+                    "Blocked re-entrant IO on MemoryRegion\n"
+                );
+            }
+            g
+        } else {
+            Some(self.0.lock())
+        }
     }
-    fn write(&self, addr: HwAddr, value: u64, size: u32) {
-        self.0.lock().write(addr, value, size);
+}
+
+impl<T: MemoryRegionOpsMut> MemoryRegionOps for MutexOps<T> {
+    fn read_with_attrs(&self, addr: HwAddr, size: u32, _attrs: MemTxAttrs) -> (u64, MemTxResult) {
+        match self.lock_dev() {
+            Some(mut d) => (d.read(addr, size), MemTxResult::OK),
+            None => (0, MemTxResult::ACCESS_ERROR),
+        }
+    }
+    fn write_with_attrs(
+        &self,
+        addr: HwAddr,
+        value: u64,
+        size: u32,
+        _attrs: MemTxAttrs,
+    ) -> MemTxResult {
+        match self.lock_dev() {
+            Some(mut d) => {
+                d.write(addr, value, size);
+                MemTxResult::OK
+            }
+            None => MemTxResult::ACCESS_ERROR,
+        }
     }
 }
 
