@@ -684,7 +684,7 @@ fn page_span(start: u64, len: u64) -> Option<(u64, u64)> {
     }
     Some((
         start >> TARGET_PAGE_BITS,
-        (start + len - 1) >> TARGET_PAGE_BITS,
+        start.saturating_add(len - 1) >> TARGET_PAGE_BITS,
     ))
 }
 
@@ -807,7 +807,10 @@ impl DirtyBitmapSnapshot {
 /// boundaries (vector V13).
 pub fn snapshot_and_clear_dirty(start: u64, len: u64, client: DirtyClient) -> DirtyBitmapSnapshot {
     let start_al = start & !(RAM_ADDR_ALIGN - 1);
-    let end_al = (start + len).div_ceil(RAM_ADDR_ALIGN) * RAM_ADDR_ALIGN;
+    let end_al = start
+        .saturating_add(len)
+        .div_ceil(RAM_ADDR_ALIGN)
+        .saturating_mul(RAM_ADDR_ALIGN);
     let mut dirty = Vec::with_capacity(((end_al - start_al) / RAM_ADDR_ALIGN) as usize);
     if end_al > start_al {
         let f = start_al >> TARGET_PAGE_BITS;

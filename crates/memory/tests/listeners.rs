@@ -408,3 +408,22 @@ fn iommu_translation_and_notifiers() {
     iommu.unregister_iommu_notifier(id);
     assert_eq!(ops.flag_changes.lock().last(), Some(&(3, 0)));
 }
+
+#[test]
+fn iommu_translation_loop_ends_unassigned() {
+    // An IOMMU whose (guest-programmed) mapping points back into itself.
+    let ops = Arc::new(TestIommu {
+        target: Mutex::new(None),
+        flag_changes: Mutex::new(Vec::new()),
+    });
+    let iommu = MemoryRegion::new_iommu("loop-iommu", 0x10000, ops.clone());
+    let root = MemoryRegion::new_container("loop-root", 0x100000);
+    root.add_subregion(0x5000, &iommu);
+    let dma = AddressSpace::new(&root, "loop");
+    *ops.target.lock() = Some(dma.clone());
+    assert_eq!(dma.ldl_le(0x5000, A), (0, MemTxResult::DECODE_ERROR));
+    assert_eq!(dma.stl_le(0x5000, 1, A), MemTxResult::DECODE_ERROR);
+    assert!(dma.translate(0x5000, 4, false, A).range().is_none());
+    assert!(dma.get_iotlb_entry(0x5000, false, A).is_none());
+    *ops.target.lock() = None; // break the Arc cycle
+}
