@@ -382,6 +382,29 @@ fn transactions_batch_updates() {
         assert!(as_.flatview().ranges().is_empty());
     }
     assert_eq!(as_.flatview().ranges().len(), 2);
+    // One outermost commit = one begin/commit round for listeners, however
+    // many mutations it contains.
+    let _bql = ferrite_aio::bql::bql_lock();
+    let log = std::sync::Arc::new(parking_lot::Mutex::new(Vec::new()));
+    as_.register_listener(std::sync::Arc::new(LogListener {
+        name: "T",
+        prio: 0,
+        log: log.clone(),
+    }));
+    log.lock().clear();
+    {
+        let _t = Transaction::begin();
+        for i in 0..5u64 {
+            root.add_subregion(0x1000 + 0x100 * i, &io("tn", 0x10));
+        }
+    }
+    let l = log.lock().clone();
+    assert_eq!(
+        l.iter().filter(|x| x.ends_with("begin")).count(),
+        1,
+        "{l:?}"
+    );
+    assert_eq!(l.iter().filter(|x| x.contains(" add ")).count(), 5, "{l:?}");
 }
 
 #[test]
