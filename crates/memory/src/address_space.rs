@@ -71,7 +71,12 @@ pub(crate) struct AsInner {
     pub(crate) ioeventfds: Mutex<Vec<AsIoeventfd>>,
     bounce_used: AtomicUsize,
     max_bounce: usize,
+    map_clients: Mutex<Vec<MapClient>>,
 }
+
+/// Callback run when bounce-buffer space frees up (QEMU: the bottom half
+/// passed to `address_space_register_map_client`).
+pub type MapClient = Box<dyn FnOnce() + Send>;
 
 /// A view of the region graph from one bus master (QEMU `AddressSpace`).
 /// Cloning yields another handle to the same AS.
@@ -335,6 +340,7 @@ impl AddressSpace {
                 ioeventfds: Mutex::new(Vec::new()),
                 bounce_used: AtomicUsize::new(0),
                 max_bounce: DEFAULT_MAX_BOUNCE_BUFFER_SIZE,
+                map_clients: Mutex::new(Vec::new()),
             });
             ADDRESS_SPACES.lock().push(Arc::downgrade(&inner));
             transaction::update_ioeventfds(&inner);
@@ -604,7 +610,24 @@ impl AddressSpace {
                     let _ = self.write(addr, attrs, &buf[..access_len]);
                 }
                 self.0.bounce_used.fetch_sub(buf.len(), Ordering::AcqRel);
+                // Wake everyone waiting for bounce space (QEMU schedules
+                // and drops every registered map client).
+                let clients = std::mem::take(&mut *self.0.map_clients.lock());
+                for c in clients {
+                    c();
+                }
             }
+        }
+    }
+
+    /// `address_space_register_map_client`: runs `client` once bounce
+    /// space is available — now if some is free, else after the next
+    /// bounce-buffer unmap. Use after [`map`](Self::map) returned `None`.
+    pub fn register_map_client(&self, client: MapClient) {
+        if self.0.bounce_used.load(Ordering::Acquire) < self.0.max_bounce {
+            client();
+        } else {
+            self.0.map_clients.lock().push(client);
         }
     }
 }

@@ -119,7 +119,9 @@ mod region;
 mod transaction;
 mod types;
 
-pub use address_space::{AddressSpace, DEFAULT_MAX_BOUNCE_BUFFER_SIZE, Mapping, Translation};
+pub use address_space::{
+    AddressSpace, DEFAULT_MAX_BOUNCE_BUFFER_SIZE, MapClient, Mapping, Translation,
+};
 pub use cache::MemoryRegionCache;
 pub use dispatch::{access_valid, dispatch_read, dispatch_write, memory_access_size};
 pub use flatview::{FlatRange, FlatView, PhysTarget};

@@ -397,6 +397,23 @@ fn map_unmap_direct_and_bounce() {
     assert_eq!(r.take(), [Call::W(0, 1, 4)]);
     // Hole → nothing mapped.
     assert!(as_.map(0x50000, 4, false, A).is_none());
+    // Map clients: run at once when space is free, else after an unmap.
+    let fired = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let f = fired.clone();
+    as_.register_map_client(Box::new(move || {
+        f.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }));
+    assert_eq!(fired.load(std::sync::atomic::Ordering::Relaxed), 1);
+    let full = as_.map(0x10000, 4096, false, A).unwrap();
+    assert_eq!(full.len(), 4096);
+    assert!(as_.map(0x10000, 4, false, A).is_none(), "budget exhausted");
+    let f = fired.clone();
+    as_.register_map_client(Box::new(move || {
+        f.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }));
+    assert_eq!(fired.load(std::sync::atomic::Ordering::Relaxed), 1);
+    as_.unmap(full, 0);
+    assert_eq!(fired.load(std::sync::atomic::Ordering::Relaxed), 2);
 }
 
 #[test]
