@@ -263,9 +263,42 @@ fn ram_backends_and_resize() {
             .unwrap_err()
             .contains("Size mismatch")
     );
+    // RAMBlock notifiers: replay on registration, then resize and removal.
+    struct Rn(Arc<Mutex<Vec<String>>>, usize);
+    impl RamBlockNotifier for Rn {
+        fn ram_block_added(&self, host: *mut u8, size: u64, _max: u64) {
+            if host as usize == self.1 {
+                self.0.lock().push(format!("add {size:#x}"));
+            }
+        }
+        fn ram_block_removed(&self, host: *mut u8, _size: u64, _max: u64) {
+            if host as usize == self.1 {
+                self.0.lock().push("del".into());
+            }
+        }
+        fn ram_block_resized(&self, host: *mut u8, old: u64, new: u64) {
+            if host as usize == self.1 {
+                self.0.lock().push(format!("resize {old:#x}->{new:#x}"));
+            }
+        }
+    }
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let rn: Arc<dyn RamBlockNotifier> =
+        Arc::new(Rn(events.clone(), rz.ram_ptr().unwrap() as usize));
+    ram_block_notifier_add(rn.clone());
+    rz.ram_resize(0x2000).unwrap();
+    assert_eq!(
+        events.lock().clone(),
+        ["add 0x3000", "resize 0x3000->0x2000"]
+    );
     let p = rz.ram_ptr().unwrap();
     assert_eq!(ram_addr_from_host(p), rz.ram_addr());
     assert_eq!(ram_ptr(rz.ram_addr().unwrap()), Some(p));
+    drop(as_);
+    root.del_subregion(&rz);
+    drop(rz);
+    assert_eq!(events.lock().last().map(String::as_str), Some("del"));
+    ram_block_notifier_remove(&rn);
 }
 
 struct TestIommu {
