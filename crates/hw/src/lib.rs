@@ -37,3 +37,4 @@ pub mod irq;
 pub mod misc;
 pub mod mmio;
 pub mod rtc;
+pub mod virtio;
