@@ -1,8 +1,10 @@
 //! The NS16550A UART (QEMU: `hw/char/serial.c` and `serial_mm_*`).
 //!
-//! Byte registers at `offset >> regshift`, aliased modulo 8; any access size
-//! reaches exactly one byte register (QEMU's `serial_mm_ops` take 1..8-byte
-//! accesses and handle each as a single byte access). 16-byte receive and
+//! Byte registers at `offset >> regshift`; the region is `8 << regshift`
+//! bytes ([`Serial::region_size`]; on `virt` the rest of the 0x100-byte slot
+//! is unassigned, as QEMU 7.2 shows). Any access size reaches exactly one
+//! byte register (QEMU's `serial_mm_ops` take 1..8-byte accesses and handle
+//! each as a single byte access). 16-byte receive and
 //! transmit FIFOs; transmission is synchronous (each byte goes to the
 //! [`CharBackend`] as soon as it is written), so THRE comes back at once and a
 //! THR-empty interrupt becomes pending after every byte, as on QEMU.
@@ -192,6 +194,11 @@ impl Serial {
         };
         s.reset();
         s
+    }
+
+    /// Size of the register region to map: 8 registers of `1 << regshift` bytes.
+    pub fn region_size(&self) -> u64 {
+        8 << self.regshift
     }
 
     /// Installs a hook called when the receive path frees space after the
