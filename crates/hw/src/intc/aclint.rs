@@ -6,8 +6,8 @@
 //! `0x8000` bytes at `0x0200_4000` (`mtimecmp[h]` at `8h`, `mtime` at
 //! `0x7ff8`). [`AclintSwi`] and [`AclintMtimer`] are those two regions.
 //!
-//! `mtime` counts at 10 MHz from the VIRTUAL clock: `mtime = ns × 10 MHz / 1e9
-//! + delta`; writing it changes `delta`. The same counter feeds the harts'
+//! `mtime` counts at 10 MHz from the VIRTUAL clock,
+//! `mtime = ns × 10 MHz / 1e9 + delta`; writing it changes `delta`. The same counter feeds the harts'
 //! `time` CSR through [`MtimeSource`], which the CPU holds in an `Arc`.
 //! `MTIP(h) = mtime ≥ mtimecmp[h]`: a comparator in the future arms a
 //! one-shot [`Timer`] for the exact nanosecond at which `mtime` reaches it;
