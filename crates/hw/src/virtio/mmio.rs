@@ -108,9 +108,6 @@ pub struct VirtioMmio {
     negotiated: u64,
     queue_sel: u32,
     queues: Vec<VirtQueueConfig>,
-    generation: u32,
-    /// Set by a device error; cleared by reset (QEMU: `vdev->broken`).
-    broken: bool,
 }
 
 impl std::fmt::Debug for VirtioMmio {
@@ -120,7 +117,7 @@ impl std::fmt::Debug for VirtioMmio {
             .field("status", &self.status)
             .field("negotiated", &self.negotiated)
             .field("queues", &self.queues)
-            .field("broken", &self.broken)
+            .field("broken", &self.interrupt.is_broken())
             .finish_non_exhaustive()
     }
 }
@@ -154,16 +151,14 @@ impl VirtioMmio {
             negotiated: 0,
             queue_sel: 0,
             queues: Vec::new(),
-            generation: 0,
-            broken: false,
         };
         t.reset();
         t
     }
 
-    /// The device status byte.
+    /// The device status byte, as the guest reads it.
     pub fn status(&self) -> u8 {
-        self.status
+        self.guest_status()
     }
 
     /// The features negotiated at FEATURES_OK (0 before).
@@ -206,28 +201,29 @@ impl VirtioMmio {
                 .collect(),
             None => Vec::new(),
         };
-        self.broken = false;
-        self.interrupt.clear();
+        self.interrupt.reset();
     }
 
     /// The device's configuration changed (QEMU: `virtio_notify_config`):
     /// once the driver is running, bump the generation and interrupt.
     pub fn config_changed(&mut self) {
-        if self.status & STATUS_DRIVER_OK == 0 {
-            return;
-        }
-        self.generation = self.generation.wrapping_add(1);
         self.interrupt.notify_config();
     }
 
-    /// Puts the device in the needs-reset state after a guest error (QEMU:
-    /// `virtio_error`): logs `why`, sets DEVICE_NEEDS_RESET, raises a
-    /// configuration interrupt and ignores notifications until reset.
+    /// Puts the device in the needs-reset state after a guest error (see
+    /// [`VirtioInterrupt::set_needs_reset`]).
     pub fn set_needs_reset(&mut self, why: &str) {
-        log::warn!(target: GUEST_ERROR, "virtio-mmio: {why}; device needs reset");
-        self.broken = true;
-        self.status |= STATUS_NEEDS_RESET;
-        self.config_changed();
+        self.interrupt.set_needs_reset(why);
+    }
+
+    /// The status byte as the guest reads it: NEEDS_RESET shows while the
+    /// device is broken.
+    fn guest_status(&self) -> u8 {
+        if self.interrupt.is_broken() {
+            self.status | STATUS_NEEDS_RESET
+        } else {
+            self.status
+        }
     }
 
     fn max_size(&self, q: usize) -> u16 {
@@ -300,11 +296,12 @@ impl VirtioMmio {
                 None => self.negotiated = wanted,
             }
         }
-        if self.broken {
-            new |= STATUS_NEEDS_RESET;
-        }
+        // NEEDS_RESET is the device's bit; the driver cannot set or clear it.
+        new &= !STATUS_NEEDS_RESET;
         self.status = new;
-        if new & STATUS_DRIVER_OK != 0 && old & STATUS_DRIVER_OK == 0 && !self.broken {
+        if new & STATUS_DRIVER_OK != 0 && old & STATUS_DRIVER_OK == 0 && !self.interrupt.is_broken()
+        {
+            self.interrupt.set_driver_ok(true);
             if new & STATUS_FEATURES_OK == 0 {
                 self.set_needs_reset("DRIVER_OK without FEATURES_OK");
                 return;
@@ -355,8 +352,8 @@ impl VirtioMmio {
             QUEUE_NUM_MAX => u32::from(self.max_size(sel)),
             QUEUE_READY => u32::from(q.is_some_and(|q| q.ready)),
             INTERRUPT_STATUS => self.interrupt.status(),
-            STATUS => u32::from(self.status),
-            CONFIG_GENERATION => self.generation,
+            STATUS => u32::from(self.guest_status()),
+            CONFIG_GENERATION => self.interrupt.generation(),
             // No shared memory regions: a length of all-ones means "absent".
             SHM_LEN_LOW | SHM_LEN_HIGH => u32::MAX,
             SHM_BASE_LOW | SHM_BASE_HIGH => 0,
@@ -413,7 +410,7 @@ impl VirtioMmio {
             QUEUE_NOTIFY => {
                 let q = v as usize;
                 let ready = self.queues.get(q).is_some_and(|q| q.ready);
-                if ready && self.status & STATUS_DRIVER_OK != 0 && !self.broken {
+                if ready && self.status & STATUS_DRIVER_OK != 0 && !self.interrupt.is_broken() {
                     if let Some(d) = &mut self.device {
                         d.queue_notify(v as u16);
                     }

@@ -1,10 +1,12 @@
 //! Virtio (QEMU: `hw/virtio/`): the device-side seam ([`VirtioDevice`]), the
-//! guest-memory seam ([`GuestMemory`]) and the virtio-mmio transport
-//! ([`mmio`]). The virtqueue processing itself (descriptor chains, used ring)
-//! and the concrete devices (blk, rng) belong to the board phase and are not
-//! here yet.
+//! guest-memory seam ([`GuestMemory`]), the virtio-mmio transport
+//! ([`mmio`]), the split virtqueue ([`queue`]) and the entropy device
+//! ([`rng`]). virtio-blk needs the event loop's coroutines and thread pool and
+//! is not here yet.
 
 pub mod mmio;
+pub mod queue;
+pub mod rng;
 
 use std::sync::Arc;
 
@@ -134,13 +136,14 @@ pub struct VirtQueueConfig {
     pub used: u64,
 }
 
-/// The interrupt side of a transport, handed to its device: the device
-/// reports used buffers and configuration changes through it, from any thread
-/// (QEMU: `virtio_notify`, `virtio_notify_config`, `virtio_error`).
+/// The side of a transport its device may touch from any thread: the
+/// interrupt status and line, the configuration generation and the
+/// needs-reset flag (QEMU: `virtio_notify`, `virtio_notify_config`,
+/// `virtio_error`, which update the shared `VirtIODevice`).
 ///
-/// The interrupt status word and the line level change under one lock, so a
-/// notification racing with the guest's InterruptACK can never leave the line
-/// high with no status bit set (which would storm the guest).
+/// All of it changes under one lock, and the line level is set inside it, so
+/// a notification racing with the guest's InterruptACK can never leave the
+/// line high with no status bit set (which would storm the guest).
 #[derive(Clone, Debug)]
 pub struct VirtioInterrupt {
     inner: Arc<Mutex<InterruptState>>,
@@ -150,41 +153,95 @@ pub struct VirtioInterrupt {
 struct InterruptState {
     isr: u32,
     irq: IrqLine,
+    generation: u32,
+    driver_ok: bool,
+    broken: bool,
+}
+
+impl InterruptState {
+    fn update(&mut self) {
+        self.irq.set(self.isr != 0);
+    }
+
+    fn notify_config(&mut self) {
+        // Like QEMU, configuration notifications only start with DRIVER_OK.
+        if self.driver_ok {
+            self.generation = self.generation.wrapping_add(1);
+            self.isr |= INT_CONFIG;
+            self.update();
+        }
+    }
 }
 
 impl VirtioInterrupt {
     fn new(irq: IrqLine) -> Self {
         Self {
-            inner: Arc::new(Mutex::new(InterruptState { isr: 0, irq })),
+            inner: Arc::new(Mutex::new(InterruptState {
+                isr: 0,
+                irq,
+                generation: 0,
+                driver_ok: false,
+                broken: false,
+            })),
         }
-    }
-
-    fn modify(&self, f: impl FnOnce(u32) -> u32) {
-        let mut s = self.inner.lock();
-        s.isr = f(s.isr);
-        s.irq.set(s.isr != 0);
     }
 
     /// Sets interrupt status bit 0 and raises the line: the device used buffers.
     pub fn notify_queue(&self) {
-        self.modify(|isr| isr | INT_VRING);
+        let mut s = self.inner.lock();
+        s.isr |= INT_VRING;
+        s.update();
     }
 
-    fn notify_config(&self) {
-        self.modify(|isr| isr | INT_CONFIG);
+    /// The device configuration changed: once the driver is running, bump
+    /// the generation and send a configuration-change interrupt.
+    pub fn notify_config(&self) {
+        self.inner.lock().notify_config();
     }
 
-    fn ack(&self, bits: u32) {
-        self.modify(|isr| isr & !bits);
+    /// The device met a guest error it cannot recover from (QEMU:
+    /// `virtio_error`): logs `why`, shows DEVICE_NEEDS_RESET in the status,
+    /// sends a configuration-change interrupt if the driver is running, and
+    /// makes the transport ignore notifications until the device is reset.
+    pub fn set_needs_reset(&self, why: &str) {
+        log::warn!(target: crate::mmio::GUEST_ERROR, "virtio: {why}; device needs reset");
+        let mut s = self.inner.lock();
+        s.broken = true;
+        s.notify_config();
     }
 
-    fn clear(&self) {
-        self.modify(|_| 0);
+    /// Whether the device is in the needs-reset state.
+    pub fn is_broken(&self) -> bool {
+        self.inner.lock().broken
     }
 
     /// The current InterruptStatus value.
     pub fn status(&self) -> u32 {
         self.inner.lock().isr
+    }
+
+    fn ack(&self, bits: u32) {
+        let mut s = self.inner.lock();
+        s.isr &= !bits;
+        s.update();
+    }
+
+    fn generation(&self) -> u32 {
+        self.inner.lock().generation
+    }
+
+    fn set_driver_ok(&self, ok: bool) {
+        self.inner.lock().driver_ok = ok;
+    }
+
+    /// Device reset: no interrupt, not broken, driver not running; the
+    /// generation is kept (QEMU does not reset it either).
+    fn reset(&self) {
+        let mut s = self.inner.lock();
+        s.isr = 0;
+        s.broken = false;
+        s.driver_ok = false;
+        s.update();
     }
 }
 
