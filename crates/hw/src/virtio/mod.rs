@@ -4,6 +4,7 @@
 //! ([`rng`]). virtio-blk needs the event loop's coroutines and thread pool and
 //! is not here yet.
 
+pub mod blk;
 pub mod mmio;
 pub mod queue;
 pub mod rng;
