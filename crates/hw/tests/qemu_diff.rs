@@ -12,8 +12,9 @@
 //! If QEMU is not installed the tests print a notice and pass, unless
 //! `FERRITE_REQUIRE_QEMU=1` is set (CI sets it), in which case they fail.
 
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+mod common;
+
+use common::{Qemu, qemu_available};
 use std::sync::Arc;
 
 use ferrite_hw::char::serial::{Serial, VIRT_BAUDBASE};
@@ -29,7 +30,6 @@ use ferrite_hw::virtio::VecMemory;
 use ferrite_hw::virtio::mmio::VirtioMmio;
 use parking_lot::Mutex;
 
-const QEMU: &str = "qemu-system-riscv64";
 const QEMU_ARGS: &[&str] = &[
     "-M",
     "virt",
@@ -38,98 +38,11 @@ const QEMU_ARGS: &[&str] = &[
     "-S",
     "-bios",
     "none",
-    "-qtest",
-    "stdio",
-    "-display",
-    "none",
-    "-monitor",
-    "none",
-    "-serial",
-    "none",
     "-global",
     "virtio-mmio.force-legacy=false",
 ];
 /// The hart interrupt bits compared after every access.
 const BITS: [u32; 4] = [mip::MSIP, mip::MTIP, mip::SEIP, mip::MEIP];
-
-fn qemu_available() -> bool {
-    let found = Command::new(QEMU)
-        .arg("--version")
-        .stdout(Stdio::null())
-        .status()
-        .is_ok();
-    if !found {
-        assert!(
-            std::env::var("FERRITE_REQUIRE_QEMU").as_deref() != Ok("1"),
-            "{QEMU} not found but FERRITE_REQUIRE_QEMU=1"
-        );
-        eprintln!("note: {QEMU} not installed; differential test skipped");
-    }
-    found
-}
-
-/// QEMU under qtest.
-struct Qemu {
-    child: Child,
-    stdin: ChildStdin,
-    stdout: BufReader<ChildStdout>,
-    levels: [bool; 16],
-}
-
-impl Qemu {
-    fn spawn() -> Self {
-        let mut child = Command::new(QEMU)
-            .args(QEMU_ARGS)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn qemu");
-        let stdin = child.stdin.take().unwrap();
-        let stdout = BufReader::new(child.stdout.take().unwrap());
-        Self {
-            child,
-            stdin,
-            stdout,
-            levels: [false; 16],
-        }
-    }
-
-    /// Sends one qtest command and returns its reply, recording IRQ events.
-    fn cmd(&mut self, line: &str) -> String {
-        writeln!(self.stdin, "{line}").unwrap();
-        self.stdin.flush().unwrap();
-        loop {
-            let mut reply = String::new();
-            assert!(
-                self.stdout.read_line(&mut reply).unwrap() > 0,
-                "qemu exited during {line}"
-            );
-            let reply = reply.trim_end();
-            if let Some(rest) = reply.strip_prefix("IRQ ") {
-                let (what, n) = rest.split_once(' ').unwrap();
-                let n: usize = n.parse().unwrap();
-                self.levels[n] = what == "raise";
-                continue;
-            }
-            return reply.to_string();
-        }
-    }
-
-    /// Sends `line` and waits for QEMU to exit; returns its exit status.
-    fn exit_status_after(mut self, line: &str) -> Option<i32> {
-        writeln!(self.stdin, "{line}").unwrap();
-        self.stdin.flush().unwrap();
-        self.child.wait().unwrap().code()
-    }
-}
-
-impl Drop for Qemu {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// Ferrite's devices at the `virt` addresses (one hart).
 struct Model {
@@ -265,7 +178,7 @@ fn differential(script: &[&str]) {
     if !qemu_available() {
         return;
     }
-    let mut qemu = Qemu::spawn();
+    let mut qemu = Qemu::spawn(QEMU_ARGS);
     let mut model = Model::new();
     assert_eq!(qemu.cmd("irq_intercept_in /machine/soc0/harts[0]"), "OK");
     // QEMU raised MTIP at reset, before the intercept could see it; park the
@@ -559,7 +472,7 @@ fn plic_completion_with_line_still_high_is_a_known_divergence() {
     if !qemu_available() {
         return;
     }
-    let mut qemu = Qemu::spawn();
+    let mut qemu = Qemu::spawn(QEMU_ARGS);
     let mut model = Model::new();
     let setup = [
         "writel 0xc000028 1",
@@ -695,7 +608,7 @@ fn sifive_test_exit_codes_match_qemu() {
         (0x00ff_3333, 255, ShutdownRequest::Fail(255)),
     ] {
         let mut model = Model::new();
-        let qemu = Qemu::spawn();
+        let qemu = Qemu::spawn(QEMU_ARGS);
         let line = format!("writel 0x100000 {value:#x}");
         model.cmd(&line);
         assert_eq!(model.sink.take(), vec![req]);

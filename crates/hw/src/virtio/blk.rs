@@ -47,6 +47,8 @@ pub const VIRTIO_BLK_F_FLUSH: u32 = 9;
 pub const VIRTIO_BLK_T_IN: u32 = 0;
 /// Request type: write.
 pub const VIRTIO_BLK_T_OUT: u32 = 1;
+/// Request type: legacy SCSI passthrough (never supported).
+pub const VIRTIO_BLK_T_SCSI_CMD: u32 = 2;
 /// Request type: flush.
 pub const VIRTIO_BLK_T_FLUSH: u32 = 4;
 /// Request type: get the device ID string.
@@ -185,6 +187,8 @@ pub struct BlkRequest {
     pub status_addr: u64,
     /// Length reported in the used ring: the chain's whole writable size.
     pub used_len: u32,
+    /// Number of device-readable and device-writable descriptors.
+    pub segments: (usize, usize),
 }
 
 impl BlkRequest {
@@ -224,6 +228,7 @@ impl BlkRequest {
             in_data: trim(&chain.writable, 0, 1),
             status_addr: last.addr + u64::from(last.len) - 1,
             used_len: u32::try_from(chain.writable_len()).unwrap_or(u32::MAX),
+            segments: (chain.readable.len(), chain.writable.len()),
         })
     }
 
@@ -306,6 +311,10 @@ impl BlkRequest {
                     }
                 }
                 Ok(VIRTIO_BLK_S_OK)
+            }
+            // QEMU checks the SCSI request's shape before refusing it.
+            VIRTIO_BLK_T_SCSI_CMD if self.segments.0 < 2 || self.segments.1 < 3 => {
+                Ok(VIRTIO_BLK_S_IOERR)
             }
             _ => Ok(VIRTIO_BLK_S_UNSUPP),
         }
