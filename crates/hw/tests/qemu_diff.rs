@@ -617,3 +617,37 @@ fn sifive_test_exit_codes_match_qemu() {
     // Reads return 0 and other values do nothing.
     differential(&["readl 0x100000", "writel 0x100000 0x1234", "readl 0x100000"]);
 }
+
+#[test]
+fn console_escape_keys_match_qemu() {
+    use ferrite_hw::chardev::mux::{MuxEscape, MuxEvent, TERMINATED};
+    if !qemu_available() {
+        return;
+    }
+    let keys = b"\x01h\x01x";
+    let mut child = std::process::Command::new(common::QEMU)
+        .args(["-M", "virt", "-m", "128", "-nographic", "-bios", "none"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child.stdin.take().unwrap().write_all(keys).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "C-a x exits with status 0");
+
+    let mut mux = MuxEscape::default();
+    let mut ours = Vec::new();
+    for event in mux.feed(keys) {
+        match event {
+            MuxEvent::Help => ours.extend(mux.help_text()),
+            MuxEvent::Quit => ours.extend(TERMINATED.as_bytes()),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&ours)
+    );
+}
