@@ -96,6 +96,9 @@ pub const MSR_DCD: u8 = 0x80;
 /// MSR: the four delta bits.
 pub const MSR_ANY_DELTA: u8 = 0x0f;
 
+/// The region's name in `info mtree`.
+pub const REGION_NAME: &str = "serial";
+
 /// The `baudbase` QEMU's `virt` board gives its UART (`serial_mm_init(..., 399193, ...)`);
 /// it only affects the character time used for the receive timeout.
 pub const VIRT_BAUDBASE: u32 = 399_193;

@@ -26,6 +26,10 @@ pub const TIMEBASE_FREQ: u64 = 10_000_000;
 pub const SWI_SIZE: u64 = 0x4000;
 /// Size of the MTIMER region (`RISCV_ACLINT_DEFAULT_MTIMER_SIZE`).
 pub const MTIMER_SIZE: u64 = 0x8000;
+/// The MSWI region's name in `info mtree`.
+pub const SWI_REGION_NAME: &str = "riscv.aclint.swi";
+/// The MTIMER region's name in `info mtree`.
+pub const MTIMER_REGION_NAME: &str = "riscv.aclint.mtimer";
 /// Offset of `mtimecmp[0]` in the MTIMER region (`RISCV_ACLINT_DEFAULT_MTIMECMP`).
 pub const MTIMECMP: u64 = 0x0;
 /// Offset of `mtime` in the MTIMER region (`RISCV_ACLINT_DEFAULT_MTIME`).

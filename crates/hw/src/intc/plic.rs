@@ -58,6 +58,9 @@ pub const CONTEXT_BASE: u64 = 0x20_0000;
 /// Distance between two contexts' threshold and claim registers.
 pub const CONTEXT_STRIDE: u64 = 0x1000;
 
+/// The region's name in `info mtree`.
+pub const REGION_NAME: &str = "riscv.sifive.plic";
+
 /// Size of the MMIO region for `num_contexts` contexts (QEMU: `VIRT_PLIC_SIZE`).
 pub const fn region_size(num_contexts: u64) -> u64 {
     CONTEXT_BASE + num_contexts * CONTEXT_STRIDE

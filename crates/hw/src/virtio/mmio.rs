@@ -92,8 +92,14 @@ pub const VIRT_VERSION: u32 = 2;
 pub const VIRT_VENDOR: u32 = 0x554d_4551;
 /// Highest queue index QueueSel accepts (QEMU: `VIRTIO_QUEUE_MAX`).
 pub const VIRTIO_QUEUE_MAX: u32 = 1024;
-/// Size of one transport's region on `virt`.
-pub const REGION_SIZE: u64 = 0x1000;
+/// Size of one transport's MMIO region (QEMU: 0x200; config space is the
+/// 0x100 bytes from [`CONFIG`]). Transports sit [`SLOT_STRIDE`] apart on
+/// `virt`, with unassigned space between them.
+pub const REGION_SIZE: u64 = 0x200;
+/// Distance between two transports on `virt`.
+pub const SLOT_STRIDE: u64 = 0x1000;
+/// The region's name in `info mtree`.
+pub const REGION_NAME: &str = "virtio-mmio";
 
 /// One virtio-mmio transport.
 pub struct VirtioMmio {
