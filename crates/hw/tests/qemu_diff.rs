@@ -590,6 +590,9 @@ fn empty_virtio_transports_match_qemu() {
         ] {
             script.push(format!("readl {:#x}", base + off));
         }
+        // 8-byte accesses are valid and split into two register accesses.
+        script.push(format!("readq {base:#x}"));
+        script.push(format!("readq {:#x}", base + 0x8));
         script.push(format!("writel {:#x} 0xf", base + 0x70));
         script.push(format!("readl {:#x}", base + 0x70));
     }

@@ -442,9 +442,11 @@ fn set_half(addr: &mut u64, high: bool, v: u32) {
 
 impl MmioDevice for VirtioMmio {
     fn access_rules(&self) -> AccessRules {
-        // QEMU's virtio_mem_ops leave .valid/.impl at their defaults: 1..4.
+        // QEMU's virtio_mem_ops leave .valid and .impl at their defaults:
+        // every size is valid, the callbacks take 1..4 bytes, so an 8-byte
+        // access becomes two 4-byte register accesses.
         AccessRules {
-            valid: SizeRange { min: 1, max: 4 },
+            valid: SizeRange { min: 1, max: 8 },
             unaligned: false,
             impl_sizes: SizeRange { min: 1, max: 4 },
         }
