@@ -279,8 +279,9 @@ impl Serial {
         let data_bits = u32::from(self.lcr & 0x03) + 5;
         let frame_size = 1 + parity + data_bits + stop_bits;
         let speed = f64::from(self.baudbase) / f64::from(self.divider);
+        // As QEMU: the per-bit time stays fractional until multiplied out.
         self.char_transmit_time =
-            ((NANOSECONDS_PER_SECOND as f64 / speed) as i64) * i64::from(frame_size);
+            (NANOSECONDS_PER_SECOND as f64 / speed * f64::from(frame_size)) as i64;
     }
 
     /// The time one character takes on the line at the current settings, in ns.
