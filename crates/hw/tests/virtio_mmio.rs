@@ -487,3 +487,24 @@ fn linux_virtio_rng_bring_up_matches_qemu_trace() {
     assert_eq!(irq.raises() as usize, log.lock().notifies.len());
     assert!(!irq.level());
 }
+
+#[test]
+fn rewriting_a_ready_queue_does_not_reach_the_device() {
+    // The driver changes QueueNum to an invalid size after QueueReady: the
+    // device must keep the layout it was given (no panic on a bad size).
+    let (d, log) = blk();
+    let (mut t, _) = transport(Some(d));
+    bring_up(&mut t, VERSION_1);
+    w(&mut t, QUEUE_NUM, 3);
+    w(&mut t, QUEUE_DESC_LOW, 0x10);
+    w(&mut t, STATUS, 0xf);
+    let (_, queues) = log.lock().activated.clone().unwrap();
+    assert_eq!(queues[0].size, 256);
+    assert_eq!(queues[0].desc, 0x8100_0000);
+    assert_eq!(t.queue(0).unwrap().size, 256);
+    // Re-enabling applies (and checks) what the registers now hold.
+    w(&mut t, QUEUE_READY, 0);
+    w(&mut t, QUEUE_READY, 1);
+    assert_eq!(r(&mut t, QUEUE_READY), 0);
+    assert_ne!(r(&mut t, STATUS) & u64::from(STATUS_NEEDS_RESET), 0);
+}

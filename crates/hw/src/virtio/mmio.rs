@@ -113,6 +113,11 @@ pub struct VirtioMmio {
     /// Features accepted at FEATURES_OK.
     negotiated: u64,
     queue_sel: u32,
+    /// What the queue registers hold, as the driver last wrote them.
+    programmed: Vec<VirtQueueConfig>,
+    /// The layouts in force: copied from `programmed` (after checking) when
+    /// the driver sets QueueReady, and handed to the device. Later register
+    /// writes cannot change a ready queue under the device's feet.
     queues: Vec<VirtQueueConfig>,
 }
 
@@ -156,6 +161,7 @@ impl VirtioMmio {
             driver_features: [0; 2],
             negotiated: 0,
             queue_sel: 0,
+            programmed: Vec::new(),
             queues: Vec::new(),
         };
         t.reset();
@@ -172,7 +178,8 @@ impl VirtioMmio {
         self.negotiated
     }
 
-    /// The guest-programmed layout of queue `n`, if the device has it.
+    /// The layout in force for queue `n` (as handed to the device), if the
+    /// device has that queue.
     pub fn queue(&self, n: usize) -> Option<&VirtQueueConfig> {
         self.queues.get(n)
     }
@@ -196,7 +203,7 @@ impl VirtioMmio {
         self.driver_features = [0; 2];
         self.negotiated = 0;
         self.queue_sel = 0;
-        self.queues = match &self.device {
+        self.programmed = match &self.device {
             Some(d) => d
                 .queue_max_sizes()
                 .iter()
@@ -207,6 +214,7 @@ impl VirtioMmio {
                 .collect(),
             None => Vec::new(),
         };
+        self.queues = self.programmed.clone();
         self.interrupt.reset();
     }
 
@@ -241,7 +249,7 @@ impl VirtioMmio {
 
     /// Checks a queue layout before enabling it; `Err` says what is wrong.
     fn check_queue(&self, q: usize) -> Result<(), String> {
-        let c = &self.queues[q];
+        let c = &self.programmed[q];
         let max = self.max_size(q);
         let n = u64::from(c.size);
         if c.size == 0 || c.size > max || !c.size.is_power_of_two() {
@@ -326,7 +334,12 @@ impl VirtioMmio {
             return;
         }
         match self.check_queue(q) {
-            Ok(()) => self.queues[q].ready = true,
+            Ok(()) => {
+                self.queues[q] = VirtQueueConfig {
+                    ready: true,
+                    ..self.programmed[q]
+                }
+            }
             Err(why) => self.set_needs_reset(&why),
         }
     }
@@ -401,14 +414,14 @@ impl VirtioMmio {
                     self.queue_sel = v;
                 }
             }
-            QUEUE_NUM if has_queue => self.queues[sel].size = v.min(u32::from(u16::MAX)) as u16,
+            QUEUE_NUM if has_queue => self.programmed[sel].size = v.min(u32::from(u16::MAX)) as u16,
             QUEUE_READY if has_queue => self.write_queue_ready(sel, value),
-            QUEUE_DESC_LOW if has_queue => set_half(&mut self.queues[sel].desc, false, v),
-            QUEUE_DESC_HIGH if has_queue => set_half(&mut self.queues[sel].desc, true, v),
-            QUEUE_AVAIL_LOW if has_queue => set_half(&mut self.queues[sel].avail, false, v),
-            QUEUE_AVAIL_HIGH if has_queue => set_half(&mut self.queues[sel].avail, true, v),
-            QUEUE_USED_LOW if has_queue => set_half(&mut self.queues[sel].used, false, v),
-            QUEUE_USED_HIGH if has_queue => set_half(&mut self.queues[sel].used, true, v),
+            QUEUE_DESC_LOW if has_queue => set_half(&mut self.programmed[sel].desc, false, v),
+            QUEUE_DESC_HIGH if has_queue => set_half(&mut self.programmed[sel].desc, true, v),
+            QUEUE_AVAIL_LOW if has_queue => set_half(&mut self.programmed[sel].avail, false, v),
+            QUEUE_AVAIL_HIGH if has_queue => set_half(&mut self.programmed[sel].avail, true, v),
+            QUEUE_USED_LOW if has_queue => set_half(&mut self.programmed[sel].used, false, v),
+            QUEUE_USED_HIGH if has_queue => set_half(&mut self.programmed[sel].used, true, v),
             QUEUE_NUM | QUEUE_READY | QUEUE_DESC_LOW | QUEUE_DESC_HIGH | QUEUE_AVAIL_LOW
             | QUEUE_AVAIL_HIGH | QUEUE_USED_LOW | QUEUE_USED_HIGH => {
                 log::warn!(target: GUEST_ERROR, "virtio-mmio: write to queue {sel}, which does not exist");
