@@ -59,9 +59,13 @@ struct Model {
 
 impl Model {
     fn new() -> Self {
-        let harts = MipProbe::new(1);
+        Self::with_harts(1)
+    }
+
+    fn with_harts(n: usize) -> Self {
+        let harts = MipProbe::new(n);
         let h: Arc<dyn HartIrq> = harts.clone();
-        let plic: SharedPlic = Arc::new(Mutex::new(Plic::new_virt(1, &h)));
+        let plic: SharedPlic = Arc::new(Mutex::new(Plic::new_virt(n, &h)));
         // The virtual clock stands still under -S.
         let vclock = Arc::new(FakeClock::new(0));
         let sink = RecordingSink::new();
@@ -73,11 +77,13 @@ impl Model {
                 Box::new(FakeTimer::new()),
                 Plic::input(&plic, 11),
             ),
-            swi: AclintSwi::new_mswi(vec![hart_irq_line(&h, 0, mip::MSIP)]),
+            swi: AclintSwi::new_mswi((0..n).map(|i| hart_irq_line(&h, i, mip::MSIP)).collect()),
             mtimer: AclintMtimer::new(
                 MtimeSource::new(vclock.clone(), TIMEBASE_FREQ),
-                vec![hart_irq_line(&h, 0, mip::MTIP)],
-                vec![Box::new(FakeTimer::new()) as Box<dyn Timer>],
+                (0..n).map(|i| hart_irq_line(&h, i, mip::MTIP)).collect(),
+                (0..n)
+                    .map(|_| Box::new(FakeTimer::new()) as Box<dyn Timer>)
+                    .collect(),
             ),
             uart: Serial::new(
                 Plic::input(&plic, 10),
@@ -175,16 +181,30 @@ impl Model {
 /// Runs `script` on both and compares. A command prefixed with `?` is run on
 /// both but its value is not compared (host-time-dependent registers).
 fn differential(script: &[&str]) {
+    differential_smp(1, 0, script);
+}
+
+/// [`differential`] on a machine with `harts` harts, watching hart `watch`
+/// (qtest can intercept one device's interrupt inputs).
+fn differential_smp(harts: usize, watch: usize, script: &[&str]) {
     if !qemu_available() {
         return;
     }
-    let mut qemu = Qemu::spawn(QEMU_ARGS);
-    let mut model = Model::new();
-    assert_eq!(qemu.cmd("irq_intercept_in /machine/soc0/harts[0]"), "OK");
+    let smp = harts.to_string();
+    let mut args = QEMU_ARGS.to_vec();
+    args.extend(["-smp", &smp]);
+    let mut qemu = Qemu::spawn(&args);
+    let mut model = Model::with_harts(harts);
+    assert_eq!(
+        qemu.cmd(&format!("irq_intercept_in /machine/soc0/harts[{watch}]")),
+        "OK"
+    );
     // QEMU raised MTIP at reset, before the intercept could see it; park the
     // comparator in the far future so both sides start with every line low.
-    let park = "writeq 0x2004000 0xffffffffffffffff";
-    assert_eq!(qemu.cmd(park), model.cmd(park));
+    for h in 0..harts {
+        let park = format!("writeq {:#x} 0xffffffffffffffff", 0x200_4000 + 8 * h);
+        assert_eq!(qemu.cmd(&park), model.cmd(&park));
+    }
     for (i, raw) in script.iter().enumerate() {
         let (compare, line) = match raw.strip_prefix('?') {
             Some(l) => (false, l),
@@ -202,7 +222,7 @@ fn differential(script: &[&str]) {
         }
         for bit in BITS {
             assert_eq!(
-                model.harts.bit(0, bit),
+                model.harts.bit(watch, bit),
                 qemu.levels[bit as usize],
                 "step {i}: `{line}`: mip bit {bit}"
             );
@@ -652,5 +672,57 @@ fn console_escape_keys_match_qemu() {
     assert_eq!(
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&ours)
+    );
+}
+
+#[test]
+fn second_hart_contexts_and_timers_match_qemu() {
+    differential_smp(
+        2,
+        1,
+        &[
+            // Source 10 to hart 1's M context (2) and S context (3).
+            "writel 0xc000028 1",
+            "writel 0xc002100 0x400",
+            "writel 0xc202000 0",
+            "writel 0xc002180 0x400",
+            "writel 0xc203000 0",
+            "writeb 0x10000001 0x02",
+            "readl 0xc202004",
+            "readl 0xc203004",
+            "readb 0x10000002",
+            "writel 0xc202004 10",
+            "readl 0xc001000",
+            // Hart 0's contexts see nothing.
+            "readl 0xc200004",
+            "readl 0xc201004",
+            // Completion honoured even after the source is disabled in the context.
+            "writeb 0x10000001 0x00",
+            "writeb 0x10000001 0x02",
+            "readl 0xc203004",
+            "readb 0x10000002",
+            "writel 0xc002180 0",
+            "writel 0xc203004 10",
+            "writel 0xc002180 0x400",
+            "writeb 0x10000001 0x00",
+            "writeb 0x10000001 0x02",
+            "readl 0xc001000",
+            "readl 0xc203004",
+            "readb 0x10000002",
+            "writel 0xc203004 10",
+            // Hart 1's msip and mtimecmp.
+            "writel 0x2000004 1",
+            "readl 0x2000004",
+            "readl 0x2000000",
+            "writel 0x2000004 0",
+            "writeq 0x2004008 0",
+            "readq 0x2004008",
+            "writel 0x200400c 1",
+            "readq 0x2004008",
+            "writeq 0x200bff8 0x100000001",
+            "writeq 0x200bff8 0",
+            "readl 0x2000008",
+            "readq 0x2004010",
+        ],
     );
 }
