@@ -243,12 +243,19 @@ fn unoffered_features_or_missing_version_1_are_refused() {
     let (d, log) = blk();
     let (mut t, _) = transport(Some(d));
     bring_up(&mut t, VERSION_1 | 0x3000_6e54 | 1);
-    assert_eq!(r(&mut t, STATUS), 0x3, "FEATURES_OK did not stick");
+    assert_eq!(
+        r(&mut t, STATUS),
+        0x3 | u64::from(STATUS_NEEDS_RESET),
+        "FEATURES_OK did not stick; the device needs a reset"
+    );
     assert_eq!(t.negotiated_features(), 0);
     let (d, _) = blk();
     let (mut t2, _) = transport(Some(d));
     bring_up(&mut t2, 0x3000_6e54);
-    assert_eq!(r(&mut t2, STATUS), 0x3);
+    assert_eq!(r(&mut t2, STATUS), 0x3 | u64::from(STATUS_NEEDS_RESET));
+    // A reset and a correct negotiation recover.
+    bring_up(&mut t2, VERSION_1 | 0x3000_6e54);
+    assert_eq!(r(&mut t2, STATUS), 0xb);
     // DRIVER_OK without FEATURES_OK: needs reset, never activated.
     w(&mut t, STATUS, 0x7);
     assert_ne!(r(&mut t, STATUS) & u64::from(STATUS_NEEDS_RESET), 0);

@@ -11,10 +11,11 @@
 //! Guest misprogramming never panics: a queue made ready with a size that is
 //! not a power of two up to QueueNumMax, misaligned ring addresses or rings
 //! outside guest RAM puts the device in the needs-reset state
-//! ([`super::STATUS_NEEDS_RESET`], a configuration-change interrupt, further
-//! notifications ignored) and logs a guest error. A feature set that includes
-//! features the device did not offer, or lacks VERSION_1, is refused the way
-//! the specification says: FEATURES_OK does not stick.
+//! ([`super::STATUS_NEEDS_RESET`], a configuration-change interrupt once the
+//! driver is running, further notifications ignored) and logs a guest error.
+//! A feature set that includes features the device did not offer, or lacks
+//! VERSION_1, is refused the way the specification says (FEATURES_OK does not
+//! stick) and also puts the device in the needs-reset state.
 
 use std::sync::Arc;
 
@@ -304,8 +305,12 @@ impl VirtioMmio {
             };
             match refusal {
                 Some(why) => {
-                    log::warn!(target: GUEST_ERROR, "virtio-mmio: {why}; FEATURES_OK refused");
+                    // The specification's answer is to leave FEATURES_OK
+                    // clear; the device also stops until reset, as for any
+                    // other guest misprogramming.
                     new &= !STATUS_FEATURES_OK;
+                    self.interrupt
+                        .set_needs_reset(&format!("{why}; FEATURES_OK refused"));
                 }
                 None => self.negotiated = wanted,
             }
