@@ -13,6 +13,8 @@
 //! | [`clock::Clock`], [`clock::Timer`] | `qemu_clock_get_ns`, `QEMUTimer` | [`clock`] |
 //! | [`chardev::CharBackend`] | `CharBackend` / `Chardev` | [`chardev`] |
 //! | [`misc::sifive_test::ShutdownSink`] | `qemu_system_shutdown_request` | [`misc`] |
+//! | [`virtio::GuestMemory`] | `address_space_rw` on guest RAM | [`virtio`] |
+//! | [`virtio::VirtioDevice`], [`virtio::VirtioInterrupt`] | `VirtioDeviceClass`, `virtio_notify`, `virtio_error` | [`virtio`] |
 //!
 //! Devices (each module names the QEMU source file whose behaviour it follows):
 //!
@@ -44,8 +46,14 @@
 //! Locking: devices are plain `&mut self` state machines. The board puts each
 //! one behind the BQL (or a mutex) and wires timer expiries to the device's
 //! `*_cb` methods. A device calls out only through [`irq::IrqLine`]s,
-//! [`chardev::CharBackend`]s and [`clock::Timer`]s; none of those call back
-//! into the calling device, so no lock order problem arises from them.
+//! [`chardev::CharBackend`]s, [`clock::Timer`]s, [`virtio::GuestMemory`] and
+//! [`virtio::VirtioInterrupt`]; none of those call back into the calling
+//! device, so the only lock order is device → interrupt state → PLIC → hart.
+//!
+//! Tests: unit tests beside the code; register-level suites, property tests
+//! and fuzzing in `tests/`; and differential suites (`tests/qemu_diff.rs`,
+//! `tests/qemu_virtio_diff.rs`) that run the same accesses on Debian's QEMU
+//! 7.2 through qtest and compare.
 
 pub mod char;
 pub mod chardev;
