@@ -2,21 +2,72 @@
 //!
 //! QEMU counterpart: `util/async.c`, `util/aio-posix.c`, `util/main-loop.c`,
 //! `util/qemu-timer.c`, `util/thread-pool.c`, `util/qemu-coroutine*.c`,
-//! `util/event_notifier-posix.c`, `system/cpus.c` (the BQL).
+//! `util/event_notifier-posix.c`, `iothread.c`, `system/cpus.c` (the BQL),
+//! `system/cpu-timers.c` and `system/runstate.c`.
 //!
 //! This crate knows nothing about guests, devices or the command line; the
 //! memory API and everything above it build on it.
 //!
-//! Contents so far:
-//! - [`EventNotifier`]: QEMU's `EventNotifier`, an eventfd that one side sets
-//!   and the other side waits on (used by ioeventfd and by `AioContext`
-//!   notification).
-//! - [`bql`]: the Big QEMU Lock.
-//! - [`log`]: the `-d` debug-log categories and the `-D` log file
-//!   (`util/log.c`).
+//! # Threading model: what runs where
+//! - **Main thread**: [`main_loop::qemu_init_main_loop`] makes it the home of
+//!   the main [`AioContext`] and of the iohandler context. It holds the
+//!   [`bql`] except while blocked in [`main_loop::main_loop_wait`], so every
+//!   main-loop callback (BHs, fd handlers, timers, coroutines entered there)
+//!   runs under the BQL. Run-state changes happen only here.
+//! - **IOThreads** ([`IoThread`]): each is the home thread of its own
+//!   context and runs `poll(true)` in a loop, without the BQL.
+//! - **Thread-pool workers** ([`ThreadPool`]): run blocking functions;
+//!   completions come back to the submitting context through a BH.
+//! - **vCPU threads** (built elsewhere): a thread that holds the BQL and has
+//!   no context of its own counts as the home of the main context
+//!   ([`current_aio_context`]); otherwise it talks to contexts through
+//!   thread-safe calls: [`QemuBh::schedule`],
+//!   [`AioContext::bh_schedule_oneshot`], [`Timer::modify_ns`],
+//!   [`aio_co_schedule`].
+//!
+//! Every callback of a context runs in that context's home thread, inside
+//! [`AioContext::poll`]; the thread-safe entry points only enqueue work and
+//! call [`AioContext::notify`], which writes the context's eventfd only when
+//! its loop may be blocked (the `notify_me`/`notified` protocol).
+//!
+//! Contents:
+//! - [`AioContext`]: the loop, fd handlers, busy polling, bottom halves
+//!   ([`QemuBh`]).
+//! - [`timer`]: the four clocks and per-context timer lists ([`Timer`]).
+//! - [`coroutine`]: coroutines as futures bound to a context, `CoMutex`,
+//!   `CoQueue`, `CoRwlock`, sleeping, `AIO_WAIT_WHILE`.
+//! - [`ThreadPool`], [`IoThread`], [`main_loop`], [`runstate`].
+//! - [`EventNotifier`], [`bql`] (with `BqlCell`/`BqlRefCell`), [`log`].
 
+mod bh;
 pub mod bql;
+mod context;
+pub mod coroutine;
 mod event_notifier;
+mod iothread;
 pub mod log;
+pub mod main_loop;
+mod notify;
+pub mod runstate;
+mod thread_pool;
+pub mod timer;
 
+/// The atomics used by [`notify`] (swapped for loom's in the model test).
+mod sync {
+    pub(crate) use std::sync::atomic::{AtomicBool, AtomicU32, Ordering, fence};
+}
+
+pub use bh::{MemReentrancyGuard, QemuBh};
+pub use context::{
+    AioContext, AioHandlerOps, FdMonKind, IoHandler, IoPollFn, POLL_IDLE_INTERVAL_NS,
+    POLL_NS_INITIAL, current_aio_context, main_aio_context, set_current_aio_context,
+};
+pub use coroutine::{
+    CoMutex, CoQueue, CoRwlock, Coroutine, aio_co_enter, aio_co_reschedule_self, aio_co_schedule,
+    aio_co_wake, aio_wait_bh_oneshot, aio_wait_kick, aio_wait_while, qemu_co_sleep_ns,
+    qemu_coroutine_yield, qemu_in_coroutine, run_until_done,
+};
 pub use event_notifier::EventNotifier;
+pub use iothread::{IOTHREAD_POLL_MAX_NS_DEFAULT, IoThread, IoThreadError, IoThreadParams};
+pub use thread_pool::{Cancelled, THREAD_POOL_MAX_THREADS_DEFAULT, ThreadPool, ThreadPoolRequest};
+pub use timer::{ClockType, QemuClock, Timer};

@@ -21,6 +21,7 @@
 pub mod boot;
 pub mod fdt;
 pub mod loader;
+pub mod virt_fdt;
 
 #[cfg(test)]
 pub(crate) mod test_util;

@@ -1,0 +1,2 @@
+//! Criterion benchmarks of the memory API (see docs/benchmarks.md).
+fn main() {}

@@ -1,0 +1,303 @@
+//! Arithmetic: addition, multiplication, division, square root and fused
+//! multiply-add (QEMU's `parts_addsub`, `parts_mul`, `parts_div`,
+//! `parts_sqrt`, `parts_muladd`).
+//!
+//! Each operation first handles the special classes (NaN, infinity, zero) as
+//! RISC-V specifies, then computes the exact result, or the exact result
+//! with everything below 64 significant bits jammed into a sticky bit, and
+//! hands it to [`round_pack`] exactly once. Nothing is rounded twice.
+
+use crate::parts::{
+    FloatClass, FloatParts, Fmt, cancellation_zero, inf, invalid, nan_result, round_pack,
+    round_pack128, shift_right_jam64, shift_right_jam128, unpack, zero,
+};
+use crate::status::{FLAG_DIVBYZERO, FloatStatus};
+
+/// Which of RISC-V's four fused multiply-adds to compute (QEMU's
+/// `float_muladd_negate_*` flags). Both negations are applied to the
+/// operands before the single rounding, so the rounding direction sees the
+/// true sign of the result.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub struct MulAddOp {
+    /// Negate the product `a * b` (`fnmsub`, `fnmadd`).
+    pub negate_product: bool,
+    /// Negate the addend `c` (`fmsub`, `fnmadd`).
+    pub negate_addend: bool,
+}
+
+impl MulAddOp {
+    /// `fmadd`: `a * b + c`.
+    pub const MADD: MulAddOp = MulAddOp {
+        negate_product: false,
+        negate_addend: false,
+    };
+    /// `fmsub`: `a * b - c`.
+    pub const MSUB: MulAddOp = MulAddOp {
+        negate_product: false,
+        negate_addend: true,
+    };
+    /// `fnmsub`: `-(a * b) + c`.
+    pub const NMSUB: MulAddOp = MulAddOp {
+        negate_product: true,
+        negate_addend: false,
+    };
+    /// `fnmadd`: `-(a * b) - c`.
+    pub const NMADD: MulAddOp = MulAddOp {
+        negate_product: true,
+        negate_addend: true,
+    };
+}
+
+fn any_snan(ps: &[&FloatParts]) -> bool {
+    ps.iter().any(|p| p.cls == FloatClass::SNaN)
+}
+
+/// Adds two finite nonzero values given as 128-bit significands with their
+/// leading one at bit 125 (two bits of headroom), `x = sig * 2^(exp - 125)`.
+/// The smaller one is shifted right with jamming; that is exact enough for
+/// correct rounding because an alignment shift of two or more cancels at
+/// most one leading bit, leaving the sticky bit far below the rounding point.
+#[inline]
+fn add_aligned<F: Fmt>(
+    (sa, ea, xa): (bool, i32, u128),
+    (sb, eb, xb): (bool, i32, u128),
+    s: &mut FloatStatus,
+) -> u64 {
+    let ((sa, ea, xa), (sb, _, xb)) = if ea >= eb {
+        (
+            (sa, ea, xa),
+            (sb, eb, shift_right_jam128(xb, (ea - eb) as u32)),
+        )
+    } else {
+        (
+            (sb, eb, xb),
+            (sa, ea, shift_right_jam128(xa, (eb - ea) as u32)),
+        )
+    };
+    // Bit 127 has weight 2^(ea + 2).
+    if sa == sb {
+        round_pack128::<F>(sa, ea + 2, xa + xb, s)
+    } else if xa > xb {
+        round_pack128::<F>(sa, ea + 2, xa - xb, s)
+    } else if xb > xa {
+        round_pack128::<F>(sb, ea + 2, xb - xa, s)
+    } else {
+        cancellation_zero::<F>(s)
+    }
+}
+
+/// Adds two finite nonzero values in 64 bits (Berkeley's and QEMU's
+/// approach for addition): both significands move down two bits, leaving
+/// headroom for a carry and still eight bits below a double's 53 (the
+/// bits dropped are zero, as every unpacked significand has at least 11
+/// trailing zeros), and the smaller operand is aligned with jamming. As in
+/// [`add_aligned`], a jammed alignment of two or more bits cancels at most
+/// one leading bit, so the sticky bit stays below the rounding point.
+#[inline]
+fn add_normal<F: Fmt>(a: FloatParts, b: FloatParts, s: &mut FloatStatus) -> u64 {
+    let (big, small) = if a.exp >= b.exp { (a, b) } else { (b, a) };
+    let xa = big.frac >> 2;
+    let xb = shift_right_jam64(small.frac >> 2, (big.exp - small.exp) as u32);
+    // Bit 61 has weight 2^big.exp, so bit 63 weighs 2^(big.exp + 2).
+    let (sign, x) = if big.sign == small.sign {
+        (big.sign, xa + xb)
+    } else if xa > xb {
+        (big.sign, xa - xb)
+    } else if xb > xa {
+        (small.sign, xb - xa)
+    } else {
+        return cancellation_zero::<F>(s);
+    };
+    let lz = x.leading_zeros();
+    round_pack::<F>(sign, big.exp + 2 - lz as i32, x << lz, s)
+}
+
+/// `a + b`, or `a - b` if `subtract` (QEMU's `parts_addsub`).
+#[inline]
+pub(crate) fn add<F: Fmt>(a: u64, b: u64, subtract: bool, s: &mut FloatStatus) -> u64 {
+    let a = unpack::<F>(a);
+    let mut b = unpack::<F>(b);
+    b.sign ^= subtract;
+    match (a.cls, b.cls) {
+        (FloatClass::Normal, FloatClass::Normal) => add_normal::<F>(a, b, s),
+        _ if a.is_nan() || b.is_nan() => nan_result::<F>(any_snan(&[&a, &b]), s),
+        (FloatClass::Inf, FloatClass::Inf) => {
+            if a.sign == b.sign {
+                inf::<F>(a.sign)
+            } else {
+                invalid::<F>(s)
+            }
+        }
+        (FloatClass::Inf, _) => inf::<F>(a.sign),
+        (_, FloatClass::Inf) => inf::<F>(b.sign),
+        (FloatClass::Zero, FloatClass::Zero) => {
+            if a.sign == b.sign {
+                zero::<F>(a.sign)
+            } else {
+                cancellation_zero::<F>(s)
+            }
+        }
+        // x + 0 = x exactly; repacking a representable value raises nothing.
+        (FloatClass::Zero, _) => round_pack::<F>(b.sign, b.exp, b.frac, s),
+        (_, _) => round_pack::<F>(a.sign, a.exp, a.frac, s),
+    }
+}
+
+/// `a * b` (QEMU's `parts_mul`).
+#[inline]
+pub(crate) fn mul<F: Fmt>(a: u64, b: u64, s: &mut FloatStatus) -> u64 {
+    let a = unpack::<F>(a);
+    let b = unpack::<F>(b);
+    let sign = a.sign ^ b.sign;
+    match (a.cls, b.cls) {
+        (FloatClass::Normal, FloatClass::Normal) => {
+            // frac_a * frac_b has weight 2^(ea + eb - 126) per unit, so bit
+            // 127 weighs 2^(ea + eb + 1).
+            let prod = a.frac as u128 * b.frac as u128;
+            round_pack128::<F>(sign, a.exp + b.exp + 1, prod, s)
+        }
+        _ if a.is_nan() || b.is_nan() => nan_result::<F>(any_snan(&[&a, &b]), s),
+        (FloatClass::Inf, FloatClass::Zero) | (FloatClass::Zero, FloatClass::Inf) => {
+            invalid::<F>(s)
+        }
+        (FloatClass::Inf, _) | (_, FloatClass::Inf) => inf::<F>(sign),
+        _ => zero::<F>(sign),
+    }
+}
+
+/// `a / b` (QEMU's `parts_div`).
+#[inline]
+pub(crate) fn div<F: Fmt>(a: u64, b: u64, s: &mut FloatStatus) -> u64 {
+    let a = unpack::<F>(a);
+    let b = unpack::<F>(b);
+    let sign = a.sign ^ b.sign;
+    match (a.cls, b.cls) {
+        (FloatClass::Normal, FloatClass::Normal) => {
+            // q = frac_a * 2^63 / frac_b lies in (2^62, 2^64), so it fits a
+            // u64 (one hardware 128-by-64 division) and weighs
+            // 2^(ea - eb - 63) per unit. The remainder only matters as a
+            // sticky bit, far below the 53 bits a double keeps.
+            let n = (a.frac as u128) << 63;
+            let d = b.frac as u128;
+            let q = n / d;
+            let sticky = (q * d != n) as u128;
+            round_pack128::<F>(sign, a.exp - b.exp + 64, q | sticky, s)
+        }
+        _ if a.is_nan() || b.is_nan() => nan_result::<F>(any_snan(&[&a, &b]), s),
+        (FloatClass::Inf, FloatClass::Inf) | (FloatClass::Zero, FloatClass::Zero) => {
+            invalid::<F>(s)
+        }
+        (FloatClass::Inf, _) => inf::<F>(sign),
+        (_, FloatClass::Zero) => {
+            s.raise(FLAG_DIVBYZERO);
+            inf::<F>(sign)
+        }
+        // 0 / finite and finite / inf.
+        _ => zero::<F>(sign),
+    }
+}
+
+/// The square root of `m`, which lies in `[2^110, 2^112)` and has at most
+/// 53 significant bits: its floor in `[2^55, 2^56)` and whether it is
+/// inexact.
+#[inline]
+fn isqrt_56(m: u128) -> (u64, bool) {
+    // `m` converts to f64 exactly, and the host's correctly rounded f64
+    // square root is then within half an f64 ulp (4 units here) of the true
+    // root. That guess is only a starting point: the integer loops below
+    // make the result exact, so the outcome never depends on the host FPU.
+    // (Built from the bits: a u128 to f64 conversion is a slow library call.)
+    let lz = m.leading_zeros();
+    let top = (m << lz >> 75) as u64; // the 53 leading bits, leading one included
+    let exp = 127 - lz as u64 - 52; // m = top * 2^exp exactly
+    let guess = f64::from_bits(((1023 + 52 + exp) << 52) | (top & ((1 << 52) - 1)));
+    let mut r = guess.sqrt() as u64;
+    while (r as u128) * (r as u128) > m {
+        r -= 1;
+    }
+    while (r as u128 + 1) * (r as u128 + 1) <= m {
+        r += 1;
+    }
+    (r, (r as u128) * (r as u128) != m)
+}
+
+/// Square root (QEMU's `parts_sqrt`).
+#[inline]
+pub(crate) fn sqrt<F: Fmt>(a: u64, s: &mut FloatStatus) -> u64 {
+    let a = unpack::<F>(a);
+    match a.cls {
+        FloatClass::Normal if !a.sign => {
+            // value = frac * 2^(exp - 63). Make the exponent even by
+            // doubling when it is odd; then with m = frac * 2^(47 + odd),
+            // which lies in [2^110, 2^112) and loses no bits because frac
+            // has at most 53 significant ones, the root is
+            // sqrt(m) * 2^((exp >> 1) - 55): 56 bits, three more than a
+            // double keeps, plus the sticky remainder.
+            let m = (a.frac as u128) << (47 + (a.exp & 1) as u32);
+            let (r, inexact) = isqrt_56(m);
+            round_pack::<F>(false, a.exp >> 1, (r << 8) | inexact as u64, s)
+        }
+        FloatClass::QNaN | FloatClass::SNaN => nan_result::<F>(a.cls == FloatClass::SNaN, s),
+        // sqrt(-0) = -0, sqrt(+0) = +0.
+        FloatClass::Zero => zero::<F>(a.sign),
+        FloatClass::Inf if !a.sign => inf::<F>(false),
+        // Negative nonzero, including -inf.
+        _ => invalid::<F>(s),
+    }
+}
+
+/// Fused `(±a * b) ± c` with a single rounding (QEMU's `parts_muladd`).
+#[inline]
+pub(crate) fn muladd<F: Fmt>(a: u64, b: u64, c: u64, op: MulAddOp, s: &mut FloatStatus) -> u64 {
+    let a = unpack::<F>(a);
+    let b = unpack::<F>(b);
+    let mut c = unpack::<F>(c);
+    c.sign ^= op.negate_addend;
+    let sign_p = a.sign ^ b.sign ^ op.negate_product;
+
+    if a.cls == FloatClass::Normal && b.cls == FloatClass::Normal {
+        let prod = a.frac as u128 * b.frac as u128;
+        // Bring the product's leading one to bit 125. Both significands
+        // have at least 11 trailing zeros, so the product has at least 22
+        // and this shift is exact.
+        let top = (prod >> 127) as u32;
+        let p = (sign_p, a.exp + b.exp + top as i32, prod >> (1 + top));
+        return match c.cls {
+            FloatClass::Normal => add_aligned::<F>(p, (c.sign, c.exp, (c.frac as u128) << 62), s),
+            FloatClass::Zero => round_pack128::<F>(p.0, p.1 + 2, p.2, s),
+            FloatClass::Inf => inf::<F>(c.sign),
+            _ => nan_result::<F>(c.cls == FloatClass::SNaN, s),
+        };
+    }
+
+    if a.is_nan() || b.is_nan() {
+        return nan_result::<F>(any_snan(&[&a, &b, &c]), s);
+    }
+    // RISC-V (like Berkeley's RISC-V specialisation) raises invalid for
+    // inf * 0 even when the addend is a quiet NaN.
+    let inf_times_zero = matches!(
+        (a.cls, b.cls),
+        (FloatClass::Inf, FloatClass::Zero) | (FloatClass::Zero, FloatClass::Inf)
+    );
+    if inf_times_zero {
+        return invalid::<F>(s);
+    }
+    if c.is_nan() {
+        return nan_result::<F>(c.cls == FloatClass::SNaN, s);
+    }
+    if a.cls == FloatClass::Inf || b.cls == FloatClass::Inf {
+        // The product is an infinity.
+        if c.cls == FloatClass::Inf && c.sign != sign_p {
+            return invalid::<F>(s);
+        }
+        return inf::<F>(sign_p);
+    }
+    // The product is a zero.
+    match c.cls {
+        FloatClass::Inf => inf::<F>(c.sign),
+        FloatClass::Zero if c.sign == sign_p => zero::<F>(sign_p),
+        FloatClass::Zero => cancellation_zero::<F>(s),
+        // 0 + c = c exactly.
+        _ => round_pack::<F>(c.sign, c.exp, c.frac, s),
+    }
+}

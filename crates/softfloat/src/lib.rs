@@ -1,0 +1,85 @@
+//! Bit-exact IEEE 754 binary32/binary64 arithmetic for Ferrite's RISC-V F and
+//! D extensions, written in the style of QEMU's `fpu/softfloat.c`.
+//!
+//! # Design
+//!
+//! * **Explicit status, no globals.** Every operation takes a
+//!   [`FloatStatus`] (QEMU's `float_status`): the rounding mode to use and
+//!   the accrued exception flags, which operations only ever OR into. Each
+//!   vCPU owns one, so MTTCG-style threads never share flags. Rounding modes
+//!   and flag bits use RISC-V's `frm`/`fflags` encodings.
+//! * **`FloatParts`.** Operands are unpacked into a class (zero, normal,
+//!   infinity, quiet or signalling NaN), a sign, an unbiased exponent and a
+//!   64-bit significand normalised to bit 63 (subnormals included). The
+//!   special classes are dealt with up front; finite operands are computed
+//!   exactly, or exactly up to a sticky bit, in 64 or 128-bit integers and
+//!   rounded once by a single routine shared by every operation and format.
+//!   Formats are compile-time descriptions (`FloatFmt` in QEMU), so each
+//!   operation is monomorphised for binary32 and binary64.
+//! * **RISC-V specialisation.** Any NaN result is the canonical NaN
+//!   (`0x7fc00000`, `0x7ff8000000000000`); payloads never propagate.
+//!   Signalling NaN operands raise invalid. Tininess is detected after
+//!   rounding, and underflow is raised only for inexact tiny results. Fused
+//!   multiply-add raises invalid for `inf * 0` even when the addend is a
+//!   quiet NaN. `fmin`/`fmax` follow F 2.2 (minimumNumber/maximumNumber, -0 <
+//!   +0, signalling NaNs raise invalid). Float-to-integer conversions
+//!   saturate, return the largest positive integer for NaN, and raise only
+//!   invalid when out of range.
+//!
+//! Sign injection and NaN-boxing are plain bit operations; the CPU does them
+//! itself ([`nanbox_f32`] and [`unbox_f32`] are provided as helpers).
+//!
+//! # Verification
+//!
+//! The tests compare every operation in every rounding mode, result and
+//! flags, against Berkeley SoftFloat 3 with its RISC-V specialisation (the
+//! reference the RISC-V ISA tests are generated from) on inputs biased
+//! towards zeros, subnormals, infinities, NaNs and the edges of the
+//! overflow and underflow ranges; `fmin`/`fmax` and `fclass`, which Berkeley
+//! lacks, are checked against small reference models.
+//!
+//! ```
+//! use ferrite_softfloat::{f64_add, FloatStatus, RoundingMode, FLAG_INEXACT};
+//!
+//! let mut s = FloatStatus::new(RoundingMode::NearestEven);
+//! let r = f64_add(0.1f64.to_bits(), 0.2f64.to_bits(), &mut s);
+//! assert_eq!(f64::from_bits(r), 0.30000000000000004);
+//! assert_eq!(s.float_exception_flags, FLAG_INEXACT);
+//! ```
+
+mod api;
+mod arith;
+mod compare;
+mod convert;
+mod parts;
+mod status;
+
+pub use api::*;
+pub use arith::MulAddOp;
+pub use compare::fclass;
+pub use status::{
+    FLAG_DIVBYZERO, FLAG_INEXACT, FLAG_INVALID, FLAG_OVERFLOW, FLAG_UNDERFLOW, FloatStatus,
+    RoundingMode,
+};
+
+/// The canonical binary32 NaN RISC-V produces.
+pub const F32_DEFAULT_NAN: u32 = 0x7fc0_0000;
+/// The canonical binary64 NaN RISC-V produces.
+pub const F64_DEFAULT_NAN: u64 = 0x7ff8_0000_0000_0000;
+
+/// NaN-boxes a binary32 value into a 64-bit FP register (upper 32 bits set).
+#[inline]
+pub const fn nanbox_f32(a: u32) -> u64 {
+    0xffff_ffff_0000_0000 | a as u64
+}
+
+/// Reads a binary32 operand from a 64-bit FP register: a value that is not
+/// properly NaN-boxed reads as the canonical NaN.
+#[inline]
+pub const fn unbox_f32(reg: u64) -> u32 {
+    if reg >> 32 == 0xffff_ffff {
+        reg as u32
+    } else {
+        F32_DEFAULT_NAN
+    }
+}
