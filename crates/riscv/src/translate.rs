@@ -337,7 +337,21 @@ fn translate_insn(c: &mut Ctx<'_>, i: u32) -> Next {
                 7 => Cond::Geu,
                 _ => return c.illegal(),
             };
-            let target = c.pc.wrapping_add(imm_b(i) as i64 as u64);
+            let off = imm_b(i);
+            let target = c.pc.wrapping_add(off as i64 as u64);
+            let page = c.tb_pc & PAGE_MASK;
+            if target & PAGE_MASK == page && c.next_pc() & PAGE_MASK == page {
+                let (pc, len) = (c.pc, c.len as u8);
+                c.emit(Op::BrTb {
+                    cond,
+                    a,
+                    b: bb,
+                    len,
+                    off: off as i16,
+                    pc,
+                });
+                return Next::End;
+            }
             let br = c.b.label();
             c.emit(Op::Br {
                 cond,

@@ -68,6 +68,8 @@ pub struct Tb<C> {
     pub ops: Box<[Op<C>]>,
     /// Offsets of the instructions from `pc`, plus the end offset.
     pub insn_off: Box<[u16]>,
+    /// Number of guest instructions.
+    pub ninsns: u64,
     /// Chain slots (QEMU's `jmp_dest`).
     pub jmp: [u32; 2],
     /// False once invalidated.
@@ -77,7 +79,7 @@ pub struct Tb<C> {
 impl<C> Tb<C> {
     /// Number of guest instructions.
     pub fn num_insns(&self) -> u64 {
-        (self.insn_off.len() - 1) as u64
+        self.ninsns
     }
 }
 
@@ -193,6 +195,7 @@ impl<C: CpuEnv> Executor<C> {
             b.insn_off.len() >= 2,
             "front end produced an empty block or did not call IrBuilder::finish"
         );
+        b.validate();
         let id = self.tbs.len() as u32;
         let cached = b.pages.len() == 1;
         let common = cpu.common();
@@ -217,6 +220,7 @@ impl<C: CpuEnv> Executor<C> {
             flags,
             pages: b.pages,
             ops: b.ops.into_boxed_slice(),
+            ninsns: (b.insn_off.len() - 1) as u64,
             insn_off: b.insn_off.into_boxed_slice(),
             jmp: [NO_TB; 2],
             valid: cached,
@@ -320,14 +324,15 @@ impl<C: CpuEnv> Executor<C> {
                 let common = cpu.common();
                 match exit {
                     TbExit::Chain(n) => {
-                        common.icount += tb.num_insns();
-                        if common.interrupt_request.load(Ordering::Relaxed) != 0
-                            || common.icount >= end
-                            || !common.smc_pages.is_empty()
+                        common.icount += tb.ninsns;
+                        let t = tb.jmp[n as usize];
+                        // (A code write always leaves through `Smc`, so
+                        // chained exits need not look at `smc_pages`.)
+                        if (common.interrupt_request.load(Ordering::Relaxed) != 0)
+                            | (common.icount >= end)
                         {
                             break;
                         }
-                        let t = tb.jmp[n as usize];
                         if t != NO_TB && self.tbs[t as usize].valid {
                             id = t;
                             continue;

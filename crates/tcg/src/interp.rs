@@ -45,10 +45,20 @@ fn sext32(v: u32) -> u64 {
 }
 
 /// Runs `ops` on `cpu` until an exit op, a fault or a code write.
+///
+/// `ops` must satisfy [`crate::ir::IrBuilder::validate`] (checked when the
+/// block is created), except that a trailing helper call must always fail
+/// or be followed by an exit (front-end contract).
+#[inline(always)]
 pub fn interp<C: CpuEnv>(cpu: &mut C, ops: &[Op<C>]) -> TbExit {
     let mut i = 0usize;
     loop {
-        let op = ops[i];
+        // The validated op list ends in an op that leaves the loop and all
+        // branch targets are in range; keep the check in debug builds.
+        debug_assert!(i < ops.len());
+        let op = *ops.get(i).unwrap_or(&Op::ExitTb {
+            kind: ExitKind::Lookup,
+        });
         i += 1;
         let c = cpu.common();
         let r = &mut c.regs;
@@ -218,6 +228,21 @@ pub fn interp<C: CpuEnv>(cpu: &mut C, ops: &[Op<C>]) -> TbExit {
             }
             Op::SetPc { pc } => c.pc = pc,
             Op::SetPcReg { a, off } => c.pc = r[a as usize].wrapping_add(off as i64 as u64) & !1,
+            Op::BrTb {
+                cond,
+                a,
+                b,
+                len,
+                off,
+                pc,
+            } => {
+                if cond.eval(r[a as usize], r[b as usize]) {
+                    c.pc = pc.wrapping_add(off as i64 as u64);
+                    return TbExit::Chain(1);
+                }
+                c.pc = pc.wrapping_add(len as u64);
+                return TbExit::Chain(0);
+            }
             Op::GotoTb { n, pc } => {
                 c.pc = pc;
                 return TbExit::Chain(n);

@@ -530,6 +530,18 @@ pub enum Op<C> {
         a: Slot,
         off: i32,
     },
+    /// Conditional branch that ends the block, both targets chainable:
+    /// if `cond(a, b)` the PC becomes `pc + off` and the block leaves through
+    /// chain slot 1, else `pc + len` through slot 0. (A fused
+    /// `brcond` + two `goto_tb`s: one dispatch instead of two.)
+    BrTb {
+        cond: Cond,
+        a: Slot,
+        b: Slot,
+        len: u8,
+        off: i16,
+        pc: u64,
+    },
     /// Sets the PC and leaves through chain slot `n` (0 or 1), QEMU's
     /// `goto_tb n` + `exit_tb(tb | n)`.
     GotoTb {
@@ -648,8 +660,38 @@ impl<C> IrBuilder<C> {
         self.insn_off.push(end_offset);
     }
 
+    /// Checks the invariants the interpreter relies on to index ops without
+    /// bounds checks: the list is non-empty, every branch target is in
+    /// range, and the last op never falls through. Panics otherwise (a
+    /// front-end bug, not guest-controlled).
+    pub fn validate(&self) {
+        let n = self.ops.len() as u32;
+        assert!(n > 0, "empty op list");
+        for op in &self.ops {
+            if let Op::Br { target, .. } | Op::Jmp { target } = op {
+                assert!(*target < n, "branch target out of range");
+            }
+        }
+        assert!(
+            matches!(
+                self.ops.last(),
+                Some(
+                    Op::GotoTb { .. }
+                        | Op::ExitTb { .. }
+                        | Op::BrTb { .. }
+                        | Op::Jmp { .. }
+                        | Op::Call { .. }
+                )
+            ),
+            "op list falls off its end"
+        );
+    }
+
     /// Number of guest instructions started so far.
     pub fn num_insns(&self) -> usize {
         self.insn_off.len()
     }
 }
+
+// Ops are kept at 16 bytes so a block's op vector stays cache-friendly.
+const _: () = assert!(std::mem::size_of::<Op<()>>() == 16);
