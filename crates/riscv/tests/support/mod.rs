@@ -13,6 +13,9 @@ pub const RAM_BASE: u64 = 0x8000_0000;
 pub const RAM_SIZE: u64 = 4 << 20;
 pub const FINISHER: u64 = 0x0010_0000;
 pub const MMIO_SCRATCH: u64 = 0x0020_0000;
+/// Where benchmark programs put `tohost` when they also run on QEMU's
+/// `spike` machine; the finisher is mapped here too (just past our RAM).
+pub const TOHOST: u64 = RAM_BASE + RAM_SIZE;
 
 // Register numbers.
 pub const ZERO: u32 = 0;
@@ -270,6 +273,11 @@ impl Asm {
         self.li(27, v);
         self.finish_with(27)
     }
+    /// Ends with a write of 1 to [`TOHOST`] (QEMU spike: exit status 0).
+    pub fn exit_tohost(&mut self) -> &mut Self {
+        self.li(27, 1).li(26, TOHOST as i64).sd(27, 26, 0);
+        self.w(0x0000_006f)
+    }
     fn label_unique_spin(&mut self) -> &mut Self {
         // A self-loop (`j .`), never reached if the finisher stops the hart.
         self.w(0x0000_006f)
@@ -363,6 +371,7 @@ impl Machine {
         let mut mem = SimplePhysMemory::new();
         mem.add_ram(RAM_BASE, RAM_SIZE, true);
         mem.add_mmio(FINISHER, 0x1000, finisher.clone());
+        mem.add_mmio(TOHOST, 0x1000, finisher.clone());
         mem.add_mmio(MMIO_SCRATCH, 0x40, scratch.clone());
         let mem = Arc::new(mem);
         let time = Arc::new(ManualTime::default());
