@@ -855,3 +855,231 @@ fn priv_levels_are_reported() {
     assert_eq!(PRV_S, 1);
     assert_eq!(PRV_M, 3);
 }
+
+// ---- More privileged-architecture rules ----
+
+#[test]
+fn mprv_uses_mpp_translation_for_data() {
+    // M-mode with MPRV=1, MPP=S: loads go through Sv39; fetches do not.
+    let mut a = Asm::new(RAM_BASE);
+    set_handler(&mut a);
+    a.li(T0, satp_sv39()).csrw(SATP, T0);
+    a.li(T0, (1 << 17) | (1 << 11)).csrs(MSTATUS, T0); // MPRV, MPP = S
+    a.li(A0, 0x4000_0000).ld(A1, A0, 0);
+    // Clearing MPRV makes the same VA a physical (unassigned) address.
+    a.li(T0, 1 << 17).csrrc(ZERO, MSTATUS, T0).ld(A2, A0, 0);
+    let mut m = machine(&mut a);
+    sv39_tables(&m, V | R | W | A | D, RAM_BASE + 0x20_0000);
+    poke(&m, RAM_BASE + 0x20_0000, 0x1234);
+    assert_eq!(m.run(1000), Some(TRAP_EXIT as u64));
+    assert_eq!(m.x(A1), 0x1234);
+    assert_eq!(m.hart.cpu.csr.mcause, 5);
+    assert_eq!(m.hart.cpu.csr.mtval, 0x4000_0000);
+}
+
+#[test]
+fn mret_to_u_clears_mprv_and_m_interrupts_preempt_lower_modes() {
+    let u_code = RAM_BASE + 0x1000;
+    let mut a = Asm::new(RAM_BASE);
+    set_handler(&mut a);
+    a.li(T0, 1 << 17).csrs(MSTATUS, T0);
+    a.li(T0, irq::MSIP as i64).csrw(MIE, T0); // mstatus.MIE stays 0
+    enter_mode(&mut a, PRV_U, u_code);
+    let mut u = Asm::new(u_code);
+    u.addi(A0, ZERO, 1).label("spin").j("spin");
+    let mut m = machine(&mut a);
+    m.load(u_code, &u.finish());
+    assert_eq!(m.run(300), None);
+    assert_eq!(m.hart.cpu.priv_, PRV_U);
+    assert_eq!(m.hart.cpu.csr.mstatus & (1 << 17), 0, "MPRV cleared");
+    m.hart.irq_lines().set(irq::MSIP, true);
+    assert_eq!(m.run(300), Some(TRAP_EXIT as u64));
+    assert_eq!(m.hart.cpu.csr.mcause, (1 << 63) | 3);
+    assert_eq!(m.x(A0), 1);
+}
+
+#[test]
+fn warl_masks_of_delegation_and_interrupt_registers() {
+    let mut a = Asm::new(RAM_BASE);
+    a.li(T0, -1).csrw(MEDELEG, T0).csrr(A0, MEDELEG);
+    a.csrw(MIDELEG, T0).csrr(A1, MIDELEG);
+    a.csrw(MIE, T0).csrr(A2, MIE);
+    a.csrr(A3, 0x104); // sie = mie & mideleg
+    a.csrw(0x344, T0).csrr(A4, 0x344); // mip: SSIP/STIP/SEIP writable
+    a.li(T1, 0x1001).csrw(MTVEC, T1).csrr(A5, MTVEC);
+    a.li(T1, 0x1002).csrw(MTVEC, T1).csrr(S1, MTVEC); // mode 2 reserved: ignored
+    a.exit(1);
+    let mut m = machine(&mut a);
+    assert_eq!(m.run(1000), Some(1));
+    assert_eq!(m.x(A0), 0xB3FF, "ecall-from-M is not delegable");
+    assert_eq!(m.x(A1), 0x222);
+    assert_eq!(m.x(A2), 0xAAA);
+    assert_eq!(m.x(A3), 0x222);
+    assert_eq!(m.x(A4), 0x222);
+    assert_eq!(m.x(A5), 0x1001);
+    assert_eq!(m.x(S1), 0x1001);
+}
+
+const S1: u32 = 9;
+
+#[test]
+fn tvm_traps_satp_and_sfence_in_s() {
+    let s_code = RAM_BASE + 0x1000;
+    for insn in [
+        support::i(0x180, 0, 2, A0, 0x73),  // csrr a0, satp
+        support::r(0x09, 0, 0, 0, 0, 0x73), // sfence.vma
+    ] {
+        let mut a = Asm::new(RAM_BASE);
+        set_handler(&mut a);
+        a.li(T0, 1 << 20).csrs(MSTATUS, T0);
+        enter_mode(&mut a, PRV_S, s_code);
+        let mut s = Asm::new(s_code);
+        s.w(insn);
+        let mut m = machine(&mut a);
+        m.load(s_code, &s.finish());
+        assert_eq!(m.run(1000), Some(TRAP_EXIT as u64));
+        assert_eq!(m.hart.cpu.csr.mcause, 2);
+        assert_eq!(m.hart.cpu.csr.mtval, insn as u64);
+    }
+    // sfence.vma in U is illegal regardless of TVM.
+    let mut a = Asm::new(RAM_BASE);
+    set_handler(&mut a);
+    enter_mode(&mut a, PRV_U, s_code);
+    let mut s = Asm::new(s_code);
+    s.sfence_vma(ZERO, ZERO);
+    let mut m = machine(&mut a);
+    m.load(s_code, &s.finish());
+    assert_eq!(m.run(1000), Some(TRAP_EXIT as u64));
+    assert_eq!(m.hart.cpu.csr.mcause, 2);
+}
+
+#[test]
+fn counters_time_inhibit_and_stimecmp_enable() {
+    let s_code = RAM_BASE + 0x1000;
+    let mut a = Asm::new(RAM_BASE);
+    set_handler(&mut a);
+    a.li(T0, 4).csrw(0x320, T0); // inhibit IR
+    a.csrr(A0, 0xB02).addi(T1, T1, 1).csrr(A1, 0xB02);
+    a.csrw(0x320, ZERO);
+    a.li(T0, 100).csrw(0xB02, T0).csrr(A2, 0xB02); // write takes effect
+    a.li(T0, 2).csrw(MCOUNTEREN, T0); // TM only
+    enter_mode(&mut a, PRV_S, s_code);
+    let mut s = Asm::new(s_code);
+    s.csrr(A3, 0xC01); // time: allowed
+    s.csrr(A4, 0x14D); // stimecmp without menvcfg.STCE: illegal
+    let mut m = machine(&mut a);
+    m.load(s_code, &s.finish());
+    m.time
+        .now
+        .store(424242, std::sync::atomic::Ordering::Relaxed);
+    assert_eq!(m.run(1000), Some(TRAP_EXIT as u64));
+    assert_eq!(m.x(A1), m.x(A0), "instret inhibited");
+    assert_eq!(m.x(A2), 100);
+    assert_eq!(m.x(A3), 424242);
+    assert_eq!(m.hart.cpu.csr.mcause, 2);
+    assert_eq!(
+        m.hart.cpu.csr.mtval,
+        support::i(0x14D, 0, 2, A4, 0x73) as u64
+    );
+}
+
+#[test]
+fn sfence_by_asid_keeps_global_mappings() {
+    // The leaf at 0x4000_0000 is global; after remapping it in memory, an
+    // ASID-only sfence must keep the old (global) translation while a full
+    // sfence picks up the new one.
+    let p1 = RAM_BASE + 0x20_0000;
+    let p2 = RAM_BASE + 0x21_0000;
+    let mut s = Asm::new(RAM_BASE + 0x1000);
+    s.li(A0, 0x4000_0000).ld(A1, A0, 0);
+    s.li(T0, pte(p2, V | R | W | A | D | 32) as i64)
+        .la(T1, PT_ROOT + 0x2000)
+        .sd(T0, T1, 0);
+    s.li(T2, 0).sfence_vma(ZERO, 28).ld(A2, A0, 0); // x28 = ASID 0
+    s.sfence_vma(ZERO, ZERO).ld(A3, A0, 0).exit(1);
+    let mut m = paging_machine(&mut s, V | R | W | 32, 0);
+    poke(&m, p1, 111);
+    poke(&m, p2, 222);
+    assert_eq!(m.run(1000), Some(1));
+    assert_eq!(m.x(A1), 111);
+    assert_eq!(m.x(A2), 111, "global entry survives an ASID fence");
+    assert_eq!(m.x(A3), 222);
+}
+
+#[test]
+fn pmp_na4_and_tor_lock_rule() {
+    let s_code = RAM_BASE + 0x1000;
+    let word = RAM_BASE + 0x10_0000;
+    let mut a = Asm::new(RAM_BASE);
+    set_handler(&mut a);
+    // Entry 0: NA4 on `word`, no permissions. Entry 1: NAPOT all, RWX.
+    a.li(T0, (word >> 2) as i64).csrw(0x3B0, T0);
+    a.li(T0, -1i64 >> 10).csrw(0x3B1, T0);
+    a.li(T0, (0x1f << 8) | 0x10).csrw(0x3A0, T0);
+    enter_mode(&mut a, PRV_S, s_code);
+    let mut s = Asm::new(s_code);
+    s.la(A0, word).lw(A1, A0, 4).lw(A2, A0, 0).exit(1);
+    let mut m = machine(&mut a);
+    m.load(s_code, &s.finish());
+    poke(&m, word, 0x1111_1111_2222_2222);
+    assert_eq!(m.run(1000), Some(TRAP_EXIT as u64));
+    assert_eq!(
+        m.x(A1),
+        0x1111_1111,
+        "the next word is outside the NA4 region"
+    );
+    assert_eq!(m.hart.cpu.csr.mcause, 5);
+    assert_eq!(m.hart.cpu.csr.mtval, word);
+
+    // A locked TOR entry also locks the pmpaddr below it.
+    let mut a = Asm::new(RAM_BASE);
+    a.li(T0, 0x100).csrw(0x3B0, T0);
+    a.li(T0, 0x200).csrw(0x3B1, T0);
+    a.li(T0, 0x8f << 8).csrw(0x3A0, T0); // entry 1: L, TOR, RWX
+    a.li(T0, 0x300).csrw(0x3B0, T0).csrr(A0, 0x3B0);
+    a.exit(1);
+    let mut m = machine(&mut a);
+    assert_eq!(m.run(1000), Some(1));
+    assert_eq!(m.x(A0), 0x100);
+}
+
+#[test]
+fn lr_sc_fails_after_intervening_store_of_other_value() {
+    let data = RAM_BASE + 0x2000;
+    let mut a = Asm::new(RAM_BASE);
+    a.la(A0, data).li(T0, 5).sd(T0, A0, 0);
+    a.lr(3, T1, A0).li(T0, 6).sd(T0, A0, 0); // value changed under the reservation
+    a.li(T0, 7).sc(3, A1, A0, T0).ld(A2, A0, 0);
+    a.exit(1);
+    let mut m = machine(&mut a);
+    assert_eq!(m.run(1000), Some(1));
+    assert_eq!(m.x(A1), 1);
+    assert_eq!(m.x(A2), 6);
+}
+
+#[test]
+fn in_asm_logging_does_not_disturb_execution() {
+    // Exercise the -d in_asm/int/exec/mmu paths end to end.
+    let mut a = Asm::new(RAM_BASE);
+    set_handler(&mut a);
+    a.li(A0, 3)
+        .label("l")
+        .addi(A0, A0, -1)
+        .bne(A0, ZERO, "l")
+        .ecall();
+    let mut m = machine(&mut a);
+    let dir = std::env::temp_dir().join(format!("ferrite-cpu-log-{}", std::process::id()));
+    ferrite_aio::log::set_log_filename(&dir).unwrap();
+    ferrite_aio::log::set_log_mask(
+        ferrite_aio::log::parse_log_items("in_asm,int,exec,mmu").unwrap(),
+    );
+    let r = m.run(1000);
+    ferrite_aio::log::set_log_mask(ferrite_aio::log::LogMask(0));
+    assert_eq!(r, Some(TRAP_EXIT as u64));
+    let text = std::fs::read_to_string(&dir).unwrap();
+    let _ = std::fs::remove_file(&dir);
+    assert!(text.contains("IN: "), "{text}");
+    assert!(text.contains("addi                    a0,a0,-1"), "{text}");
+    assert!(text.contains("desc=machine_ecall"), "{text}");
+    assert!(text.contains("Trace 0:"), "{text}");
+}
