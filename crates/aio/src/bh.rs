@@ -140,7 +140,7 @@ impl BhStack {
             unsafe { (*p).next.store(head, Ordering::Relaxed) };
             match self
                 .head
-                .compare_exchange_weak(head, p, Ordering::Release, Ordering::Relaxed)
+                .compare_exchange_weak(head, p, Ordering::AcqRel, Ordering::Relaxed)
             {
                 Ok(_) => return,
                 Err(h) => head = h,
@@ -150,7 +150,7 @@ impl BhStack {
 
     /// Takes every pending BH, most recently scheduled first.
     pub(crate) fn take_all(&self) -> std::collections::VecDeque<Arc<BhInner>> {
-        let mut p = self.head.swap(ptr::null_mut(), Ordering::Acquire);
+        let mut p = self.head.swap(ptr::null_mut(), Ordering::AcqRel);
         let mut out = std::collections::VecDeque::new();
         while !p.is_null() {
             // SAFETY: every pointer on the stack came from `Arc::into_raw`

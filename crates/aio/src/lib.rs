@@ -54,7 +54,7 @@ pub mod timer;
 
 /// The atomics used by [`notify`] (swapped for loom's in the model test).
 mod sync {
-    pub(crate) use std::sync::atomic::{AtomicBool, AtomicU32, Ordering, fence};
+    pub(crate) use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 }
 
 pub use bh::{MemReentrancyGuard, QemuBh};
