@@ -202,6 +202,9 @@ impl std::fmt::Debug for AioContext {
 thread_local! {
     static CURRENT: RefCell<Option<Arc<AioContext>>> = const { RefCell::new(None) };
     static SLACK_SET: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    /// Reused epoll event buffer (a nested poll finds it taken and
+    /// allocates its own).
+    static EVENT_BUF: RefCell<Vec<epoll::Event>> = const { RefCell::new(Vec::new()) };
 }
 
 static MAIN_CONTEXT: OnceLock<Arc<AioContext>> = OnceLock::new();
@@ -862,33 +865,56 @@ impl AioContext {
         let stamp = self.new_stamp();
         match &self.fdmon {
             FdMon::Epoll(ep) => {
-                if timeout != 0 {
-                    // ns-precise wait: ppoll on the epoll fd (and the extra
-                    // fd), then harvest with a zero-timeout epoll_wait.
-                    let mut fds = vec![PollFd::new(ep, PollFlags::IN)];
-                    if let Some(x) = extra {
-                        fds.push(PollFd::from_borrowed_fd(x, PollFlags::IN));
-                    }
+                let mut events = EVENT_BUF.with(|b| std::mem::take(&mut *b.borrow_mut()));
+                events.clear();
+                events.reserve(128);
+                // An infinite wait without an extra fd blocks in epoll_wait
+                // itself (one syscall per wake-up). A finite timeout is
+                // waited with ppoll on the epoll fd for nanosecond
+                // precision, as fdmon-epoll.c does, then harvested with a
+                // zero-timeout epoll_wait.
+                let direct = timeout < 0 && extra.is_none();
+                if timeout != 0 && !direct {
+                    let mut fds = [
+                        PollFd::new(ep, PollFlags::IN),
+                        PollFd::new(ep, PollFlags::empty()),
+                    ];
+                    let n = match extra {
+                        Some(x) => {
+                            fds[1] = PollFd::from_borrowed_fd(x, PollFlags::IN);
+                            2
+                        }
+                        None => 1,
+                    };
                     let ts = (timeout > 0).then(|| timespec(timeout));
-                    match rustix::event::poll(&mut fds, ts.as_ref()) {
+                    match rustix::event::poll(&mut fds[..n], ts.as_ref()) {
                         Ok(_) | Err(rustix::io::Errno::INTR) => {}
                         Err(e) => panic!("aio_poll: ppoll failed: {e}"),
                     }
                 }
-                let mut events: Vec<epoll::Event> = Vec::with_capacity(128);
+                let zero = timespec(0);
                 match epoll::wait(
                     ep,
                     rustix::buffer::spare_capacity(&mut events),
-                    Some(&timespec(0)),
+                    if direct { None } else { Some(&zero) },
                 ) {
                     Ok(_) | Err(rustix::io::Errno::INTR) => {}
                     Err(e) => panic!("aio_poll: epoll_wait failed: {e}"),
                 }
+                struct PutBack(Vec<epoll::Event>);
+                impl Drop for PutBack {
+                    fn drop(&mut self) {
+                        let v = std::mem::take(&mut self.0);
+                        EVENT_BUF.with(|b| *b.borrow_mut() = v);
+                    }
+                }
+                let events = PutBack(events);
+                let events = &events.0;
                 if events.is_empty() {
                     return;
                 }
                 let table = self.handlers.lock();
-                for ev in &events {
+                for ev in events {
                     let data = ev.data.u64();
                     if data == NOTIFIER_TOKEN {
                         self.notifier.test_and_clear();
