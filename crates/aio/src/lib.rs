@@ -36,13 +36,15 @@
 //! - [`timer`]: the four clocks and per-context timer lists ([`Timer`]).
 //! - [`coroutine`]: coroutines as futures bound to a context, `CoMutex`,
 //!   `CoQueue`, `CoRwlock`, sleeping, `AIO_WAIT_WHILE`.
-//! - [`ThreadPool`], [`IoThread`], [`main_loop`], [`runstate`].
+//! - [`ThreadPool`], [`IoThread`], [`main_loop`], [`runstate`], [`cpus`]
+//!   (vCPU kicks, `run_on_cpu`, pause/resume).
 //! - [`EventNotifier`], [`bql`] (with `BqlCell`/`BqlRefCell`), [`log`].
 
 mod bh;
 pub mod bql;
 mod context;
 pub mod coroutine;
+pub mod cpus;
 mod event_notifier;
 mod iothread;
 pub mod log;

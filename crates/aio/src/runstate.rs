@@ -7,8 +7,8 @@
 //!
 //! [`vm_start`] / [`vm_stop`] drive the VIRTUAL clock: stopping freezes its
 //! value and disables its timers (waiting for running callbacks); starting
-//! resumes it from the frozen value. Accelerators plug in through
-//! [`set_cpu_control`] (pause/resume all vCPUs) and device models through
+//! resumes it from the frozen value. They pause and resume every vCPU
+//! registered in [`crate::cpus`]; device models hook in through
 //! [`add_vm_change_state_handler`].
 //!
 //! [`main_loop_should_exit`]: crate::main_loop::main_loop_should_exit
@@ -168,21 +168,6 @@ pub fn runstate_set(state: RunState) {
     CURRENT_STATE.store(state as u32, Ordering::Release);
 }
 
-/// Hooks an accelerator installs to stop and restart vCPUs.
-pub trait CpuControl: Send + Sync {
-    /// `pause_all_vcpus`: returns once no vCPU executes guest code.
-    fn pause_all_vcpus(&self);
-    /// `resume_all_vcpus`.
-    fn resume_all_vcpus(&self);
-}
-
-static CPU_CONTROL: Mutex<Option<Arc<dyn CpuControl>>> = Mutex::new(None);
-
-/// Installs the accelerator's vCPU control hooks.
-pub fn set_cpu_control(c: Arc<dyn CpuControl>) {
-    *CPU_CONTROL.lock() = Some(c);
-}
-
 type ChangeHandler = Arc<dyn Fn(bool, RunState) + Send + Sync>;
 
 struct HandlerEntry {
@@ -245,13 +230,10 @@ pub fn vm_start() {
     runstate_set(RunState::Running);
     vm_state_notify(true, RunState::Running);
     QemuClock::enable(ClockType::Virtual, true);
-    let cc = CPU_CONTROL.lock().clone();
-    if let Some(c) = cc {
-        c.resume_all_vcpus();
-    }
+    crate::cpus::resume_all_vcpus();
 }
 
-/// `vm_stop` / `do_vm_stop`: pauses the vCPUs, freezes VIRTUAL time,
+/// `vm_stop` / `do_vm_stop` (BQL held): pauses the vCPUs, freezes VIRTUAL time,
 /// disables the VIRTUAL clock (waiting for its running callbacks), sets
 /// `state` and notifies handlers. If not running, only sets `state`.
 ///
@@ -263,10 +245,7 @@ pub fn vm_stop(state: RunState) {
         runstate_set(state);
         return;
     }
-    let cc = CPU_CONTROL.lock().clone();
-    if let Some(c) = cc {
-        c.pause_all_vcpus();
-    }
+    crate::cpus::pause_all_vcpus();
     cpu_disable_ticks();
     QemuClock::enable(ClockType::Virtual, false);
     runstate_set(state);
