@@ -127,6 +127,9 @@ pub(crate) struct AioHandler {
     /// Set when poll(2) reported POLLNVAL (fd closed behind our back): the
     /// handler is skipped instead of spinning.
     invalid: AtomicBool,
+    /// epoll refused the fd (EPERM: a regular file or directory, which
+    /// poll(2) reports as always ready): dispatched on every iteration.
+    always_ready: AtomicBool,
     /// Stamp of the ready list that holds this node (0 = none), so a
     /// readiness is dispatched at most once across nested polls.
     ready_stamp: AtomicU64,
@@ -154,6 +157,9 @@ struct Ready {
 struct HandlerTable {
     by_fd: HashMap<RawFd, Arc<AioHandler>>,
     next_id: u32,
+    /// Handlers with `always_ready` (the wait never blocks while any
+    /// exists).
+    always_ready: usize,
 }
 
 struct HomeState {
@@ -354,6 +360,7 @@ impl AioContext {
                 handlers: Mutex::new(HandlerTable {
                     by_fd: HashMap::new(),
                     next_id: 1,
+                    always_ready: 0,
                 }),
                 fdmon,
                 tlg: TimerListGroup::new(weak.clone()),
@@ -608,6 +615,9 @@ impl AioContext {
             let old = t.by_fd.remove(&fd);
             if let Some(old) = &old {
                 old.deleted.store(true, Ordering::Release);
+                if old.always_ready.load(Ordering::Relaxed) {
+                    t.always_ready -= 1;
+                }
             }
             if remove {
                 if old.is_some()
@@ -627,6 +637,7 @@ impl AioContext {
                     ops,
                     deleted: AtomicBool::new(false),
                     invalid: AtomicBool::new(false),
+                    always_ready: AtomicBool::new(false),
                     ready_stamp: AtomicU64::new(0),
                     poll: Mutex::new(PollState {
                         ns: 0,
@@ -662,8 +673,22 @@ impl AioContext {
                             }
                         })
                     };
-                    if let Err(e) = r {
-                        panic!("aio_set_fd_handler: epoll_ctl on fd {fd} failed: {e}");
+                    match r {
+                        Ok(()) => {}
+                        // Files that epoll cannot watch are always ready
+                        // for poll(2); keep that level-triggered meaning.
+                        Err(rustix::io::Errno::PERM) => {
+                            node.always_ready.store(true, Ordering::Relaxed);
+                            t.always_ready += 1;
+                        }
+                        // A bad fd is a caller bug, but not worth a crash:
+                        // the handler simply never fires (like a closed fd).
+                        Err(e) => {
+                            node.invalid.store(true, Ordering::Relaxed);
+                            eprintln!(
+                                "ferrite: aio_set_fd_handler: epoll_ctl on fd {fd} failed: {e}"
+                            );
+                        }
                     }
                 }
                 t.by_fd.insert(fd, node);
@@ -804,6 +829,9 @@ impl AioContext {
 
         self.try_poll_mode(&mut ready, &mut timeout, poll_max);
 
+        if timeout != 0 && self.handlers.lock().always_ready > 0 {
+            timeout = 0;
+        }
         let announced = timeout != 0;
         if announced && !self.notify_state.begin_block() {
             timeout = 0;
@@ -910,6 +938,22 @@ impl AioContext {
                 }
                 let events = PutBack(events);
                 let events = &events.0;
+                {
+                    let table = self.handlers.lock();
+                    if table.always_ready > 0 {
+                        let nodes: Vec<_> = table
+                            .by_fd
+                            .values()
+                            .filter(|n| n.always_ready.load(Ordering::Relaxed))
+                            .cloned()
+                            .collect();
+                        drop(table);
+                        for n in nodes {
+                            let ev = n.events();
+                            self.add_ready(ready, n, ev, false, stamp);
+                        }
+                    }
+                }
                 if events.is_empty() {
                     return;
                 }
