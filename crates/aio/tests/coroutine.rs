@@ -419,3 +419,56 @@ fn thread_pool_from_a_coroutine_in_an_iothread() {
     assert!(same_thread, "the coroutine resumes in its IOThread");
     io.stop();
 }
+
+#[test]
+fn yield_until_fd_readable_wakes_on_data() {
+    use std::os::fd::AsRawFd;
+    let ctx = home();
+    let e = Arc::new(ferrite_aio::EventNotifier::new(false).unwrap());
+    let fd = e.as_raw_fd();
+    let co =
+        Coroutine::new(async move { ferrite_aio::coroutine::yield_until_fd_readable(fd).await });
+    co.enter_in(&ctx);
+    assert!(!co.is_done());
+    assert_eq!(ctx.fd_handler_count(), 1);
+    let e2 = Arc::clone(&e);
+    std::thread::spawn(move || e2.set()).join().unwrap();
+    while !co.is_done() {
+        ctx.poll(true);
+    }
+    assert_eq!(
+        ctx.fd_handler_count(),
+        0,
+        "the temporary handler is removed"
+    );
+}
+
+#[test]
+fn co_timeout_returns_early_and_cleans_up_late_results() {
+    use ferrite_aio::coroutine::{TimedOut, qemu_co_timeout};
+    let ctx = home();
+    let fast = run_until_done(
+        &ctx,
+        qemu_co_timeout(async { 7 }, 1_000_000_000, |_| unreachable!()),
+    );
+    assert_eq!(fast, Ok(7));
+
+    let cleaned = Arc::new(Mutex::new(None));
+    let c2 = Arc::clone(&cleaned);
+    let slow = run_until_done(
+        &ctx,
+        qemu_co_timeout(
+            async {
+                qemu_co_sleep_ns(ClockType::Realtime, 5_000_000).await;
+                42
+            },
+            1_000_000,
+            move |v| *c2.lock().unwrap() = Some(v),
+        ),
+    );
+    assert_eq!(slow, Err(TimedOut));
+    while cleaned.lock().unwrap().is_none() {
+        ctx.poll(true);
+    }
+    assert_eq!(*cleaned.lock().unwrap(), Some(42));
+}
