@@ -80,6 +80,13 @@ impl BhInner {
         let Some(ctx) = self.ctx.upgrade() else {
             return;
         };
+        self.enqueue_on(&ctx, new_flags);
+    }
+
+    /// `aio_bh_enqueue` when the caller already holds the context (saves
+    /// the weak-reference upgrade on the hot paths).
+    pub(crate) fn enqueue_on(self: &Arc<Self>, ctx: &AioContext, new_flags: u32) {
+        debug_assert!(std::ptr::eq(self.ctx.as_ptr(), ctx));
         let old = self
             .flags
             .fetch_or(BH_PENDING | new_flags, Ordering::AcqRel);
@@ -209,14 +216,14 @@ impl QemuBh {
     /// `qemu_bh_schedule`: run the callback once at the start of the
     /// context's next dispatch. Any thread; coalesces.
     pub fn schedule(&self) {
-        self.inner.enqueue(BH_SCHEDULED);
+        self.inner.enqueue_on(&self._ctx, BH_SCHEDULED);
     }
 
     /// `qemu_bh_schedule_idle`: like [`schedule`](Self::schedule) but the
     /// run does not count as progress and only caps the poll timeout at
     /// 10 ms instead of forcing a zero timeout.
     pub fn schedule_idle(&self) {
-        self.inner.enqueue(BH_SCHEDULED | BH_IDLE);
+        self.inner.enqueue_on(&self._ctx, BH_SCHEDULED | BH_IDLE);
     }
 
     /// `qemu_bh_cancel`: clears the scheduled bit. Asynchronous: a run that
