@@ -472,3 +472,57 @@ fn co_timeout_returns_early_and_cleans_up_late_results() {
     }
     assert_eq!(*cleaned.lock().unwrap(), Some(42));
 }
+
+/// No lost wake-ups between coroutines in two IOThreads: 20,000 round
+/// trips of a ping-pong through two CoQueues guarded by one CoMutex.
+#[test]
+fn cross_thread_ping_pong_loses_no_wakeup() {
+    const ROUNDS: u64 = 20_000;
+    let _home = home();
+    let a = IoThread::new("pp-a").unwrap();
+    let b = IoThread::new("pp-b").unwrap();
+    struct State {
+        turn: std::sync::atomic::AtomicU64,
+        m: CoMutex,
+        q: [CoQueue; 2],
+    }
+    let st = Arc::new(State {
+        turn: std::sync::atomic::AtomicU64::new(0),
+        m: CoMutex::new(),
+        q: [CoQueue::new(), CoQueue::new()],
+    });
+    let (tx, rx) = std::sync::mpsc::channel();
+    let cos: Vec<Coroutine> = (0..2u64)
+        .map(|me| {
+            let st = Arc::clone(&st);
+            let tx = tx.clone();
+            Coroutine::new(async move {
+                loop {
+                    let mut g = st.m.lock().await;
+                    while st.turn.load(Ordering::SeqCst) % 2 != me
+                        && st.turn.load(Ordering::SeqCst) < 2 * ROUNDS
+                    {
+                        g = st.q[me as usize].wait_with(g).await;
+                    }
+                    let t = st.turn.load(Ordering::SeqCst);
+                    if t >= 2 * ROUNDS {
+                        st.q[1 - me as usize].restart_all();
+                        break;
+                    }
+                    st.turn.store(t + 1, Ordering::SeqCst);
+                    st.q[1 - me as usize].next();
+                    drop(g);
+                }
+                tx.send(me).unwrap();
+            })
+        })
+        .collect();
+    aio_co_schedule(a.ctx(), &cos[0]);
+    aio_co_schedule(b.ctx(), &cos[1]);
+    let mut done = [rx.recv().unwrap(), rx.recv().unwrap()];
+    done.sort_unstable();
+    assert_eq!(done, [0, 1]);
+    assert_eq!(st.turn.load(Ordering::SeqCst), 2 * ROUNDS);
+    a.stop();
+    b.stop();
+}
