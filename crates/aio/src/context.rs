@@ -579,9 +579,19 @@ impl AioContext {
         progress
     }
 
-    /// `aio_compute_bh_timeout` + timers: the timeout of a blocking poll in
-    /// ns (-1 = infinite).
+    /// `aio_compute_timeout`: the timeout a blocking poll would use, in ns
+    /// (-1 = infinite).
+    ///
+    /// # Panics
+    /// Outside the home thread (it walks the pending-BH list, which only
+    /// the home thread may do); like `poll`, a thread without a context
+    /// claims an unbound context.
     pub fn compute_timeout(&self) -> i64 {
+        self.assert_home();
+        self.compute_timeout_home()
+    }
+
+    fn compute_timeout_home(&self) -> i64 {
         fn check(timeout: &mut i64, flags: u32) {
             if flags & (BH_SCHEDULED | BH_DELETED) == BH_SCHEDULED {
                 if flags & BH_IDLE != 0 {
@@ -842,7 +852,11 @@ impl AioContext {
 
         let poll_max = self.poll_max_ns.load(Ordering::Acquire);
         let start = if poll_max > 0 { now_ns() } else { 0 };
-        let mut timeout = if blocking { self.compute_timeout() } else { 0 };
+        let mut timeout = if blocking {
+            self.compute_timeout_home()
+        } else {
+            0
+        };
         let release_bql = extra.as_ref().is_some_and(|e| e.2);
         if let Some((_, cap, _)) = &extra {
             timeout = qemu_soonest_timeout(timeout, *cap);
