@@ -258,6 +258,46 @@ pub(crate) static RESET_REQUESTED: AtomicI32 = AtomicI32::new(0);
 pub(crate) static VMSTOP_REQUESTED: AtomicU32 = AtomicU32::new(0);
 /// Signal number of a SIGINT/SIGTERM/SIGHUP, 0 = none.
 pub(crate) static SHUTDOWN_SIGNAL: AtomicI32 = AtomicI32::new(0);
+/// The sender's pid of that signal (`siginfo.si_pid`).
+pub(crate) static SHUTDOWN_PID: AtomicI32 = AtomicI32::new(0);
+/// The last host signal that caused a shutdown, as (signal, pid).
+pub(crate) static KILLED_BY: Mutex<Option<(i32, i32)>> = Mutex::new(None);
+static SHUTDOWN_ACTION_PAUSE: std::sync::atomic::AtomicBool =
+    std::sync::atomic::AtomicBool::new(false);
+
+/// The host signal (and sender pid, 0 if unknown) that caused the last
+/// shutdown, for the CLI's "terminating on signal N from pid P" report
+/// (`qemu_kill_report`).
+pub fn shutdown_signal_info() -> Option<(i32, i32)> {
+    *KILLED_BY.lock()
+}
+
+/// `-action shutdown=pause` / `-no-shutdown`: a shutdown request stops the
+/// VM (state `shutdown`) instead of ending the main loop.
+pub fn set_shutdown_action_pause(pause: bool) {
+    SHUTDOWN_ACTION_PAUSE.store(pause, Ordering::Release);
+}
+
+pub(crate) fn shutdown_action_pause() -> bool {
+    SHUTDOWN_ACTION_PAUSE.load(Ordering::Acquire)
+}
+
+type ShutdownNotifier = Arc<dyn Fn(ShutdownCause) + Send + Sync>;
+static SHUTDOWN_NOTIFIERS: Mutex<Vec<ShutdownNotifier>> = Mutex::new(Vec::new());
+
+/// `qemu_register_shutdown_notifier`: `cb(cause)` runs in the main loop for
+/// every shutdown request (before the loop exits or the VM pauses); the QMP
+/// monitor emits its `SHUTDOWN` event from here.
+pub fn add_shutdown_notifier(cb: impl Fn(ShutdownCause) + Send + Sync + 'static) {
+    SHUTDOWN_NOTIFIERS.lock().push(Arc::new(cb));
+}
+
+pub(crate) fn notify_shutdown(cause: ShutdownCause) {
+    let ns: Vec<_> = SHUTDOWN_NOTIFIERS.lock().clone();
+    for n in ns {
+        n(cause);
+    }
+}
 
 /// `qemu_shutdown_requested_get`.
 pub fn shutdown_requested() -> ShutdownCause {

@@ -132,6 +132,29 @@ fn main_loop_end_to_end() {
     }
     assert_eq!(runstate_get(), RunState::Paused);
 
+    // A reset request runs the machine's reset with the vCPUs paused; a
+    // VM that was not running goes back to prelaunch.
+    let resets = Arc::new(parking_lot::Mutex::new(Vec::new()));
+    let r3 = Arc::clone(&resets);
+    ferrite_aio::main_loop::set_system_reset_handler(move |c| r3.lock().push(c));
+    ferrite_aio::main_loop::qemu_system_reset_request(ShutdownCause::GuestReset);
+    main_loop_wait(true);
+    assert!(ferrite_aio::main_loop::main_loop_should_exit().is_none());
+    assert_eq!(*resets.lock(), [ShutdownCause::GuestReset]);
+    assert_eq!(runstate_get(), RunState::Prelaunch);
+
+    // Shutdown notifiers see every request; with shutdown=pause the VM
+    // stops in "shutdown" and the loop goes on.
+    let causes = Arc::new(parking_lot::Mutex::new(Vec::new()));
+    let c3 = Arc::clone(&causes);
+    ferrite_aio::runstate::add_shutdown_notifier(move |c| c3.lock().push(c));
+    vm_start();
+    ferrite_aio::runstate::set_shutdown_action_pause(true);
+    qemu_system_shutdown_request(ShutdownCause::GuestShutdown);
+    assert!(ferrite_aio::main_loop::main_loop_should_exit().is_none());
+    assert_eq!(runstate_get(), RunState::Shutdown);
+    ferrite_aio::runstate::set_shutdown_action_pause(false);
+
     let th = std::thread::spawn(|| qemu_system_shutdown_request(ShutdownCause::HostQmpQuit));
     assert_eq!(qemu_main_loop(), ShutdownCause::HostQmpQuit);
     th.join().unwrap();
@@ -141,6 +164,19 @@ fn main_loop_end_to_end() {
     // SAFETY: raising a signal whose handler the main loop installed.
     assert_eq!(unsafe { libc::raise(libc::SIGTERM) }, 0);
     assert_eq!(qemu_main_loop(), ShutdownCause::HostSignal);
+    // raise(3) sends from our own pid.
+    assert_eq!(
+        ferrite_aio::runstate::shutdown_signal_info(),
+        Some((libc::SIGTERM, std::process::id() as i32))
+    );
+    assert_eq!(
+        *causes.lock(),
+        [
+            ShutdownCause::GuestShutdown,
+            ShutdownCause::HostQmpQuit,
+            ShutdownCause::HostSignal
+        ]
+    );
     qemu_notify_event();
     drop(bql);
     drop(ioh);
