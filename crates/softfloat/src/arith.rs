@@ -165,6 +165,34 @@ pub(crate) fn mul<F: Fmt>(a: u64, b: u64, s: &mut FloatStatus) -> u64 {
     }
 }
 
+/// `floor(fa * 2^54 / fb)` for significands normalised to bit 63 with at
+/// most 53 significant bits, and whether the division left a remainder.
+/// The quotient has 54 or 55 bits: a double's 53, a round bit and more.
+#[inline]
+fn div_significands(fa: u64, fb: u64) -> (u64, bool) {
+    // Both operands as exact 53-bit integers (the bits dropped are zero).
+    let (a, b) = (fa >> 11, fb >> 11);
+    // The host's correctly rounded f64 quotient is a first guess within a
+    // few units; the integer loops below make the result exact, so the
+    // outcome never depends on the host FPU. A hardware 128-by-64 integer
+    // divide would be exact at once but is several times slower.
+    let guess = (a as f64 / b as f64) * (1u64 << 54) as f64;
+    let mut q = guess as u64;
+    let n = (a as u128) << 54;
+    // |remainder| is below 2^60 whichever way the guess errs.
+    let mut r = (n as i128 - (q as u128 * b as u128) as i128) as i64;
+    let b = b as i64;
+    while r < 0 {
+        q -= 1;
+        r += b;
+    }
+    while r >= b {
+        q += 1;
+        r -= b;
+    }
+    (q, r != 0)
+}
+
 /// `a / b` (QEMU's `parts_div`).
 #[inline]
 pub(crate) fn div<F: Fmt>(a: u64, b: u64, s: &mut FloatStatus) -> u64 {
@@ -173,15 +201,17 @@ pub(crate) fn div<F: Fmt>(a: u64, b: u64, s: &mut FloatStatus) -> u64 {
     let sign = a.sign ^ b.sign;
     match (a.cls, b.cls) {
         (FloatClass::Normal, FloatClass::Normal) => {
-            // q = frac_a * 2^63 / frac_b lies in (2^62, 2^64), so it fits a
-            // u64 (one hardware 128-by-64 division) and weighs
-            // 2^(ea - eb - 63) per unit. The remainder only matters as a
-            // sticky bit, far below the 53 bits a double keeps.
-            let n = (a.frac as u128) << 63;
-            let d = b.frac as u128;
-            let q = n / d;
-            let sticky = (q * d != n) as u128;
-            round_pack128::<F>(sign, a.exp - b.exp + 64, q | sticky, s)
+            let (q, inexact) = div_significands(a.frac, b.frac);
+            // q = floor(frac_a * 2^54 / frac_b) lies in (2^53, 2^55) and
+            // weighs 2^(ea - eb - 54) per unit; the remainder becomes the
+            // sticky bit below it.
+            let lz = q.leading_zeros();
+            round_pack::<F>(
+                sign,
+                a.exp - b.exp + 9 - lz as i32,
+                (q << lz) | inexact as u64,
+                s,
+            )
         }
         _ if a.is_nan() || b.is_nan() => nan_result::<F>(any_snan(&[&a, &b]), s),
         (FloatClass::Inf, FloatClass::Inf) | (FloatClass::Zero, FloatClass::Zero) => {
