@@ -29,14 +29,60 @@
 //! Sign injection and NaN-boxing are plain bit operations; the CPU does them
 //! itself ([`nanbox_f32`] and [`unbox_f32`] are provided as helpers).
 //!
+//! # Using it from a RISC-V CPU
+//!
+//! The hart keeps one [`FloatStatus`]. For each FP instruction it resolves
+//! the `rm` field (7 = DYN means `frm`; reserved values are an
+//! illegal-instruction exception, see [`RoundingMode::from_frm`]), stores it
+//! in [`FloatStatus::rounding_mode`], calls the operation, then ORs
+//! [`FloatStatus::take_flags`] into `fflags` (and marks `mstatus.FS` dirty).
+//! The flag constants ([`FLAG_INVALID`] ...) are the `fflags` bits.
+//!
+//! ```
+//! use ferrite_softfloat::*;
+//!
+//! let mut fs = FloatStatus::default();
+//! let mut fflags = 0u8;
+//! // fnmadd.s f1, f2, f3, f4, rtz  with NaN-boxed 64-bit registers
+//! let (f2, f3, f4) = (nanbox_f32(3.0f32.to_bits()), nanbox_f32(2.0f32.to_bits()), nanbox_f32(1.0f32.to_bits()));
+//! fs.rounding_mode = RoundingMode::from_frm(1).unwrap();
+//! let r = f32_muladd(unbox_f32(f2), unbox_f32(f3), unbox_f32(f4), MulAddOp::NMADD, &mut fs);
+//! let f1 = nanbox_f32(r);
+//! fflags |= fs.take_flags();
+//! assert_eq!(f32::from_bits(unbox_f32(f1)), -7.0);
+//! assert_eq!(fflags, 0);
+//!
+//! // fcvt.w.d with a NaN input: saturates to i32::MAX and raises NV.
+//! fs.rounding_mode = RoundingMode::NearestEven;
+//! assert_eq!(f64_to_i32(F64_DEFAULT_NAN, &mut fs), i32::MAX);
+//! assert_eq!(fs.take_flags(), FLAG_INVALID);
+//! ```
+//!
+//! # Modules
+//!
+//! `status` holds [`FloatStatus`] and [`RoundingMode`]; `parts` the
+//! decomposed form, format descriptions and the rounding routine; `arith`
+//! the arithmetic; `compare` comparisons, min/max and classification;
+//! `convert` the conversions; `api` the public per-instruction functions.
+//!
 //! # Verification
 //!
-//! The tests compare every operation in every rounding mode, result and
-//! flags, against Berkeley SoftFloat 3 with its RISC-V specialisation (the
-//! reference the RISC-V ISA tests are generated from) on inputs biased
-//! towards zeros, subnormals, infinities, NaNs and the edges of the
-//! overflow and underflow ranges; `fmin`/`fmax` and `fclass`, which Berkeley
-//! lacks, are checked against small reference models.
+//! `crates/softfloat/oracle` (its own workspace, because the Berkeley
+//! bindings need CMake to build; `scripts/test.d/softfloat.sh` runs it)
+//! compares every operation in every rounding mode, result and flags,
+//! against Berkeley SoftFloat 3 with its RISC-V specialisation on inputs
+//! biased towards zeros, subnormals, infinities, quiet and signalling NaNs,
+//! the edges of the overflow and underflow ranges and rounding ties;
+//! `fmin`/`fmax` and `fclass`, which Berkeley lacks, are checked against
+//! small models built on Berkeley's comparisons and predicates. In this
+//! crate, `tests/vectors.rs` holds hand-written cases for the RISC-V rules
+//! and `tests/host_model.rs` checks round-to-nearest results against the
+//! host's IEEE 754 arithmetic.
+//!
+//! Division and square root take a first guess from the host's f64
+//! division or square root and then correct it with exact integer
+//! arithmetic, so results never depend on the host FPU; there is no
+//! host-FPU fast path (QEMU's "hardfloat") yet.
 //!
 //! ```
 //! use ferrite_softfloat::{f64_add, FloatStatus, RoundingMode, FLAG_INEXACT};
