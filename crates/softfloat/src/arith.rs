@@ -9,7 +9,7 @@
 
 use crate::parts::{
     FloatClass, FloatParts, Fmt, cancellation_zero, inf, invalid, nan_result, round_pack,
-    round_pack128, shift_right_jam64, shift_right_jam128, unpack, zero,
+    round_pack128, shift_right_jam64, shift_right_jam128, unpack, unpack_normal, zero,
 };
 use crate::status::{FLAG_DIVBYZERO, FloatStatus};
 
@@ -48,7 +48,9 @@ impl MulAddOp {
     };
 }
 
-fn any_snan(ps: &[&FloatParts]) -> bool {
+/// True if any of the parts is a signalling NaN.
+#[inline]
+fn any_snan<const N: usize>(ps: [FloatParts; N]) -> bool {
     ps.iter().any(|p| p.cls == FloatClass::SNaN)
 }
 
@@ -115,12 +117,16 @@ fn add_normal<F: Fmt>(a: FloatParts, b: FloatParts, s: &mut FloatStatus) -> u64 
 /// `a + b`, or `a - b` if `subtract` (QEMU's `parts_addsub`).
 #[inline]
 pub(crate) fn add<F: Fmt>(a: u64, b: u64, subtract: bool, s: &mut FloatStatus) -> u64 {
+    if let (Some(a), Some(mut b)) = (unpack_normal::<F>(a), unpack_normal::<F>(b)) {
+        b.sign ^= subtract;
+        return add_normal::<F>(a, b, s);
+    }
     let a = unpack::<F>(a);
     let mut b = unpack::<F>(b);
     b.sign ^= subtract;
     match (a.cls, b.cls) {
         (FloatClass::Normal, FloatClass::Normal) => add_normal::<F>(a, b, s),
-        _ if a.is_nan() || b.is_nan() => nan_result::<F>(any_snan(&[&a, &b]), s),
+        _ if a.is_nan() || b.is_nan() => nan_result::<F>(any_snan([a, b]), s),
         (FloatClass::Inf, FloatClass::Inf) => {
             if a.sign == b.sign {
                 inf::<F>(a.sign)
@@ -143,20 +149,37 @@ pub(crate) fn add<F: Fmt>(a: u64, b: u64, subtract: bool, s: &mut FloatStatus) -
     }
 }
 
+/// Multiplies two finite nonzero values.
+#[inline]
+fn mul_normal<F: Fmt>(a: FloatParts, b: FloatParts, s: &mut FloatStatus) -> u64 {
+    // frac_a * frac_b has weight 2^(ea + eb - 126) per unit and its leading
+    // one at bit 126 or 127; its low 64 bits only matter as a sticky bit.
+    let prod = a.frac as u128 * b.frac as u128;
+    let hi = (prod >> 64) as u64;
+    let frac = hi | (prod as u64 != 0) as u64;
+    let top = (hi >> 63) as u32;
+    // Normalise to bit 63: shift left by one unless bit 127 was set. The
+    // sticky bit moves too, which is harmless: it stays below bit 10.
+    round_pack::<F>(
+        a.sign ^ b.sign,
+        a.exp + b.exp + top as i32,
+        frac << (1 - top),
+        s,
+    )
+}
+
 /// `a * b` (QEMU's `parts_mul`).
 #[inline]
 pub(crate) fn mul<F: Fmt>(a: u64, b: u64, s: &mut FloatStatus) -> u64 {
+    if let (Some(a), Some(b)) = (unpack_normal::<F>(a), unpack_normal::<F>(b)) {
+        return mul_normal::<F>(a, b, s);
+    }
     let a = unpack::<F>(a);
     let b = unpack::<F>(b);
     let sign = a.sign ^ b.sign;
     match (a.cls, b.cls) {
-        (FloatClass::Normal, FloatClass::Normal) => {
-            // frac_a * frac_b has weight 2^(ea + eb - 126) per unit, so bit
-            // 127 weighs 2^(ea + eb + 1).
-            let prod = a.frac as u128 * b.frac as u128;
-            round_pack128::<F>(sign, a.exp + b.exp + 1, prod, s)
-        }
-        _ if a.is_nan() || b.is_nan() => nan_result::<F>(any_snan(&[&a, &b]), s),
+        (FloatClass::Normal, FloatClass::Normal) => mul_normal::<F>(a, b, s),
+        _ if a.is_nan() || b.is_nan() => nan_result::<F>(any_snan([a, b]), s),
         (FloatClass::Inf, FloatClass::Zero) | (FloatClass::Zero, FloatClass::Inf) => {
             invalid::<F>(s)
         }
@@ -193,27 +216,35 @@ fn div_significands(fa: u64, fb: u64) -> (u64, bool) {
     (q, r != 0)
 }
 
+/// Divides two finite nonzero values.
+#[inline]
+fn div_normal<F: Fmt>(a: FloatParts, b: FloatParts, s: &mut FloatStatus) -> u64 {
+    let sign = a.sign ^ b.sign;
+    let (q, inexact) = div_significands(a.frac, b.frac);
+    // q = floor(frac_a * 2^54 / frac_b) lies in (2^53, 2^55) and
+    // weighs 2^(ea - eb - 54) per unit; the remainder becomes the
+    // sticky bit below it.
+    let lz = q.leading_zeros();
+    round_pack::<F>(
+        sign,
+        a.exp - b.exp + 9 - lz as i32,
+        (q << lz) | inexact as u64,
+        s,
+    )
+}
+
 /// `a / b` (QEMU's `parts_div`).
 #[inline]
 pub(crate) fn div<F: Fmt>(a: u64, b: u64, s: &mut FloatStatus) -> u64 {
+    if let (Some(a), Some(b)) = (unpack_normal::<F>(a), unpack_normal::<F>(b)) {
+        return div_normal::<F>(a, b, s);
+    }
     let a = unpack::<F>(a);
     let b = unpack::<F>(b);
     let sign = a.sign ^ b.sign;
     match (a.cls, b.cls) {
-        (FloatClass::Normal, FloatClass::Normal) => {
-            let (q, inexact) = div_significands(a.frac, b.frac);
-            // q = floor(frac_a * 2^54 / frac_b) lies in (2^53, 2^55) and
-            // weighs 2^(ea - eb - 54) per unit; the remainder becomes the
-            // sticky bit below it.
-            let lz = q.leading_zeros();
-            round_pack::<F>(
-                sign,
-                a.exp - b.exp + 9 - lz as i32,
-                (q << lz) | inexact as u64,
-                s,
-            )
-        }
-        _ if a.is_nan() || b.is_nan() => nan_result::<F>(any_snan(&[&a, &b]), s),
+        (FloatClass::Normal, FloatClass::Normal) => div_normal::<F>(a, b, s),
+        _ if a.is_nan() || b.is_nan() => nan_result::<F>(any_snan([a, b]), s),
         (FloatClass::Inf, FloatClass::Inf) | (FloatClass::Zero, FloatClass::Zero) => {
             invalid::<F>(s)
         }
@@ -301,7 +332,7 @@ pub(crate) fn muladd<F: Fmt>(a: u64, b: u64, c: u64, op: MulAddOp, s: &mut Float
     }
 
     if a.is_nan() || b.is_nan() {
-        return nan_result::<F>(any_snan(&[&a, &b, &c]), s);
+        return nan_result::<F>(any_snan([a, b, c]), s);
     }
     // RISC-V (like Berkeley's RISC-V specialisation) raises invalid for
     // inf * 0 even when the addend is a quiet NaN.

@@ -147,6 +147,24 @@ pub(crate) fn unpack<F: Fmt>(bits: u64) -> FloatParts {
     }
 }
 
+/// The parts of `bits` if it is a normal number (biased exponent neither 0
+/// nor all ones), the common case that the operations test for first so
+/// that it skips classification.
+#[inline(always)]
+pub(crate) fn unpack_normal<F: Fmt>(bits: u64) -> Option<FloatParts> {
+    let e = (bits >> F::FRAC_BITS) & F::EXP_MAX;
+    if e.wrapping_sub(1) < F::EXP_MAX - 1 {
+        Some(FloatParts {
+            cls: FloatClass::Normal,
+            sign: (bits >> F::SIGN_SHIFT) & 1 != 0,
+            exp: e as i32 - F::BIAS,
+            frac: ((bits & F::FRAC_MASK) | (1 << F::FRAC_BITS)) << F::ROUND_SHIFT,
+        })
+    } else {
+        None
+    }
+}
+
 /// True if `bits` (format `F`) is a NaN.
 #[inline]
 pub(crate) fn is_nan<F: Fmt>(bits: u64) -> bool {

@@ -207,11 +207,11 @@ macro_rules! check_binary {
 }
 
 fn config() -> ProptestConfig {
-    // 4096 cases per property by default; PROPTEST_CASES overrides.
+    // 16384 cases per property by default; PROPTEST_CASES overrides.
     let cases = std::env::var("PROPTEST_CASES")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(4096);
+        .unwrap_or(16384);
     ProptestConfig {
         cases,
         ..ProptestConfig::default()
