@@ -253,6 +253,41 @@ fn fused_multiply_add() {
         run(RNE, |s| f64_muladd(x, y, z, MulAddOp::NMADD, s)).0,
         d(-7.0)
     );
+    // An exact nonzero product cancelled by the addend: +0, or -0 in RDN.
+    assert_eq!(
+        run(RNE, |s| f64_muladd(
+            d(3.0),
+            d(5.0),
+            d(15.0),
+            MulAddOp::MSUB,
+            s
+        )),
+        (d(0.0), 0)
+    );
+    assert_eq!(
+        run(RDN, |s| f64_muladd(
+            d(3.0),
+            d(5.0),
+            d(15.0),
+            MulAddOp::MSUB,
+            s
+        )),
+        (d(-0.0), 0)
+    );
+    // A product far below the addend only nudges the rounding direction.
+    let tiny = d(2f64.powi(-600));
+    assert_eq!(
+        run(RUP, |s| f64_muladd(tiny, tiny, d(1.0), MulAddOp::MADD, s)),
+        (d(1.0) + 1, NX)
+    );
+    assert_eq!(
+        run(RDN, |s| f64_muladd(tiny, tiny, d(1.0), MulAddOp::MSUB, s)),
+        (d(-1.0), NX)
+    );
+    assert_eq!(
+        run(RTZ, |s| f64_muladd(tiny, tiny, d(1.0), MulAddOp::NMSUB, s)),
+        (d(1.0) - 1, NX)
+    );
     // Zero sum signs: 0 * 1 - 0 is +0, but -0 when rounding down.
     assert_eq!(
         run(RNE, |s| f64_muladd(
