@@ -307,9 +307,33 @@ pub(crate) fn sqrt<F: Fmt>(a: u64, s: &mut FloatStatus) -> u64 {
     }
 }
 
+/// The exact product of two finite nonzero values in [`add_aligned`]'s
+/// form: leading one at bit 125, `x = sig * 2^(exp - 125)`.
+#[inline]
+fn product_125(sign: bool, a: &FloatParts, b: &FloatParts) -> (bool, i32, u128) {
+    let prod = a.frac as u128 * b.frac as u128;
+    // The leading one is at bit 126 or 127. Both significands have at least
+    // 11 trailing zeros, so the product has at least 22 and this shift is
+    // exact.
+    let top = (prod >> 127) as u32;
+    (sign, a.exp + b.exp + top as i32, prod >> (1 + top))
+}
+
 /// Fused `(±a * b) ± c` with a single rounding (QEMU's `parts_muladd`).
 #[inline]
 pub(crate) fn muladd<F: Fmt>(a: u64, b: u64, c: u64, op: MulAddOp, s: &mut FloatStatus) -> u64 {
+    if let (Some(a), Some(b), Some(c)) = (
+        unpack_normal::<F>(a),
+        unpack_normal::<F>(b),
+        unpack_normal::<F>(c),
+    ) {
+        let sign_p = a.sign ^ b.sign ^ op.negate_product;
+        return add_aligned::<F>(
+            product_125(sign_p, &a, &b),
+            (c.sign ^ op.negate_addend, c.exp, (c.frac as u128) << 62),
+            s,
+        );
+    }
     let a = unpack::<F>(a);
     let b = unpack::<F>(b);
     let mut c = unpack::<F>(c);
@@ -317,12 +341,7 @@ pub(crate) fn muladd<F: Fmt>(a: u64, b: u64, c: u64, op: MulAddOp, s: &mut Float
     let sign_p = a.sign ^ b.sign ^ op.negate_product;
 
     if a.cls == FloatClass::Normal && b.cls == FloatClass::Normal {
-        let prod = a.frac as u128 * b.frac as u128;
-        // Bring the product's leading one to bit 125. Both significands
-        // have at least 11 trailing zeros, so the product has at least 22
-        // and this shift is exact.
-        let top = (prod >> 127) as u32;
-        let p = (sign_p, a.exp + b.exp + top as i32, prod >> (1 + top));
+        let p = product_125(sign_p, &a, &b);
         return match c.cls {
             FloatClass::Normal => add_aligned::<F>(p, (c.sign, c.exp, (c.frac as u128) << 62), s),
             FloatClass::Zero => round_pack128::<F>(p.0, p.1 + 2, p.2, s),

@@ -1,6 +1,7 @@
-//! Exhaustive comparisons over all 2^32 binary32 inputs for the unary
-//! single-precision operations, against Berkeley SoftFloat. Too slow for
-//! every CI run (minutes in release), so ignored by default; run with
+//! Exhaustive comparisons over all 2^32 binary32 inputs, in every rounding
+//! mode where rounding applies, for the unary single-precision operations,
+//! against Berkeley SoftFloat. Too slow for every CI run (tens of minutes
+//! in release on two cores), so ignored by default; run with
 //! `cargo test --release --test exhaustive -- --ignored`.
 
 use ferrite_softfloat as sf;
@@ -34,25 +35,35 @@ fn sweep(check: fn(u32) -> Option<String>) {
 
 #[test]
 #[ignore = "exhaustive: minutes in release"]
-fn f32_sqrt_all_inputs_rne() {
+fn f32_sqrt_all_inputs_all_modes() {
     sweep(|a| {
-        let rm = RoundingMode::NearestEven;
-        let want = oracle(|| F32::from_bits(a).sqrt(brm(rm)).to_bits());
-        let mut s = FloatStatus::new(rm);
-        let got = (sf::f32_sqrt(a, &mut s), s.float_exception_flags);
-        (got != want).then(|| format!("sqrt {a:#x}: got {got:x?} want {want:x?}"))
+        RoundingMode::ALL.into_iter().find_map(|rm| {
+            let want = oracle(|| F32::from_bits(a).sqrt(brm(rm)).to_bits());
+            let mut s = FloatStatus::new(rm);
+            let got = (sf::f32_sqrt(a, &mut s), s.float_exception_flags);
+            (got != want).then(|| format!("sqrt {a:#x} {rm:?}: got {got:x?} want {want:x?}"))
+        })
     });
 }
 
 #[test]
 #[ignore = "exhaustive: minutes in release"]
-fn f32_to_i32_all_inputs_rne() {
+fn f32_to_int32_all_inputs_all_modes() {
     sweep(|a| {
-        let rm = RoundingMode::NearestEven;
-        let want = oracle(|| F32::from_bits(a).to_i32(brm(rm), true));
-        let mut s = FloatStatus::new(rm);
-        let got = (sf::f32_to_i32(a, &mut s), s.float_exception_flags);
-        (got != want).then(|| format!("to_i32 {a:#x}: got {got:x?} want {want:x?}"))
+        RoundingMode::ALL.into_iter().find_map(|rm| {
+            let f = F32::from_bits(a);
+            let want = oracle(|| f.to_i32(brm(rm), true));
+            let mut s = FloatStatus::new(rm);
+            let got = (sf::f32_to_i32(a, &mut s), s.float_exception_flags);
+            let want_u = oracle(|| f.to_u32(brm(rm), true));
+            let mut s = FloatStatus::new(rm);
+            let got_u = (sf::f32_to_u32(a, &mut s), s.float_exception_flags);
+            (got != want || got_u != want_u).then(|| {
+                format!(
+                    "to_i32/u32 {a:#x} {rm:?}: got {got:x?} {got_u:x?} want {want:x?} {want_u:x?}"
+                )
+            })
+        })
     });
 }
 
