@@ -16,39 +16,7 @@ use ferrite_softfloat as sf;
 use ferrite_softfloat::{FloatStatus, MulAddOp, RoundingMode};
 use ferrite_softfloat_oracle::{Brm, F32, F64, Float};
 
-const N: usize = 1024;
-
-/// A small deterministic generator (xorshift64*), so both sides see the
-/// same inputs on every run.
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn f64(&mut self) -> u64 {
-        let r = self.next();
-        let exp = 1023 - 30 + (r >> 58) % 61;
-        (r & (1 << 63)) | (exp << 52) | (self.next() & ((1 << 52) - 1))
-    }
-    fn f32(&mut self) -> u32 {
-        let r = self.next();
-        let exp = 127 - 30 + (r >> 58) % 61;
-        ((r >> 32) as u32 & (1 << 31)) | ((exp as u32) << 23) | (r as u32 & ((1 << 23) - 1))
-    }
-}
-
-fn inputs64() -> Vec<(u64, u64, u64)> {
-    let mut r = Rng(0x9e37_79b9_7f4a_7c15);
-    (0..N).map(|_| (r.f64(), r.f64(), r.f64())).collect()
-}
-
-fn inputs32() -> Vec<(u32, u32, u32)> {
-    let mut r = Rng(0x51_7cc1_b727_220a);
-    (0..N).map(|_| (r.f32(), r.f32(), r.f32())).collect()
-}
+use ferrite_softfloat_oracle::bench_inputs::{N, inputs32, inputs64};
 
 macro_rules! bench_pair {
     ($c:expr, $name:expr, $inputs:expr, |$a:ident, $b:ident, $cc:ident, $s:ident| $ours:expr, |$x:ident, $y:ident, $z:ident| $theirs:expr) => {{
