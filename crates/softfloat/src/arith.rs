@@ -197,8 +197,10 @@ fn div_significands(fa: u64, fb: u64) -> (u64, bool) {
     let (a, b) = (fa >> 11, fb >> 11);
     // The host's correctly rounded f64 quotient is a first guess within a
     // few units; the integer loops below make the result exact, so the
-    // outcome never depends on the host FPU. A hardware 128-by-64 integer
-    // divide would be exact at once but is several times slower.
+    // outcome never depends on the host FPU. (A hardware 128-by-64 integer
+    // divide would be exact at once, but measured about 1.7 times slower
+    // overall; a second f64 correction step instead of the loops, slower
+    // still.)
     let guess = (a as f64 / b as f64) * (1u64 << 54) as f64;
     let mut q = guess as u64;
     let n = (a as u128) << 54;
