@@ -31,31 +31,38 @@
 //!
 //! # Using it from a RISC-V CPU
 //!
-//! The hart keeps one [`FloatStatus`]. For each FP instruction it resolves
-//! the `rm` field (7 = DYN means `frm`; reserved values are an
-//! illegal-instruction exception, see [`RoundingMode::from_frm`]), stores it
-//! in [`FloatStatus::rounding_mode`], calls the operation, then ORs
-//! [`FloatStatus::take_flags`] into `fflags` (and marks `mstatus.FS` dirty).
-//! The flag constants ([`FLAG_INVALID`] ...) are the `fflags` bits.
+//! The hart keeps one [`FloatStatus`], whose
+//! [`float_exception_flags`](FloatStatus::float_exception_flags) can simply
+//! *be* `fflags` (as QEMU's `fp_status` backs RISC-V's `fflags`): operations
+//! only ever OR into it, CSR reads return it, CSR writes replace it. For each
+//! FP instruction the CPU resolves the `rm` field (7 = DYN means `frm`;
+//! reserved values are an illegal-instruction exception, see
+//! [`RoundingMode::from_frm`]), stores it in
+//! [`rounding_mode`](FloatStatus::rounding_mode) and calls the operation
+//! (and marks `mstatus.FS` dirty). The flag constants ([`FLAG_INVALID`] ...)
+//! are the `fflags` bits. Single-precision operands are unboxed from and
+//! results NaN-boxed into the 64-bit registers by the CPU; 32-bit integer
+//! results are sign-extended into `x` registers by the CPU (also for
+//! `fcvt.wu`).
 //!
 //! ```
 //! use ferrite_softfloat::*;
 //!
-//! let mut fs = FloatStatus::default();
-//! let mut fflags = 0u8;
+//! let mut fs = FloatStatus::default(); // fflags = 0, frm = RNE
 //! // fnmadd.s f1, f2, f3, f4, rtz  with NaN-boxed 64-bit registers
 //! let (f2, f3, f4) = (nanbox_f32(3.0f32.to_bits()), nanbox_f32(2.0f32.to_bits()), nanbox_f32(1.0f32.to_bits()));
 //! fs.rounding_mode = RoundingMode::from_frm(1).unwrap();
 //! let r = f32_muladd(unbox_f32(f2), unbox_f32(f3), unbox_f32(f4), MulAddOp::NMADD, &mut fs);
 //! let f1 = nanbox_f32(r);
-//! fflags |= fs.take_flags();
 //! assert_eq!(f32::from_bits(unbox_f32(f1)), -7.0);
-//! assert_eq!(fflags, 0);
+//! assert_eq!(fs.float_exception_flags, 0);
 //!
-//! // fcvt.w.d with a NaN input: saturates to i32::MAX and raises NV.
+//! // fcvt.w.d a0, f5 with a NaN in f5: saturates to i32::MAX and raises NV.
 //! fs.rounding_mode = RoundingMode::NearestEven;
-//! assert_eq!(f64_to_i32(F64_DEFAULT_NAN, &mut fs), i32::MAX);
-//! assert_eq!(fs.take_flags(), FLAG_INVALID);
+//! let a0 = f64_to_i32(F64_DEFAULT_NAN, &mut fs) as i64 as u64;
+//! assert_eq!(a0, 0x7fff_ffff);
+//! assert_eq!(fs.float_exception_flags, FLAG_INVALID); // csrr fflags
+//! fs.float_exception_flags = 0; // csrw fflags, zero
 //! ```
 //!
 //! # Modules
