@@ -507,3 +507,24 @@ fn classify_model<T: Float>(a: T) -> u32 {
     }
     mask
 }
+
+/// The parallel tests above rely on Berkeley's flags being thread-local
+/// (softfloat-sys builds `softfloat_exceptionFlags` as `_Thread_local`);
+/// if that ever changes, this fails instead of the others flaking.
+#[test]
+fn berkeley_flags_are_thread_local() {
+    use ferrite_softfloat_oracle::ExceptionFlags;
+    ExceptionFlags::from_bits(0).set();
+    let _ = F64::from_bits(1.0f64.to_bits()).div(F64::from_bits(0), Brm::TiesToEven);
+    let mut here = ExceptionFlags::default();
+    here.get();
+    assert_eq!(here.to_bits(), sf::FLAG_DIVBYZERO);
+    let there = std::thread::spawn(|| {
+        let mut f = ExceptionFlags::default();
+        f.get();
+        f.to_bits()
+    })
+    .join()
+    .unwrap();
+    assert_eq!(there, 0, "another thread saw this thread's flags");
+}
