@@ -70,7 +70,8 @@
 //! `status` holds [`FloatStatus`] and [`RoundingMode`]; `parts` the
 //! decomposed form, format descriptions and the rounding routine; `arith`
 //! the arithmetic; `compare` comparisons, min/max and classification;
-//! `convert` the conversions; `api` the public per-instruction functions.
+//! `convert` the conversions; `hardfloat` the host-FPU fast path; `api` the
+//! public per-instruction functions.
 //!
 //! # Verification
 //!
@@ -86,10 +87,18 @@
 //! and `tests/host_model.rs` checks round-to-nearest results against the
 //! host's IEEE 754 arithmetic.
 //!
-//! Division and square root take a first guess from the host's f64
-//! division or square root and then correct it with exact integer
-//! arithmetic, so results never depend on the host FPU; there is no
-//! host-FPU fast path (QEMU's "hardfloat") yet.
+//! * **Host-FPU fast path** (QEMU's "hardfloat"). When inexact is already
+//!   raised and the mode is round-to-nearest-even, add, subtract, multiply,
+//!   divide and square root of zeros and normal numbers run on the host FPU,
+//!   whose IEEE 754 results are the same; the only flag still to detect is
+//!   overflow (an infinite result), and results at or below the smallest
+//!   normal go back to the soft path for underflow. FMA joins only in
+//!   builds with hardware FMA. The oracle tests run every arithmetic case
+//!   both with flags clear (soft path) and with inexact preset (fast path).
+//!
+//! On the soft path, division and square root take a first guess from the
+//! host's f64 division or square root and then correct it with exact
+//! integer arithmetic, so results never depend on that guess.
 //!
 //! ```
 //! use ferrite_softfloat::{f64_add, FloatStatus, RoundingMode, FLAG_INEXACT};
@@ -104,6 +113,7 @@ mod api;
 mod arith;
 mod compare;
 mod convert;
+mod hardfloat;
 mod parts;
 mod status;
 
