@@ -40,6 +40,9 @@ pub mod modinfo;
 pub mod progress;
 pub mod version;
 
+#[cfg(test)]
+mod fetch_tests;
+
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
