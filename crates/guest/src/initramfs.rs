@@ -54,7 +54,10 @@ Leave with `poweroff` (or press Ctrl-A, then x, to stop the emulator).
 
 ";
 
-const PROFILE: &str = "export PATH=/bin:/sbin:/usr/bin:/usr/sbin\nexport PS1='\\h:\\w\\$ '\n";
+/// Login shell settings: the prompt is `guest:/# ` in `/` (HOME is `/root`
+/// so `\w` shows the path rather than `~`).
+const PROFILE: &str =
+    "export HOME=/root\nexport PATH=/bin:/sbin:/usr/bin:/usr/sbin\nexport PS1='\\h:\\w\\$ '\n";
 const PASSWD: &str = "root:x:0:0:root:/root:/bin/sh\n";
 const GROUP: &str = "root:x:0:\n";
 const HOSTNAME: &str = "guest\n";
