@@ -642,3 +642,43 @@ fn seed_from_the_reference_guest() {
         ]
     );
 }
+
+/// A full disk, for real: set `FERRITE_TEST_FULL_DIR` to a directory on a
+/// small file system (e.g. a 64 KiB tmpfs) to run it. The fetch must fail
+/// with [`GuestError::DiskFull`] and leave nothing in the cache.
+#[test]
+fn full_disk_is_reported_and_leaves_nothing() {
+    let Some(dir) = std::env::var_os("FERRITE_TEST_FULL_DIR") else {
+        eprintln!("skipped: set FERRITE_TEST_FULL_DIR to a directory on a small file system");
+        return;
+    };
+    let mut f = fixture();
+    // 256 KiB that xz cannot shrink, so the download itself needs the space.
+    let mut x = 0x1234_5678u32;
+    let noise: Vec<u8> = (0..256 * 1024)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            x as u8
+        })
+        .collect();
+    f.kernel_deb = deb(
+        ".xz",
+        &[
+            Node::File(&format!("./boot/vmlinux-{KVER}"), b"IMG"),
+            Node::File("./boot/System.map", &noise),
+        ],
+    );
+    let server = FakeMirror::start(routes(&f, &riscv_index(&f, true)));
+    let cache = Path::new(&dir).join("ferrite-full-disk-test");
+    let _ = std::fs::remove_dir_all(&cache);
+    let e = fetch(&opts(&server.url, &cache), &mut Silent).unwrap_err();
+    assert!(matches!(e, GuestError::DiskFull { .. }), "{e:?}");
+    assert!(
+        e.to_string().contains("no space left on the disk holding"),
+        "{e}"
+    );
+    assert!(entries(&cache).is_empty(), "{:?}", entries(&cache));
+    let _ = std::fs::remove_dir_all(&cache);
+}
