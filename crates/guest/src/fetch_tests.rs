@@ -243,17 +243,41 @@ fn riscv_index(f: &Fixture, busybox: bool) -> String {
     s
 }
 
+const RISCV_INDEX: &str = "/debian/dists/trixie/main/binary-riscv64/Packages.xz";
+const ALL_INDEX: &str = "/debian/dists/trixie/main/binary-all/Packages.xz";
+const INRELEASE: &str = "/debian/dists/trixie/InRelease";
+
+/// An (unsigned) InRelease listing the two indices.
+fn inrelease(riscv: &[u8], all: &[u8]) -> Vec<u8> {
+    format!(
+        "Origin: Debian\nSuite: stable\nCodename: trixie\nMD5Sum:\n 00 1 main/x\nSHA256:\n \
+         {} {} main/binary-all/Packages.xz\n {} {} main/binary-riscv64/Packages.xz\n",
+        cache::sha256_hex(all),
+        all.len(),
+        cache::sha256_hex(riscv),
+        riscv.len()
+    )
+    .into_bytes()
+}
+
+/// Serves a new riscv64 index (and the InRelease listing it).
+fn set_riscv_index(server: &FakeMirror, f: &Fixture, text: &str) {
+    let riscv = xz(text.as_bytes());
+    server.set(INRELEASE, Reply::Ok(inrelease(&riscv, &all_index(f))));
+    server.set(RISCV_INDEX, Reply::Ok(riscv));
+}
+
+fn all_index(f: &Fixture) -> Vec<u8> {
+    xz(stanza("opensbi", "1.6-1", "all", OFILE, &f.opensbi_deb).as_bytes())
+}
+
 fn routes(f: &Fixture, riscv_index: &str) -> HashMap<String, Reply> {
-    let all = stanza("opensbi", "1.6-1", "all", OFILE, &f.opensbi_deb);
+    let riscv = xz(riscv_index.as_bytes());
+    let all = all_index(f);
     HashMap::from([
-        (
-            "/debian/dists/trixie/main/binary-riscv64/Packages.xz".to_string(),
-            Reply::Ok(xz(riscv_index.as_bytes())),
-        ),
-        (
-            "/debian/dists/trixie/main/binary-all/Packages.xz".to_string(),
-            Reply::Ok(xz(all.as_bytes())),
-        ),
+        (INRELEASE.to_string(), Reply::Ok(inrelease(&riscv, &all))),
+        (RISCV_INDEX.to_string(), Reply::Ok(riscv)),
+        (ALL_INDEX.to_string(), Reply::Ok(all)),
         (format!("/debian/{KFILE}"), Reply::Ok(f.kernel_deb.clone())),
         (format!("/debian/{BFILE}"), Reply::Ok(f.busybox_deb.clone())),
         (format!("/debian/{OFILE}"), Reply::Ok(f.opensbi_deb.clone())),
@@ -265,6 +289,8 @@ fn opts(mirror: &str, cache: &Path) -> FetchOptions {
         mirror: Some(mirror.to_string()),
         cache_dir: Some(cache.to_path_buf()),
         apt_root: cache.join("no-apt-here"),
+        // The fake mirror's InRelease is not signed; its hashes are checked.
+        check_signature: false,
         ..FetchOptions::default()
     }
 }
@@ -291,6 +317,10 @@ fn fetch_builds_the_guest_then_works_offline() {
     let r = fetch(&opts(&server.url, &cache), &mut Lines::new(&mut log)).unwrap();
     let log = String::from_utf8(log).unwrap();
     assert_eq!(r.outcome, FetchOutcome::Fetched);
+    assert!(
+        log.contains("signature of trixie InRelease was not checked"),
+        "{log}"
+    );
     assert!(
         log.contains(&format!("downloading linux-image-{KVER} 6.12.117-1")),
         "{log}"
@@ -355,6 +385,7 @@ fn fetch_builds_the_guest_then_works_offline() {
     drop(server);
     let again = fetch(&opts(&url, &cache), &mut Silent).unwrap();
     assert_eq!(again.outcome, FetchOutcome::Cached);
+    assert_eq!(again.signature, None);
     assert_eq!(again.paths, r.paths);
     assert_eq!(path(Some(&cache)).unwrap(), r.paths);
     let listing = list(Some(&cache)).unwrap().to_string();
@@ -377,13 +408,17 @@ fn refresh_with_nothing_newer_downloads_no_package() {
     let mut o = opts(&server.url, tmp.path());
     fetch(&o, &mut Silent).unwrap();
     let first = server.hits();
-    assert_eq!(first, 5, "two indices and three packages");
+    assert_eq!(first, 6, "InRelease, two indices and three packages");
     o.refresh = true;
     assert_eq!(
         fetch(&o, &mut Silent).unwrap().outcome,
         FetchOutcome::UpToDate
     );
-    assert_eq!(server.hits(), first + 2, "only the two indices");
+    assert_eq!(
+        server.hits(),
+        first + 3,
+        "only InRelease and the two indices"
+    );
 }
 
 #[test]
@@ -402,6 +437,14 @@ fn damaged_cache_is_fetched_again() {
 /// Runs a fetch expected to fail and checks that the cache is exactly as it
 /// was before (nothing half-written).
 fn fails_cleanly(server: &FakeMirror, cache: &Path) -> GuestError {
+    fails_cleanly_with(server, cache, |_| {})
+}
+
+fn fails_cleanly_with(
+    server: &FakeMirror,
+    cache: &Path,
+    tweak: impl FnOnce(&mut FetchOptions),
+) -> GuestError {
     let before: Vec<(String, Vec<u8>)> = entries(cache)
         .into_iter()
         .map(|n| {
@@ -411,6 +454,7 @@ fn fails_cleanly(server: &FakeMirror, cache: &Path) -> GuestError {
         .collect();
     let mut o = opts(&server.url, cache);
     o.refresh = true;
+    tweak(&mut o);
     let e = fetch(&o, &mut Silent).unwrap_err();
     let after: Vec<(String, Vec<u8>)> = entries(cache)
         .into_iter()
@@ -434,12 +478,8 @@ fn checksum_mismatch_leaves_the_cache_untouched() {
     let mut evil = f.kernel_deb.clone();
     let n = evil.len();
     evil[n - 100] ^= 1;
-    let mut idx = riscv_index(&f, true);
-    idx = idx.replace("Version: 6.12.117-1", "Version: 6.12.117-2");
-    server.set(
-        "/debian/dists/trixie/main/binary-riscv64/Packages.xz",
-        Reply::Ok(xz(idx.as_bytes())),
-    );
+    let idx = riscv_index(&f, true).replace("Version: 6.12.117-1", "Version: 6.12.117-2");
+    set_riscv_index(&server, &f, &idx);
     server.set(&format!("/debian/{KFILE}"), Reply::Ok(evil));
     let e = fails_cleanly(&server, tmp.path());
     assert!(matches!(e, GuestError::ChecksumMismatch { .. }), "{e:?}");
@@ -449,6 +489,92 @@ fn checksum_mismatch_leaves_the_cache_untouched() {
         "{msg}"
     );
     assert_eq!(path(Some(tmp.path())).unwrap(), good.paths);
+}
+
+#[test]
+fn index_out_of_sync_with_inrelease() {
+    let f = fixture();
+    let server = FakeMirror::start(routes(&f, &riscv_index(&f, true)));
+    let tmp = tempfile::tempdir().unwrap();
+    // An index that is not the one InRelease lists: an out-of-sync mirror
+    // (or a forgery). Strict mode refuses it like APT ...
+    let stale = riscv_index(&f, true).replace("Description: x", "Description: y");
+    server.set(RISCV_INDEX, Reply::Ok(xz(stale.as_bytes())));
+    let e = fails_cleanly_with(&server, tmp.path(), |o| o.strict_index = true);
+    assert!(
+        matches!(&e, GuestError::ChecksumMismatch { what, .. } if what.contains("binary-riscv64/Packages.xz (against")),
+        "{e:?}"
+    );
+    // ... the default warns and goes on (the .debs are still checked).
+    let mut log = Vec::new();
+    let r = fetch(&opts(&server.url, tmp.path()), &mut Lines::new(&mut log)).unwrap();
+    let log = String::from_utf8(log).unwrap();
+    assert_eq!(r.outcome, FetchOutcome::Fetched);
+    assert!(
+        r.warnings.iter().any(|w| w.contains("out of sync")),
+        "{:?}",
+        r.warnings
+    );
+    assert!(
+        log.contains("binary-riscv64/Packages.xz does not match"),
+        "{log}"
+    );
+
+    // With Acquire-By-Hash the exact index is fetched by its hash: no warning.
+    let good = xz(riscv_index(&f, true).as_bytes());
+    let mut rel = String::from_utf8(inrelease(&good, &all_index(&f))).unwrap();
+    rel = rel.replace(
+        "Codename: trixie\n",
+        "Codename: trixie\nAcquire-By-Hash: yes\n",
+    );
+    server.set(INRELEASE, Reply::Ok(rel.into_bytes()));
+    let by_hash = format!(
+        "/debian/dists/trixie/main/binary-riscv64/by-hash/SHA256/{}",
+        cache::sha256_hex(&good)
+    );
+    server.set(&by_hash, Reply::Ok(good));
+    let mut o = opts(&server.url, tmp.path());
+    o.refresh = true;
+    o.strict_index = true;
+    // binary-all has no by-hash copy on this mirror: the plain name is used.
+    let r = fetch(&o, &mut Silent).unwrap();
+    assert!(
+        r.warnings.iter().all(|w| !w.contains("out of sync")),
+        "{:?}",
+        r.warnings
+    );
+
+    // An InRelease that does not list the index.
+    server.set(INRELEASE, Reply::Ok(b"Origin: Debian\nSHA256:\n".to_vec()));
+    let e = fails_cleanly(&server, tmp.path());
+    assert!(
+        e.to_string()
+            .contains("does not list main/binary-riscv64/Packages.xz"),
+        "{e}"
+    );
+}
+
+#[test]
+fn unsigned_inrelease_is_rejected_when_signatures_are_checked() {
+    let f = fixture();
+    let server = FakeMirror::start(routes(&f, &riscv_index(&f, true)));
+    let tmp = tempfile::tempdir().unwrap();
+    let mut o = opts(&server.url, tmp.path());
+    o.check_signature = true;
+    match fetch(&o, &mut Silent) {
+        Err(e @ GuestError::BadSignature { .. }) => {
+            assert!(e.to_string().contains("does not verify"), "{e}");
+            assert!(entries(tmp.path()).is_empty());
+        }
+        // Without gpgv or a keyring the signature cannot be checked; the
+        // report says so.
+        Ok(r) => assert!(
+            matches!(r.signature, Some(release::Signature::NotChecked(_))),
+            "{:?}",
+            r.signature
+        ),
+        Err(e) => panic!("{e:?}"),
+    }
 }
 
 #[test]

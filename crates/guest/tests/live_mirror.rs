@@ -49,6 +49,19 @@ fn fetch_the_real_guest_from_the_configured_mirror() {
     };
     eprintln!("fetched from {} in {:.1?}", mirror.url, start.elapsed());
     assert_eq!(r.outcome, FetchOutcome::Fetched);
+    eprintln!("signature: {:?}", r.signature);
+    let can_verify = Path::new(ferrite_guest::release::DEFAULT_KEYRING).is_file()
+        && Path::new("/usr/bin/gpgv").is_file();
+    if can_verify {
+        assert!(
+            matches!(
+                r.signature,
+                Some(ferrite_guest::release::Signature::Verified(_))
+            ),
+            "{:?}",
+            r.signature
+        );
+    }
 
     // The kernel is a RISC-V `Image` (header magic "RISCV\0\0\0" and "RSC\x05").
     let image = std::fs::read(&r.paths.kernel).unwrap();
