@@ -248,20 +248,41 @@ pub fn fetch(opts: &FetchOptions, progress: &mut dyn Progress) -> Result<FetchRe
             deb_sha256: e.sha256.clone(),
         })
         .collect();
-    if let Some((manifest, paths)) = &intact
-        && manifest.packages == records
-    {
+    let up_to_date = |intact: &Option<(Manifest, GuestPaths)>| {
+        intact
+            .as_ref()
+            .filter(|(m, _)| m.packages == records)
+            .cloned()
+    };
+    if let Some((manifest, paths)) = up_to_date(&intact) {
         progress.note("the cached guest is up to date");
         return Ok(FetchReport {
             outcome: FetchOutcome::UpToDate,
-            paths: paths.clone(),
-            manifest: manifest.clone(),
+            paths,
+            manifest,
             signature: Some(signature),
             warnings,
         });
     }
 
     fs::create_dir_all(&dir).map_err(|e| GuestError::io("cannot create", &dir, e))?;
+    // One fetch at a time per cache: the lock (on the directory itself, so
+    // no lock file is left behind) is released when `_lock` is dropped.
+    let _lock = cache::lock(&dir, progress)?;
+    // Another fetch may have finished while this one waited.
+    let now = cache::read_manifest(&dir)
+        .ok()
+        .flatten()
+        .and_then(|m| cache::check(&dir, &m, true).ok().map(|p| (m, p)));
+    if let Some((manifest, paths)) = up_to_date(&now) {
+        return Ok(FetchReport {
+            outcome: FetchOutcome::UpToDate,
+            paths,
+            manifest,
+            signature: Some(signature),
+            warnings,
+        });
+    }
     cache::clean_stale(&dir);
 
     // Kernel: the Image and every module (compressed, ~100 MB) so that the
@@ -434,8 +455,13 @@ fn download_and_extract(
     let url = mirror.join(&pkg.filename);
     let what = format!("{} {}", pkg.name, pkg.version);
     let file = client.download_verified(&url, &what, pkg.size, &pkg.sha256, dir, progress)?;
-    progress.note(&format!("unpacking {what}"));
-    deb::extract_data(file, keep).map_err(|e| GuestError::BadArchive {
+    // Unpacking the kernel's xz data takes longer than downloading it on a
+    // fast link, so it gets a progress bar too (bytes of the .deb read).
+    progress.start(&format!("unpacking {what}"), Some(pkg.size));
+    let reader = progress::ProgressReader::new(file, progress);
+    let r = deb::extract_data(reader, keep);
+    progress.finish();
+    r.map_err(|e| GuestError::BadArchive {
         what,
         reason: e.to_string(),
     })
