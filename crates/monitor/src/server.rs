@@ -296,6 +296,10 @@ impl ConnOutput {
                         break l;
                     }
                     if st.finishing {
+                        // Everything is sent: close the connection, which
+                        // also ends the reader (QEMU closes the socket on
+                        // exit after flushing).
+                        self.stream.shutdown();
                         return;
                     }
                     st = self.cv.wait(st).unwrap_or_else(|p| p.into_inner());
@@ -408,6 +412,14 @@ impl MonitorServer {
             accept_thread: Some(t),
             monitor,
         })
+    }
+
+    /// The local TCP port, for `tcp:HOST:0` listeners.
+    pub fn tcp_port(&self) -> Option<u16> {
+        match &self.shared.listener {
+            Listener::Tcp(l) => l.local_addr().ok().map(|a| a.port()),
+            Listener::Unix(..) => None,
+        }
     }
 
     /// The QMP monitor behind this socket (None for HMP).
@@ -551,6 +563,9 @@ fn serve_qmp(
         }
     }
     mon.client_disconnected();
+    // Let a command still running for this client finish before the next
+    // client is accepted, so its reply cannot reach the next client.
+    inflight.wait_idle();
 }
 
 fn serve_hmp(
