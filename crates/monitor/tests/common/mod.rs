@@ -64,10 +64,15 @@ impl Session {
     }
 
     pub fn send(&mut self, bytes: &[u8]) -> String {
+        mask_timestamps(&self.send_raw(bytes))
+    }
+
+    /// Like `send`, timestamps left as they are.
+    pub fn send_raw(&mut self, bytes: &[u8]) -> String {
         for m in self.parser.feed_collect(bytes) {
             self.mon.handle(m);
         }
-        mask_timestamps(&self.out.take())
+        self.out.take()
     }
 }
 
