@@ -201,18 +201,34 @@ enum Listener {
 impl Listener {
     fn bind(addr: &SocketAddr) -> std::io::Result<Self> {
         match addr {
-            SocketAddr::Unix(p) => UnixListener::bind(p)
-                .map(|l| Listener::Unix(l, p.clone()))
-                .map_err(|e| {
-                    std::io::Error::new(
+            SocketAddr::Unix(p) => {
+                // Like QEMU (unix_listen_saddr()), replace whatever is at
+                // the path; failing to remove it is the start-up error.
+                if let Err(e) = std::fs::remove_file(p)
+                    && e.kind() != std::io::ErrorKind::NotFound
+                {
+                    return Err(std::io::Error::new(
                         e.kind(),
                         format!(
-                            "Failed to bind socket to {}: {}",
+                            "Failed to unlink socket {}: {}",
                             p.display(),
                             crate::commands::strerror(&e)
                         ),
-                    )
-                }),
+                    ));
+                }
+                UnixListener::bind(p)
+                    .map(|l| Listener::Unix(l, p.clone()))
+                    .map_err(|e| {
+                        std::io::Error::new(
+                            e.kind(),
+                            format!(
+                                "Failed to bind socket to {}: {}",
+                                p.display(),
+                                crate::commands::strerror(&e)
+                            ),
+                        )
+                    })
+            }
             SocketAddr::Tcp(a) => TcpListener::bind(a).map(Listener::Tcp).map_err(|e| {
                 std::io::Error::new(
                     e.kind(),

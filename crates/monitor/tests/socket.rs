@@ -359,35 +359,37 @@ fn stuck_client_is_dropped_without_blocking_others() {
 }
 
 #[test]
-fn bind_errors_are_clear() {
+fn socket_paths_like_qemu() {
     let env = Env::new();
-    let (_s, p) = env.qmp_server("taken.sock");
-    let err = MonitorServer::start(
-        env.core.clone(),
-        env.disp.clone(),
-        &SocketAddr::Unix(p.clone()),
-        MonitorMode::Control,
-    )
-    .err()
-    .unwrap();
-    assert_eq!(
-        err.to_string(),
-        format!(
-            "Failed to bind socket to {}: Address already in use",
-            p.display()
+    // An existing file at the path is replaced, as QEMU does.
+    let p = env.path("taken.sock");
+    std::fs::write(&p, b"not a socket").unwrap();
+    let (_s, p2) = env.qmp_server("taken.sock");
+    assert_eq!(p, p2);
+    let mut c = Client::connect(&p);
+    c.negotiate(false);
+    // What cannot be removed or created is a clear start-up error, worded
+    // as QEMU 7.2 words it.
+    let start = |path: &PathBuf| {
+        MonitorServer::start(
+            env.core.clone(),
+            env.disp.clone(),
+            &SocketAddr::Unix(path.clone()),
+            MonitorMode::Control,
         )
+        .err()
+        .unwrap()
+        .to_string()
+    };
+    let dir = env.path("dir.sock");
+    std::fs::create_dir(&dir).unwrap();
+    assert_eq!(
+        start(&dir),
+        format!("Failed to unlink socket {}: Is a directory", dir.display())
     );
     let bad = env.path("no/such/dir.sock");
-    let err = MonitorServer::start(
-        env.core.clone(),
-        env.disp.clone(),
-        &SocketAddr::Unix(bad.clone()),
-        MonitorMode::Control,
-    )
-    .err()
-    .unwrap();
     assert_eq!(
-        err.to_string(),
+        start(&bad),
         format!(
             "Failed to bind socket to {}: No such file or directory",
             bad.display()
