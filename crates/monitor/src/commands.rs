@@ -5,7 +5,7 @@
 use crate::error::{ErrorClass, QmpError};
 use crate::events::ShutdownCause;
 use crate::machine::qlist;
-use crate::qapi::{ArgType, ArgsExt, Member, check_args};
+use crate::qapi::{ArgType, ArgsExt, Member, check_args_at};
 use crate::qmp::{CommandContext, CommandRegistry, capability_names};
 use crate::qobject::{QDict, QObject};
 use std::io::Write;
@@ -222,10 +222,11 @@ pub fn register_builtin(reg: &mut CommandRegistry) {
                 .get("instances")
                 .and_then(QObject::as_list)
                 .unwrap_or(&[]);
-            for inst in list {
+            for (i, inst) in list.iter().enumerate() {
                 let QObject::Dict(d) = inst else { continue };
+                let prefix = format!("instances[{i}].");
                 let ty = ArgType::Enum(&["block-node", "chardev", "migration"]);
-                check_args(&[Member::required("type", ty.clone())], &only(d, "type"))?;
+                check_args_at(&[Member::required("type", ty)], &only(d, "type"), &prefix)?;
                 let variant: &[Member] = match d.get("type").and_then(QObject::as_str) {
                     Some("block-node") => &[
                         Member::required("type", ArgType::Str),
@@ -237,7 +238,7 @@ pub fn register_builtin(reg: &mut CommandRegistry) {
                     ],
                     _ => &[Member::required("type", ArgType::Str)],
                 };
-                check_args(variant, d)?;
+                check_args_at(variant, d, &prefix)?;
             }
             if !list.is_empty() {
                 return Err(QmpError::with_class(

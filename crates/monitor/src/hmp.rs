@@ -197,14 +197,25 @@ const INFO_COMMANDS: &[HmpCommand] = &[
     },
 ];
 
-/// Flags each board-provided `info` item accepts (QEMU's `-x` argument
-/// types), so bad options are refused here with QEMU's wording.
-fn info_flags(item: &str) -> &'static str {
+/// One argument of an `info` item, in QEMU's `args_type` terms.
+#[derive(Clone, Copy)]
+enum InfoArg {
+    /// `name:-c`: an optional flag `-c`.
+    Flag(char),
+    /// `name:B?`: an optional word (a block device name).
+    OptWord,
+    /// `name:i?`: an optional integer expression.
+    OptInt,
+}
+
+/// The arguments each `info` item takes (from `hmp-commands-info.hx`).
+fn info_args(item: &str) -> &'static [InfoArg] {
+    use InfoArg::*;
     match item {
-        "mtree" => "fdoD",
-        "block" => "nv",
-        "registers" => "a",
-        _ => "",
+        "mtree" => &[Flag('f'), Flag('d'), Flag('o'), Flag('D')],
+        "block" => &[Flag('n'), Flag('v'), OptWord],
+        "registers" => &[Flag('a'), OptInt],
+        _ => &[],
     }
 }
 
@@ -383,6 +394,73 @@ impl Hmp {
         Ok((count, format, size, addr))
     }
 
+    /// `monitor_parse_arguments()` for an `info` item: flags in table
+    /// order (`-f` must come before `-d`, as in QEMU), then optional
+    /// values; returns them as words (`-f`, `dev0`, `3`).
+    fn parse_info_args(
+        &self,
+        core: &QmpCore,
+        name: &str,
+        rest: &str,
+        cpu: usize,
+    ) -> Result<Vec<String>, ArgError> {
+        let spec = info_args(name);
+        let b = rest.as_bytes();
+        let mut p = 0;
+        let mut out = Vec::new();
+        let skip = |p: &mut usize| {
+            while *p < b.len() && is_space(b[*p]) {
+                *p += 1;
+            }
+        };
+        for (i, arg) in spec.iter().enumerate() {
+            skip(&mut p);
+            match *arg {
+                InfoArg::Flag(c) => {
+                    if b.get(p) != Some(&b'-') {
+                        continue;
+                    }
+                    let ch = b.get(p + 1).copied().unwrap_or(0) as char;
+                    if ch == c {
+                        p += 2;
+                        out.push(format!("-{c}"));
+                        continue;
+                    }
+                    // is_valid_option(): a later flag of this item?
+                    let later = spec[i + 1..]
+                        .iter()
+                        .any(|a| matches!(a, InfoArg::Flag(f) if *f == ch));
+                    if !later {
+                        return Err(ArgError(format!("{name}: unsupported option -{ch}\n")));
+                    }
+                }
+                InfoArg::OptWord => {
+                    let start = p;
+                    while p < b.len() && !is_space(b[p]) {
+                        p += 1;
+                    }
+                    if p > start {
+                        out.push(rest[start..p].to_owned());
+                    }
+                }
+                InfoArg::OptInt => {
+                    if p < b.len() {
+                        let mut ev = ExprParser { s: b, p, core, cpu };
+                        out.push(ev.get_expr().map_err(ArgError)?.to_string());
+                        p = ev.p;
+                    }
+                }
+            }
+        }
+        skip(&mut p);
+        if p < b.len() {
+            return Err(ArgError(format!(
+                "{name}: extraneous characters at the end of line\n"
+            )));
+        }
+        Ok(out)
+    }
+
     fn info(
         &self,
         core: &QmpCore,
@@ -391,17 +469,8 @@ impl Hmp {
         rest: &str,
         cpu: usize,
     ) -> Result<(), ArgError> {
-        let words: Vec<&str> = rest.split_ascii_whitespace().collect();
-        let flags = info_flags(what);
-        for w in &words {
-            if let Some(opts) = w.strip_prefix('-') {
-                for c in opts.chars() {
-                    if !flags.contains(c) {
-                        return Err(ArgError(format!("unsupported option -{c}\n")));
-                    }
-                }
-            }
-        }
+        let words = self.parse_info_args(core, what, rest, cpu)?;
+        let words: Vec<&str> = words.iter().map(String::as_str).collect();
         let m = &core.machine;
         match what {
             "status" => {
@@ -441,8 +510,18 @@ impl Hmp {
                     );
                 }
             }
-            "block" if words.is_empty() => {
-                for (i, b) in m.block_devices().iter().enumerate() {
+            "block" => {
+                // No named block nodes exist, so `-n` lists nothing.
+                if words.contains(&"-n") {
+                    return Ok(());
+                }
+                let device = words.iter().find(|w| !w.starts_with('-'));
+                let blocks: Vec<_> = m
+                    .block_devices()
+                    .into_iter()
+                    .filter(|b| device.is_none_or(|d| *d == b.device))
+                    .collect();
+                for (i, b) in blocks.iter().enumerate() {
                     if i > 0 {
                         out.push('\n');
                     }

@@ -9,8 +9,8 @@
 //! - a missing required member: `Parameter 'NAME' is missing`;
 //! - a bad enum value: `Parameter 'NAME' does not accept value 'V'` (QEMU
 //!   7.2 names list elements `null` here, and we match it);
-//! - then, after all members, the first leftover key:
-//!   `Parameter 'NAME' is unexpected`.
+//! - then, after all members, the first leftover key in the order of the
+//!   visitor's GHashTable: `Parameter 'NAME' is unexpected`.
 //!
 //! List elements are named `NAME[i]` in type errors, as QEMU's
 //! `full_name()` does.
@@ -121,25 +121,71 @@ fn check_value(ty: &ArgType, name: Option<&str>, full: &str, v: &QObject) -> Res
 
 /// Check `args` against `members` as QEMU's marshaller would.
 pub fn check_args(members: &[Member], args: &QDict) -> Result<(), QmpError> {
+    check_args_at(members, args, "")
+}
+
+/// [`check_args`] for a struct nested in the arguments: `prefix` is its
+/// path (e.g. `instances[0].`), used in "missing", "wrong type" and
+/// "unexpected" messages as QEMU's `full_name()` does.
+pub fn check_args_at(members: &[Member], args: &QDict, prefix: &str) -> Result<(), QmpError> {
     for m in members {
+        let full = format!("{prefix}{}", m.name);
         match args.get(m.name) {
-            Some(v) => check_value(&m.ty, Some(m.name), m.name, v)?,
+            Some(v) => check_value(&m.ty, Some(m.name), &full, v)?,
             None if m.optional => {}
             None => {
-                return Err(QmpError::generic(format!(
-                    "Parameter '{}' is missing",
-                    m.name
-                )));
+                return Err(QmpError::generic(format!("Parameter '{full}' is missing")));
             }
         }
     }
-    // QEMU reports the first leftover key of a GHashTable; with a single
-    // unexpected key (the common case) that is unambiguous. With several,
-    // we report the first in QDict order (see docs/divergences.md).
-    if let Some(k) = args.keys().find(|k| !members.iter().any(|m| m.name == *k)) {
-        return Err(QmpError::generic(format!("Parameter '{k}' is unexpected")));
+    let keys: Vec<&str> = args.keys().collect();
+    let visited = |k: &str| members.iter().any(|m| m.name == k);
+    if let Some(k) = first_unvisited(&keys, visited) {
+        return Err(QmpError::generic(format!(
+            "Parameter '{prefix}{k}' is unexpected"
+        )));
     }
     Ok(())
+}
+
+/// glib's `g_str_hash()` (djb2 over `signed char`).
+fn g_str_hash(s: &str) -> u32 {
+    s.bytes().fold(5381u32, |h, b| {
+        h.wrapping_mul(33).wrapping_add(b as i8 as i32 as u32)
+    })
+}
+
+/// The first key that the input visitor did not consume, in the order
+/// QEMU's `qobject_input_check_struct()` finds it: the visitor keeps the
+/// keys in a GHashTable (filled in QDict order, visited keys removed) and
+/// reports the first one `g_hash_table_iter_next()` returns.
+///
+/// The GHashTable is reproduced exactly while it has its initial 8 slots
+/// (up to 7 keys: glib grows the table at the 8th); beyond that the first
+/// unvisited key in QDict order is reported (docs/divergences.md).
+fn first_unvisited<'a>(keys: &[&'a str], visited: impl Fn(&str) -> bool) -> Option<&'a str> {
+    const SIZE: usize = 8;
+    const MOD: u32 = 7; // glib's prime_mod[3]
+    if keys.len() >= SIZE {
+        return keys.iter().copied().find(|k| !visited(k));
+    }
+    let mut slots: [Option<&'a str>; SIZE] = [None; SIZE];
+    for &k in keys {
+        // Hash values 0 and 1 mark unused and tombstone slots in glib.
+        let mut h = g_str_hash(k);
+        if h < 2 {
+            h = 2;
+        }
+        let mut idx = (h.wrapping_mul(11) % MOD) as usize;
+        let mut step = 0;
+        while slots[idx].is_some() {
+            step += 1;
+            idx = (idx + step) & (SIZE - 1);
+        }
+        slots[idx] = Some(k);
+    }
+    // Removing visited keys leaves tombstones, which iteration skips.
+    slots.into_iter().flatten().find(|k| !visited(k))
 }
 
 /// Typed access to checked arguments. Panics only on a mismatch between a
@@ -172,5 +218,57 @@ impl ArgsExt for QDict {
             v.as_bool()
                 .unwrap_or_else(|| panic!("argument '{name}' not checked as bool"))
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn unexpected(members: &[Member], keys: &[&str]) -> String {
+        let mut d = QDict::new();
+        for k in keys {
+            d.put(k, 1i64);
+        }
+        check_args(members, &d).unwrap_err().desc
+    }
+
+    #[test]
+    fn several_unexpected_arguments_in_ghashtable_order() {
+        // Recorded from QEMU 7.2 (`stop` takes no arguments).
+        for (keys, first) in [
+            (&["b", "a"][..], "b"),
+            (&["x", "y", "z"][..], "z"),
+            (&["foo", "bar"][..], "bar"),
+            (&["id2", "zz", "aa", "qq", "mm"][..], "aa"),
+            (
+                &["val", "size", "filename", "cpu-index", "extra", "zz", "a"][..],
+                "zz",
+            ),
+        ] {
+            assert_eq!(
+                unexpected(&[], keys),
+                format!("Parameter '{first}' is unexpected"),
+                "{keys:?}"
+            );
+        }
+        // memsave with three extra keys: visited keys leave tombstones.
+        let memsave = [
+            Member::required("val", ArgType::Int),
+            Member::required("size", ArgType::Int),
+            Member::required("filename", ArgType::Str),
+            Member::optional("cpu-index", ArgType::Int),
+        ];
+        let mut d = QDict::new()
+            .with("val", 1i64)
+            .with("size", 0i64)
+            .with("filename", "/dev/null");
+        for k in ["zz", "a", "qq"] {
+            d.put(k, 1i64);
+        }
+        assert_eq!(
+            check_args(&memsave, &d).unwrap_err().desc,
+            "Parameter 'zz' is unexpected"
+        );
     }
 }

@@ -154,7 +154,7 @@ fn hmp_help_and_info_lists() {
     assert_eq!(core.hmp.run_line(&core, "info name", None), "testvm\n");
     assert_eq!(
         core.hmp.run_line(&core, "info mtree -x", None),
-        "unsupported option -x\nTry \"help info mtree\" for more information\n"
+        "mtree: unsupported option -x\nTry \"help info mtree\" for more information\n"
     );
 }
 
@@ -174,4 +174,74 @@ fn hmp_run_state_commands_emit_events() {
         *m.calls.lock().unwrap(),
         ["cont", "system_powerdown", "shutdown"]
     );
+}
+
+/// Second recording (argument errors, expressions), fresh defaults.
+const VECTORS4: &[(&str, &str)] = &[
+    ("help nosuch", "unknown command: 'nosuch'\r\n"),
+    ("help info nosuch", "unknown command: 'info nosuch'\r\n"),
+    (
+        "info mtree -x",
+        "mtree: unsupported option -x\r\nTry \"help info mtree\" for more information\r\n",
+    ),
+    (
+        "info mtree -fx",
+        "mtree: extraneous characters at the end of line\r\nTry \"help info mtree\" for more information\r\n",
+    ),
+    (
+        "info mtree foo",
+        "mtree: extraneous characters at the end of line\r\nTry \"help info mtree\" for more information\r\n",
+    ),
+    (
+        "info status extra",
+        "status: extraneous characters at the end of line\r\nTry \"help info status\" for more information\r\n",
+    ),
+    ("help help", "help|? [cmd] -- show the help\r\n"),
+    (
+        "info version x",
+        "version: extraneous characters at the end of line\r\nTry \"help info version\" for more information\r\n",
+    ),
+    (
+        "cont extra",
+        "cont|c: extraneous characters at the end of line\r\nTry \"help cont\" for more information\r\n",
+    ),
+    ("xp /2x 'a'", "0000000000000061: Cannot access memory\r\n"),
+    ("xp /2x ~0", "ffffffffffffffff: Cannot access memory\r\n"),
+    (
+        "xp /2x 4096|1",
+        "0000000000001001: 0x13000002 0x73028286\r\n",
+    ),
+    (
+        "xp /2x 0x1000 ",
+        "0000000000001000: 0x00000297 0x02828613\r\n",
+    ),
+    (
+        "xp /2x 99999999999999999999",
+        "number too large\r\nTry \"help xp\" for more information\r\n",
+    ),
+    (
+        "xp /x",
+        "unexpected end of expression\r\nTry \"help xp\" for more information\r\n",
+    ),
+    (
+        "q extra",
+        "quit|q: extraneous characters at the end of line\r\nTry \"help q\" for more information\r\n",
+    ),
+    (
+        "x",
+        "unexpected end of expression\r\nTry \"help x\" for more information\r\n",
+    ),
+    (
+        "help x",
+        "x /fmt addr -- virtual memory dump starting at 'addr'\r\n",
+    ),
+];
+
+#[test]
+fn hmp_argument_parsing_matches_qemu() {
+    let (_m, core) = core();
+    for (line, expected) in VECTORS4 {
+        let got = to_crlf(&core.hmp.run_line(&core, line, None));
+        assert_eq!(&got, expected, "command line {line:?}");
+    }
 }

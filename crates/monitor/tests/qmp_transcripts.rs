@@ -450,3 +450,47 @@ fn events_only_after_negotiation() {
         "{\"timestamp\": {\"seconds\": , \"microseconds\": }, \"event\": \"STOP\"}\r\n"
     );
 }
+
+/// Nested argument errors (union members of `yank`) and the choice between
+/// several unexpected arguments, recorded from QEMU 7.2.
+const QMP4: &[(&str, &str)] = &[
+    (
+        "{\"execute\":\"yank\",\"arguments\":{\"instances\":[{\"type\":\"chardev\",\"id\":\"x\"}]}}",
+        "{\"error\": {\"class\": \"DeviceNotFound\", \"desc\": \"Instance not found\"}}\r\n",
+    ),
+    (
+        "{\"execute\":\"yank\",\"arguments\":{\"instances\":[{\"type\":\"foo\"}]}}",
+        "{\"error\": {\"class\": \"GenericError\", \"desc\": \"Parameter 'type' does not accept value 'foo'\"}}\r\n",
+    ),
+    (
+        "{\"execute\":\"yank\",\"arguments\":{\"instances\":[{\"id\":\"x\"}]}}",
+        "{\"error\": {\"class\": \"GenericError\", \"desc\": \"Parameter 'instances[0].type' is missing\"}}\r\n",
+    ),
+    (
+        "{\"execute\":\"yank\",\"arguments\":{\"instances\":[{\"type\":\"chardev\"}]}}",
+        "{\"error\": {\"class\": \"GenericError\", \"desc\": \"Parameter 'instances[0].id' is missing\"}}\r\n",
+    ),
+    (
+        "{\"execute\":\"yank\",\"arguments\":{\"instances\":[{\"type\":\"migration\",\"x\":1}]}}",
+        "{\"error\": {\"class\": \"GenericError\", \"desc\": \"Parameter 'instances[0].x' is unexpected\"}}\r\n",
+    ),
+    (
+        "{\"execute\":\"yank\",\"arguments\":{\"instances\":[1]}}",
+        "{\"error\": {\"class\": \"GenericError\", \"desc\": \"Invalid parameter type for 'instances[0]', expected: object\"}}\r\n",
+    ),
+    (
+        "{\"execute\":\"stop\",\"arguments\":{\"b\":1,\"a\":2}}",
+        "{\"error\": {\"class\": \"GenericError\", \"desc\": \"Parameter 'b' is unexpected\"}}\r\n",
+    ),
+];
+
+#[test]
+fn nested_and_multiple_argument_errors() {
+    let (_m, core) = core();
+    let mut s = Session::new(&core);
+    s.out.take();
+    s.send(br#"{"execute":"qmp_capabilities"}"#);
+    for (input, reply) in QMP4 {
+        expect(&mut s, input, reply);
+    }
+}
