@@ -380,7 +380,13 @@ impl Hmp {
         while p < b.len() && is_space(b[p]) {
             p += 1;
         }
-        let mut ev = ExprParser { s: b, p, core, cpu };
+        let mut ev = ExprParser {
+            s: b,
+            p,
+            core,
+            cpu,
+            depth: 0,
+        };
         let addr = ev.get_expr().map_err(ArgError)?;
         let mut p = ev.p;
         while p < b.len() && is_space(b[p]) {
@@ -445,7 +451,13 @@ impl Hmp {
                 }
                 InfoArg::OptInt => {
                     if p < b.len() {
-                        let mut ev = ExprParser { s: b, p, core, cpu };
+                        let mut ev = ExprParser {
+                            s: b,
+                            p,
+                            core,
+                            cpu,
+                            depth: 0,
+                        };
                         out.push(ev.get_expr().map_err(ArgError)?.to_string());
                         p = ev.p;
                     }
@@ -608,7 +620,13 @@ struct ExprParser<'a> {
     p: usize,
     core: &'a QmpCore,
     cpu: usize,
+    depth: usize,
 }
+
+/// Deepest nesting of parentheses and unary operators the evaluator
+/// follows. QEMU recurses without a bound (a long enough line from
+/// `human-monitor-command` overflows its stack); Ferrite refuses instead.
+const MAX_EXPR_DEPTH: usize = 1000;
 
 type EResult = Result<u64, String>;
 
@@ -683,6 +701,16 @@ impl ExprParser<'_> {
     }
 
     fn unary(&mut self) -> EResult {
+        self.depth += 1;
+        if self.depth > MAX_EXPR_DEPTH {
+            return Err("expression too deeply nested\n".into());
+        }
+        let r = self.unary_inner();
+        self.depth -= 1;
+        r
+    }
+
+    fn unary_inner(&mut self) -> EResult {
         let v = match self.cur() {
             b'+' => {
                 self.p += 1;

@@ -261,3 +261,63 @@ fn qmp_request() -> impl Strategy<Value = String> {
             s
         })
 }
+
+/// HMP command lines: words, `/fmt`, expressions, junk.
+fn hmp_line() -> impl Strategy<Value = String> {
+    let atom = prop_oneof![
+        Just("xp".to_string()),
+        Just("x".to_string()),
+        Just("info".to_string()),
+        Just("help".to_string()),
+        Just("mtree".to_string()),
+        Just("status".to_string()),
+        Just("block".to_string()),
+        Just("registers".to_string()),
+        Just("-f".to_string()),
+        Just("-".to_string()),
+        Just("/".to_string()),
+        Just("(".to_string()),
+        Just(")".to_string()),
+        Just("'".to_string()),
+        Just("$pc".to_string()),
+        Just(" ".to_string()),
+        "/[0-9]{0,3}[xduocibhwgLq]{0,3}",
+        "0x[0-9a-f]{1,17}",
+        "[0-9]{1,21}",
+        "[-+*/%&|^~]",
+        any::<char>().prop_map(String::from),
+    ];
+    prop::collection::vec(atom, 0..12).prop_map(|v| v.concat())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig {
+        cases: 1024,
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    })]
+
+    /// No HMP line panics; `x`/`xp` output stays bounded.
+    #[test]
+    fn hmp_lines_never_panic(line in hmp_line()) {
+        let (_m, core) = common::core();
+        let out = core.hmp.run_line(&core, &line, None);
+        prop_assert!(out.len() < 8 << 20);
+    }
+}
+
+#[test]
+fn hmp_deep_expression_is_refused_not_a_crash() {
+    let (_m, core) = common::core();
+    let line = format!("xp /x {}1", "(".repeat(1_000_000));
+    assert_eq!(
+        core.hmp.run_line(&core, &line, None),
+        "expression too deeply nested\nTry \"help xp\" for more information\n"
+    );
+    let line = format!("xp /x {}1", "-".repeat(1_000_000));
+    assert!(
+        core.hmp
+            .run_line(&core, &line, None)
+            .starts_with("expression too deeply nested")
+    );
+}
