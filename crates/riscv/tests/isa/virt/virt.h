@@ -32,6 +32,31 @@ static inline uint64_t mtime(void) { return rd64(CLINT_MTIME); }
 
 #define UART(r) (UART0_BASE + (r))
 
+/* goldfish RTC registers (32-bit). */
+#define RTC_TIME_LOW        (RTC_BASE + 0x00)
+#define RTC_TIME_HIGH       (RTC_BASE + 0x04)
+#define RTC_ALARM_LOW       (RTC_BASE + 0x08)
+#define RTC_ALARM_HIGH      (RTC_BASE + 0x0c)
+#define RTC_IRQ_ENABLED     (RTC_BASE + 0x10)
+#define RTC_CLEAR_ALARM     (RTC_BASE + 0x14)
+#define RTC_ALARM_STATUS    (RTC_BASE + 0x18)
+#define RTC_CLEAR_INTERRUPT (RTC_BASE + 0x1c)
+/* Nanoseconds since the epoch: TIME_LOW first (it latches TIME_HIGH). */
+static inline uint64_t rtc_now(void)
+{
+    uint64_t lo = rd32(RTC_TIME_LOW);
+    return ((uint64_t)rd32(RTC_TIME_HIGH) << 32) | lo;
+}
+static inline void rtc_set_alarm(uint64_t ns)
+{
+    wr32(RTC_ALARM_HIGH, (uint32_t)(ns >> 32));
+    wr32(RTC_ALARM_LOW, (uint32_t)ns);      /* arms it */
+}
+static inline int plic_pending(int src)
+{
+    return (rd32(PLIC_PENDING(src / 32)) >> (src % 32)) & 1;
+}
+
 /* Run an access stub (cstub.S) in M-mode: returns the trap cause, which
  * is CAUSE_MACHINE_ECALL when the access itself did not trap. */
 #define M_CALL(stub, a0, a1) \
