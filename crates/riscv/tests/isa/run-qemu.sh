@@ -19,8 +19,9 @@
 # A program NAME may have a NAME.args file next to its source: each line
 # that is neither empty nor a #-comment is one run, with those extra
 # emulator arguments (e.g. `-smp 4`); without the file there is one run
-# with none. A NAME.expect file holds the exact console output each run
-# must print.
+# with none. A line may start with `exit=N`: that run must end with exit
+# status N instead of 0 (for programs that test the exit path itself). A
+# NAME.expect file holds the exact console output each run must print.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 EMU="${EMU:-qemu-system-riscv64}"
@@ -58,12 +59,25 @@ for elf in "${elfs[@]}"; do
         i=$((i + 1))
         label="$name${extra:+ [$extra]}"
         log="$elfdir/$name.$i.log"
+        want=0
+        if [[ "$extra" =~ ^[[:space:]]*exit=([0-9]+)[[:space:]]*(.*)$ ]]; then
+            want="${BASH_REMATCH[1]}"
+            extra="${BASH_REMATCH[2]}"
+        fi
         read -r -a extra_args <<<"$extra"
         set +e
         timeout "$TIMEOUT" "$EMU" -M "$BOARD" -nographic -bios none \
             "${extra_args[@]}" -kernel "$elf" </dev/null >"$log" 2>&1
         rc=$?
         set -e
+        if [ "$want" -ne 0 ]; then
+            # Expected to end with status $want: that is this run's pass.
+            if [ $rc -eq "$want" ]; then
+                rc=0
+            elif [ $rc -eq 0 ]; then
+                rc=1
+            fi
+        fi
         # Exit statuses are 8 bits wide, so test numbers stay below 256; the
         # failure message printed by the runtime is checked as well.
         if [ $rc -eq 0 ] && grep -q -e '^FAIL' -e 'unexpected trap' "$log"; then
