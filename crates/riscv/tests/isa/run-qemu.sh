@@ -34,8 +34,14 @@ for elf in "${elfs[@]}"; do
     name="$(basename "$elf" .elf)"
     log="$BUILD/$name.log"
     set +e
+    # Extra QEMU-only options for this program (e.g. -icount), when the
+    # emulator is QEMU.
+    extra=()
+    if [ -e "$here/tests/$name.qemu-args" ] && [[ "$(basename "$EMU")" == qemu-system-* ]]; then
+        read -r -a extra <"$here/tests/$name.qemu-args"
+    fi
     timeout "$TIMEOUT" "$EMU" -M spike -nographic -bios none -kernel "$elf" \
-        </dev/null >"$log" 2>&1
+        "${extra[@]}" </dev/null >"$log" 2>&1
     rc=$?
     set -e
     # Exit statuses are 8 bits wide, so test numbers stay below 256; the
