@@ -11,6 +11,8 @@
 #            so the same script runs the programs on ferrite.
 #   BUILD    where the ELFs go (default: <repo>/target/riscv-isa)
 #   TIMEOUT  seconds per program (default 10)
+#   SKIP     space-separated program names to leave out (e.g. SKIP=zb on an
+#            emulator without the optional bit-manipulation extensions)
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 EMU="${EMU:-qemu-system-riscv64}"
@@ -29,9 +31,15 @@ if [ $# -gt 0 ]; then
 fi
 
 pass=0
+skipped=0
 failed=()
 for elf in "${elfs[@]}"; do
     name="$(basename "$elf" .elf)"
+    if [[ " ${SKIP:-} " == *" $name "* ]]; then
+        echo "SKIP $name"
+        skipped=$((skipped + 1))
+        continue
+    fi
     log="$BUILD/$name.log"
     set +e
     # Extra QEMU-only options for this program (e.g. -icount), when the
@@ -72,5 +80,5 @@ for elf in "${elfs[@]}"; do
     fi
 done
 
-echo "isa: ${pass} passed, ${#failed[@]} failed (emulator: $EMU)"
+echo "isa: ${pass} passed, ${#failed[@]} failed, ${skipped} skipped (emulator: $EMU)"
 [ ${#failed[@]} -eq 0 ]
