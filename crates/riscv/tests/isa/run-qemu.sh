@@ -57,6 +57,20 @@ for elf in "${elfs[@]}"; do
     if [ $rc -eq 0 ] && grep -q -e '^FAIL' -e 'unexpected trap' "$log"; then
         rc=255
     fi
+    # A program with a .status file must exit with exactly that status
+    # (it fails on purpose, to check the board's HTIF exit handling).
+    status="$here/tests/$name.status"
+    if [ -e "$status" ]; then
+        want=$(cat "$status")
+        if [ "$rc" -eq "$want" ]; then
+            rc=0
+        else
+            echo "FAIL $name: exit status $rc, expected $want"
+            sed 's/^/    | /' "$log" | tail -n 20
+            failed+=("$name")
+            continue
+        fi
+    fi
     # Programs with an .expect file must print exactly that.
     expect="$here/tests/$name.expect"
     if [ $rc -eq 0 ] && [ -e "$expect" ] && ! cmp -s "$expect" "$log"; then
