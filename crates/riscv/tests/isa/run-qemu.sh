@@ -15,6 +15,8 @@
 #            so the same script runs the programs on ferrite.
 #   BUILD    where the ELFs go (default: <repo>/target/riscv-isa)
 #   TIMEOUT  seconds per run (default 10)
+#   SKIP     space-separated program names to leave out (e.g. SKIP=zb on an
+#            emulator without the optional bit-manipulation extensions)
 #
 # A program NAME may have a NAME.args file next to its source: each line
 # that is neither empty nor a #-comment is one run, with those extra
@@ -22,6 +24,9 @@
 # with none. A line may start with `exit=N`: that run must end with exit
 # status N instead of 0 (for programs that test the exit path itself). A
 # NAME.expect file holds the exact console output each run must print.
+# NAME.status holds the exit status every run of NAME must end with (same
+# as `exit=N` on each line). NAME.qemu-args holds extra options passed only
+# when the emulator is QEMU (e.g. `-icount shift=0` for exact counters).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 EMU="${EMU:-qemu-system-riscv64}"
@@ -47,9 +52,19 @@ if [ $# -gt 0 ]; then
 fi
 
 pass=0
+skipped=0
 failed=()
 for elf in "${elfs[@]}"; do
     name="$(basename "$elf" .elf)"
+    if [[ " ${SKIP:-} " == *" $name "* ]]; then
+        echo "SKIP $name"
+        skipped=$((skipped + 1))
+        continue
+    fi
+    qemu_only=()
+    if [ -e "$srcdir/$name.qemu-args" ] && [[ "$(basename "$EMU")" == qemu-system-* ]]; then
+        read -r -a qemu_only <"$srcdir/$name.qemu-args"
+    fi
     runs=("")
     if [ -e "$srcdir/$name.args" ]; then
         mapfile -t runs < <(grep -v -e '^[[:space:]]*#' -e '^[[:space:]]*$' "$srcdir/$name.args")
@@ -60,6 +75,9 @@ for elf in "${elfs[@]}"; do
         label="$name${extra:+ [$extra]}"
         log="$elfdir/$name.$i.log"
         want=0
+        if [ -e "$srcdir/$name.status" ]; then
+            want="$(cat "$srcdir/$name.status")"
+        fi
         if [[ "$extra" =~ ^[[:space:]]*exit=([0-9]+)[[:space:]]*(.*)$ ]]; then
             want="${BASH_REMATCH[1]}"
             extra="${BASH_REMATCH[2]}"
@@ -67,7 +85,7 @@ for elf in "${elfs[@]}"; do
         read -r -a extra_args <<<"$extra"
         set +e
         timeout "$TIMEOUT" "$EMU" -M "$BOARD" -nographic -bios none \
-            "${extra_args[@]}" -kernel "$elf" </dev/null >"$log" 2>&1
+            "${extra_args[@]}" "${qemu_only[@]}" -kernel "$elf" </dev/null >"$log" 2>&1
         rc=$?
         set -e
         if [ "$want" -ne 0 ]; then
@@ -107,5 +125,5 @@ for elf in "${elfs[@]}"; do
     done
 done
 
-echo "$BOARD: ${pass} passed, ${#failed[@]} failed (emulator: $EMU)"
+echo "$BOARD: ${pass} passed, ${#failed[@]} failed, ${skipped} skipped (emulator: $EMU)"
 [ ${#failed[@]} -eq 0 ]
