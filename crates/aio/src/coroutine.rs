@@ -54,6 +54,10 @@ pub(crate) struct CoInner {
     /// `co_queue_wakeup`: coroutines to enter once this one yields.
     wakeup: Mutex<VecDeque<Arc<CoInner>>>,
     locks_held: AtomicU32,
+    /// Set when the running coroutine scheduled itself (`aio_co_schedule`
+    /// of `qemu_coroutine_self()` followed by a yield): where to hand it
+    /// once it has yielded.
+    self_scheduled: Mutex<Option<Arc<AioContext>>>,
 }
 
 static NEXT_CO_ID: AtomicU64 = AtomicU64::new(1);
@@ -96,6 +100,7 @@ impl Coroutine {
             future: Mutex::new(Some(Box::pin(f))),
             wakeup: Mutex::new(VecDeque::new()),
             locks_held: AtomicU32::new(0),
+            self_scheduled: Mutex::new(None),
         }))
     }
 
@@ -237,6 +242,10 @@ fn enter(ctx: &Arc<AioContext>, co: Arc<CoInner>, explicit: bool) {
         match result {
             Poll::Ready(()) => {
                 drop(fut);
+                assert!(
+                    to.self_scheduled.lock().take().is_none(),
+                    "coroutine terminated after scheduling itself"
+                );
                 to.state.store(DONE, Ordering::Release);
                 let held = to.locks_held.load(Ordering::Relaxed);
                 assert!(
@@ -246,7 +255,14 @@ fn enter(ctx: &Arc<AioContext>, co: Arc<CoInner>, explicit: bool) {
             }
             Poll::Pending => {
                 *to.future.lock() = Some(fut);
-                if to
+                let target = to.self_scheduled.lock().take();
+                if let Some(target) = target {
+                    // It scheduled itself and has now yielded: hand it to the
+                    // target context (never entered before the yield).
+                    to.state.store(QUEUED, Ordering::Release);
+                    target.co_scheduled.lock().push_back(Arc::clone(&to));
+                    target.schedule_co_bh();
+                } else if to
                     .state
                     .compare_exchange(RUNNING, IDLE, Ordering::AcqRel, Ordering::Acquire)
                     .is_err()
@@ -365,7 +381,9 @@ pub fn aio_co_enter(ctx: &Arc<AioContext>, co: &Coroutine) {
 }
 
 /// `aio_co_schedule(ctx, co)`: enters `co` in `ctx` from its
-/// `co_schedule_bh`. Any thread; FIFO per target context.
+/// `co_schedule_bh`. Any thread; FIFO per target context. The running
+/// coroutine may schedule itself and then yield
+/// ([`qemu_coroutine_yield`]); it is handed over only after the yield.
 ///
 /// # Panics
 /// If `co` is already scheduled (by this function or by a sleep), or is
@@ -377,6 +395,12 @@ pub fn aio_co_schedule(ctx: &Arc<AioContext>, co: &Coroutine) {
             panic!("aio_co_schedule: co-routine was already scheduled in '{prev}'");
         }
         *s = Some("aio_co_schedule");
+    }
+    if current_co().is_some_and(|cur| Arc::ptr_eq(&cur, &co.0)) {
+        // The running coroutine schedules itself and will yield next (the
+        // QMP dispatcher's pattern): hand it over after the yield.
+        *co.0.self_scheduled.lock() = Some(Arc::clone(ctx));
+        return;
     }
     if co
         .0
