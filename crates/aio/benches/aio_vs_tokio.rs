@@ -105,6 +105,103 @@ fn busy_writes_ferrite() -> f64 {
     (ctx.eventfd_writes() - w0) as f64 / N as f64
 }
 
+/// B1b: like B1, but the loop busy-polls (`poll-max-ns=32768`, one
+/// handler with an `io_poll`) and the producer waits only ~10 µs between
+/// wakes, so the wake usually lands while the loop spins: it sees
+/// `notified` without any eventfd write.
+fn wake_ferrite_polling(gap: Duration) -> (Lat, f64) {
+    let ctx = AioContext::new("bench-poll").unwrap();
+    ctx.set_poll_params(32768, 0, 0);
+    let e = Arc::new(ferrite_aio::EventNotifier::new(true).unwrap());
+    let e2 = Arc::clone(&e);
+    use std::os::fd::AsRawFd;
+    ctx.set_fd_handler(
+        e.as_raw_fd(),
+        ferrite_aio::AioHandlerOps {
+            io_read: Some(Arc::new(move || {
+                e2.test_and_clear();
+            })),
+            io_poll: Some(Arc::new(|| false)),
+            io_poll_ready: Some(Arc::new(|| {})),
+            ..Default::default()
+        },
+    );
+    let stop = Arc::new(AtomicBool::new(false));
+    let (c2, s2) = (Arc::clone(&ctx), Arc::clone(&stop));
+    let home = std::thread::spawn(move || {
+        ferrite_aio::set_current_aio_context(&c2);
+        while !s2.load(Ordering::Acquire) {
+            c2.poll(true);
+        }
+    });
+    std::thread::sleep(Duration::from_millis(20));
+    let base = Instant::now();
+    let seen = Arc::new(AtomicU64::new(u64::MAX));
+    let mut samples = Vec::with_capacity(WAKES);
+    let w0 = ctx.eventfd_writes();
+    for _ in 0..WAKES {
+        let t = Instant::now();
+        while t.elapsed() < gap {
+            std::hint::spin_loop();
+        }
+        seen.store(u64::MAX, Ordering::Release);
+        let s = Arc::clone(&seen);
+        let t0 = base.elapsed().as_nanos() as u64;
+        ctx.bh_schedule_oneshot(move || {
+            s.store(base.elapsed().as_nanos() as u64, Ordering::Release)
+        });
+        let t1 = loop {
+            let v = seen.load(Ordering::Acquire);
+            if v != u64::MAX {
+                break v;
+            }
+            std::hint::spin_loop();
+        };
+        samples.push(t1 - t0);
+    }
+    let writes = (ctx.eventfd_writes() - w0) as f64 / WAKES as f64;
+    stop.store(true, Ordering::Release);
+    ctx.bh_schedule_oneshot(|| {});
+    home.join().unwrap();
+    ctx.remove_fd_handler(e.as_raw_fd());
+    (lat(samples), writes)
+}
+
+fn wake_tokio_gap(gap: Duration) -> Lat {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let handle = rt.handle().clone();
+    let stop = Arc::new(tokio::sync::Notify::new());
+    let s2 = Arc::clone(&stop);
+    let driver = std::thread::spawn(move || rt.block_on(async move { s2.notified().await }));
+    std::thread::sleep(Duration::from_millis(20));
+    let base = Instant::now();
+    let seen = Arc::new(AtomicU64::new(u64::MAX));
+    let mut samples = Vec::with_capacity(WAKES);
+    for _ in 0..WAKES {
+        let t = Instant::now();
+        while t.elapsed() < gap {
+            std::hint::spin_loop();
+        }
+        seen.store(u64::MAX, Ordering::Release);
+        let s = Arc::clone(&seen);
+        let t0 = base.elapsed().as_nanos() as u64;
+        handle.spawn(async move { s.store(base.elapsed().as_nanos() as u64, Ordering::Release) });
+        let t1 = loop {
+            let v = seen.load(Ordering::Acquire);
+            if v != u64::MAX {
+                break v;
+            }
+            std::hint::spin_loop();
+        };
+        samples.push(t1 - t0);
+    }
+    stop.notify_one();
+    driver.join().unwrap();
+    lat(samples)
+}
+
 fn wake_tokio(multi: bool) -> Lat {
     let rt = if multi {
         tokio::runtime::Builder::new_multi_thread()
@@ -306,6 +403,24 @@ fn main() {
     let want = |c: &str| only.as_deref().is_none_or(|o| o == c);
     if want("b1") {
         b1();
+    }
+    if want("b1b") {
+        let gap = Duration::from_micros(10);
+        let (f, writes) = wake_ferrite_polling(gap);
+        let ct = wake_tokio_gap(gap);
+        println!(
+            "B1b cross-thread wake latency, 10 us between wakes, ferrite busy-polling (poll-max-ns=32768)"
+        );
+        println!(
+            "  ferrite  p50 {:>7} ns  p99 {:>7} ns  eventfd writes/wake {:.3}",
+            f.p50, f.p99, writes
+        );
+        println!("  tokio-ct p50 {:>7} ns  p99 {:>7} ns", ct.p50, ct.p99);
+        println!(
+            "  ratio tokio/ferrite: p50 {:.2} p99 {:.2}",
+            ct.p50 as f64 / f.p50 as f64,
+            ct.p99 as f64 / f.p99 as f64
+        );
     }
     if want("b1c") {
         println!(
