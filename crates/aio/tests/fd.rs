@@ -301,3 +301,29 @@ fn unpollable_files_are_always_ready() {
         });
     }
 }
+
+/// The context's own notifier adapts its polling window like any handler
+/// (QEMU's `aio_context_notifier_poll`): wakes that come after a short
+/// block grow it.
+#[test]
+fn notifier_joins_busy_polling_and_grows_its_window() {
+    let ctx = AioContext::new("notifier").unwrap();
+    ctx.poll(false);
+    ctx.set_poll_params(1_000_000_000, 0, 0);
+    assert_eq!(ctx.notifier_poll_ns(), 0);
+    for expected in [POLL_NS_INITIAL, 2 * POLL_NS_INITIAL] {
+        let ran = Arc::new(AtomicBool::new(false));
+        let (c, r) = (Arc::clone(&ctx), Arc::clone(&ran));
+        let t = std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(1));
+            c.bh_schedule_oneshot(move || r.store(true, Ordering::SeqCst));
+        });
+        while !ran.load(Ordering::SeqCst) {
+            ctx.poll(true);
+        }
+        t.join().unwrap();
+        assert_eq!(ctx.notifier_poll_ns(), expected);
+    }
+    ctx.set_poll_params(0, 0, 0);
+    assert_eq!(ctx.notifier_poll_ns(), 0);
+}
