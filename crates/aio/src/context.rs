@@ -441,6 +441,21 @@ impl AioContext {
         set_timer_slack_once();
     }
 
+    /// Whether a home thread has been bound (by
+    /// [`set_current_aio_context`] or a first poll).
+    pub fn has_home(&self) -> bool {
+        self.home.get().is_some()
+    }
+
+    /// `aio_context_set_thread_pool_params`: bounds of this context's
+    /// thread pool.
+    ///
+    /// # Panics
+    /// If `min > max` or `max == 0`.
+    pub fn set_thread_pool_params(&self, min: usize, max: usize) {
+        self.thread_pool().set_params(min, max);
+    }
+
     /// `in_aio_context_home_thread`.
     pub fn in_home_thread(&self) -> bool {
         if self.is_iohandler {
