@@ -919,9 +919,20 @@ impl AioContext {
         if timeout != 0 && self.handlers.lock().always_ready > 0 {
             timeout = 0;
         }
-        let announced = timeout != 0;
-        if announced && !self.notify_state.begin_block() {
-            timeout = 0;
+        // notify_me -= 2 also if an io_poll_end callback or the wait unwinds.
+        struct Announced<'a>(&'a NotifyState);
+        impl Drop for Announced<'_> {
+            fn drop(&mut self) {
+                self.0.end_block();
+            }
+        }
+        let mut announced = None;
+        if timeout != 0 {
+            let may_block = self.notify_state.begin_block();
+            announced = Some(Announced(&self.notify_state));
+            if !may_block {
+                timeout = 0;
+            }
         }
         if timeout != 0 && self.poll_set_started(false, &mut ready) {
             timeout = 0;
@@ -932,9 +943,7 @@ impl AioContext {
         } else {
             do_wait();
         }
-        if announced {
-            self.notify_state.end_block();
-        }
+        drop(announced);
         self.notify_state.accept();
 
         let block_ns = if poll_max > 0 { now_ns() - start } else { 0 };
