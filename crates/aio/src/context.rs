@@ -647,7 +647,8 @@ impl AioContext {
             }
         }
         let mut timeout = -1i64;
-        self.bh_list.for_each_flags(|f| check(&mut timeout, f));
+        self.bh_list
+            .for_each(|bh| check(&mut timeout, bh.flags.load(Ordering::Acquire)));
         if timeout != 0 {
             let hs = self.home_state.lock();
             for s in &hs.bh_slices {

@@ -91,12 +91,14 @@ pub mod log;
 pub mod main_loop;
 mod notify;
 pub mod runstate;
+mod stack;
 mod thread_pool;
 pub mod timer;
 
-/// The atomics used by [`notify`] (swapped for loom's in the model test).
+/// The atomics used by [`notify`] and [`stack`] (swapped for loom's in the
+/// model tests).
 mod sync {
-    pub(crate) use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+    pub(crate) use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, Ordering};
 }
 
 pub use bh::{MemReentrancyGuard, QemuBh};
