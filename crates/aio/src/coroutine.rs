@@ -184,9 +184,45 @@ impl Drop for CurrentGuard {
 /// are strict (QEMU's aborts); queued entries are skipped when another path
 /// already ran the coroutine.
 fn enter(ctx: &Arc<AioContext>, co: Arc<CoInner>, explicit: bool) {
-    let mut pending: VecDeque<(Arc<CoInner>, bool)> = VecDeque::new();
-    pending.push_back((co, explicit));
-    while let Some((to, strict)) = pending.pop_front() {
+    /// If a coroutine panics, the coroutines still waiting in this enter's
+    /// queue (and in the panicking one's wake-up queue) would never run:
+    /// hand them to their context's `co_schedule_bh` instead.
+    struct Pending<'a> {
+        ctx: &'a Arc<AioContext>,
+        q: VecDeque<(Arc<CoInner>, bool)>,
+        current: Option<Arc<CoInner>>,
+    }
+    impl Drop for Pending<'_> {
+        fn drop(&mut self) {
+            if !std::thread::panicking() {
+                return;
+            }
+            let mut rest: Vec<Arc<CoInner>> = self.q.drain(..).map(|e| e.0).collect();
+            if let Some(c) = self.current.take() {
+                rest.extend(c.wakeup.lock().drain(..));
+            }
+            for co in rest {
+                if co.state.load(Ordering::Acquire) == QUEUED {
+                    let target = co
+                        .ctx
+                        .lock()
+                        .as_ref()
+                        .and_then(Weak::upgrade)
+                        .unwrap_or_else(|| Arc::clone(self.ctx));
+                    target.co_scheduled.lock().push_back(co);
+                    target.schedule_co_bh();
+                }
+            }
+        }
+    }
+    let mut pending = Pending {
+        ctx,
+        q: VecDeque::new(),
+        current: None,
+    };
+    pending.q.push_back((co, explicit));
+    while let Some((to, strict)) = pending.q.pop_front() {
+        pending.current = Some(Arc::clone(&to));
         if strict {
             if let Some(s) = *to.scheduled.lock() {
                 panic!("qemu_aio_coroutine_enter: co-routine was already scheduled in '{s}'");
@@ -274,13 +310,14 @@ fn enter(ctx: &Arc<AioContext>, co: Arc<CoInner>, explicit: bool) {
             }
         }
         if requeue {
-            pending.push_front((Arc::clone(&to), false));
+            pending.q.push_front((Arc::clone(&to), false));
         }
         // Depth-first: the wakeups of `to` run before older pending entries.
         let wake: Vec<_> = to.wakeup.lock().drain(..).collect();
         for w in wake.into_iter().rev() {
-            pending.push_front((w, false));
+            pending.q.push_front((w, false));
         }
+        pending.current = None;
     }
 }
 

@@ -559,3 +559,30 @@ fn coroutine_schedules_itself_then_yields() {
     assert!(co.is_done());
     io.stop();
 }
+
+/// A panicking coroutine does not strand the coroutines it had woken: they
+/// run from the context's next poll.
+#[test]
+fn panicking_coroutine_does_not_strand_woken_ones() {
+    let ctx = home();
+    let l = log();
+    let lb = Arc::clone(&l);
+    let b = Coroutine::new(async move {
+        qemu_coroutine_yield().await;
+        push(&lb, "b ran");
+    });
+    b.enter_in(&ctx);
+    let b2 = b.clone();
+    let a = Coroutine::new(async move {
+        aio_co_wake(&b2); // queued: runs after a yields
+        panic!("coroutine bug");
+    });
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| a.enter_in(&ctx)));
+    assert!(r.is_err());
+    assert!(a.is_done());
+    assert!(!b.is_done());
+    while !b.is_done() {
+        ctx.poll(true);
+    }
+    assert_eq!(*l.lock().unwrap(), ["b ran"]);
+}
