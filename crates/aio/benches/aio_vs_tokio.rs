@@ -392,6 +392,45 @@ fn coroutine_cost_tokio(multi: bool) -> f64 {
     t.elapsed().as_nanos() as f64 / iters as f64
 }
 
+/// B5: lateness of a one-shot timer armed 100 µs ahead (fire time minus
+/// deadline), 2000 samples, loop otherwise idle.
+fn timer_lateness_ferrite() -> Lat {
+    let ctx = AioContext::new("late").unwrap();
+    ctx.poll(false);
+    let fired = Arc::new(AtomicU64::new(0));
+    let f2 = Arc::clone(&fired);
+    let t = Timer::new(&ctx, ClockType::Realtime, move || {
+        f2.store(
+            QemuClock::get_ns(ClockType::Realtime) as u64,
+            Ordering::Release,
+        );
+    });
+    let mut samples = Vec::with_capacity(2000);
+    for _ in 0..2000 {
+        fired.store(0, Ordering::Release);
+        let deadline = QemuClock::get_ns(ClockType::Realtime) + 100_000;
+        t.modify_ns(deadline);
+        while fired.load(Ordering::Acquire) == 0 {
+            ctx.poll(true);
+        }
+        samples.push(fired.load(Ordering::Acquire) - deadline as u64);
+    }
+    lat(samples)
+}
+
+fn timer_lateness_tokio() -> Lat {
+    let rt = tokio_rt(false);
+    rt.block_on(async {
+        let mut samples = Vec::with_capacity(2000);
+        for _ in 0..2000 {
+            let deadline = tokio::time::Instant::now() + Duration::from_micros(100);
+            tokio::time::sleep_until(deadline).await;
+            samples.push(deadline.elapsed().as_nanos() as u64);
+        }
+        lat(samples)
+    })
+}
+
 fn main() {
     // `cargo bench` passes --bench; `cargo test --benches` passes nothing
     // useful: only run when asked to benchmark.
@@ -436,6 +475,18 @@ fn main() {
     }
     if want("b4") {
         b4();
+    }
+    if want("b5") {
+        let f = timer_lateness_ferrite();
+        let ct = timer_lateness_tokio();
+        println!("B5 timer lateness, armed 100 us ahead, idle loop (fire time - deadline)");
+        println!("  ferrite  p50 {:>8} ns  p99 {:>8} ns", f.p50, f.p99);
+        println!("  tokio-ct p50 {:>8} ns  p99 {:>8} ns", ct.p50, ct.p99);
+        println!(
+            "  ratio tokio/ferrite: p50 {:.2} p99 {:.2}",
+            ct.p50 as f64 / f.p50 as f64,
+            ct.p99 as f64 / f.p99 as f64
+        );
     }
 }
 
