@@ -431,6 +431,35 @@ fn timer_lateness_tokio() -> Lat {
     })
 }
 
+/// B7: thread-pool round trip of a no-op, sequential, from a coroutine
+/// (`submit_co`) vs tokio's `spawn_blocking`; ns per round trip.
+fn pool_round_trip_ferrite() -> f64 {
+    let ctx = AioContext::new("pool").unwrap();
+    ctx.poll(false);
+    let n = 20_000;
+    let c2 = Arc::clone(&ctx);
+    let t = Instant::now();
+    ferrite_aio::run_until_done(&ctx, async move {
+        let pool = c2.thread_pool();
+        for _ in 0..n {
+            pool.submit_co(|| black_box(1)).await.unwrap();
+        }
+    });
+    t.elapsed().as_nanos() as f64 / n as f64
+}
+
+fn pool_round_trip_tokio() -> f64 {
+    let rt = tokio_rt(false);
+    let n = 20_000;
+    let t = Instant::now();
+    rt.block_on(async {
+        for _ in 0..n {
+            tokio::task::spawn_blocking(|| black_box(1)).await.unwrap();
+        }
+    });
+    t.elapsed().as_nanos() as f64 / n as f64
+}
+
 fn main() {
     // `cargo bench` passes --bench; `cargo test --benches` passes nothing
     // useful: only run when asked to benchmark.
@@ -475,6 +504,14 @@ fn main() {
     }
     if want("b4") {
         b4();
+    }
+    if want("b7") {
+        let f = pool_round_trip_ferrite();
+        let ct = pool_round_trip_tokio();
+        println!("B7 thread-pool round trip of a no-op (submit_co vs spawn_blocking)");
+        println!("  ferrite  {:>8.0} ns", f);
+        println!("  tokio-ct {:>8.0} ns", ct);
+        println!("  ratio tokio/ferrite: {:.2}", ct / f);
     }
     if want("b5") {
         let f = timer_lateness_ferrite();
