@@ -5,7 +5,7 @@
 //! and by the latency benchmark.
 //!
 //! Usage: `fake_monitor -qmp unix:PATH[,server=on,wait=off] [-qmp ...]
-//! [-monitor unix:PATH]`
+//! [-monitor unix:PATH|tcp:HOST:PORT|stdio]`
 
 use ferrite_monitor::QmpCore;
 use ferrite_monitor::events::EventBus;
@@ -31,11 +31,17 @@ fn main() {
                 std::process::exit(1);
             }
         };
-        let Some(addr) = it.next().and_then(|a| parse_socket_addr(a)) else {
-            eprintln!("fake_monitor: {opt} needs unix:PATH or tcp:HOST:PORT");
-            std::process::exit(1);
+        let spec = it.next().map(String::as_str).unwrap_or("");
+        let started = if spec == "stdio" {
+            MonitorServer::start_stdio(core.clone(), dispatcher.clone(), mode)
+        } else {
+            let Some(addr) = parse_socket_addr(spec) else {
+                eprintln!("fake_monitor: {opt} needs stdio, unix:PATH or tcp:HOST:PORT");
+                std::process::exit(1);
+            };
+            MonitorServer::start(core.clone(), dispatcher.clone(), &addr, mode)
         };
-        match MonitorServer::start(core.clone(), dispatcher.clone(), &addr, mode) {
+        match started {
             Ok(s) => servers.push(s),
             Err(e) => {
                 eprintln!("fake_monitor: {e}");

@@ -18,7 +18,8 @@
 //!   the monitor); with `oob`, at most 8 (`QMP_REQ_QUEUE_LEN_MAX`).
 //! - one writer thread per connection with a bounded output queue, so a
 //!   slow client never blocks the dispatcher or other monitors; a client
-//!   whose queue exceeds [`MAX_OUTPUT_QUEUE`] is disconnected.
+//!   whose queue exceeds [`MAX_OUTPUT_QUEUE`], or that accepts no data for
+//!   [`WRITE_TIMEOUT`], is disconnected.
 //! - like QEMU's socket chardev, a monitor serves one client at a time; the
 //!   next is accepted when the current one disconnects. Several monitors
 //!   (several sockets) run at once.
@@ -45,6 +46,10 @@ use std::thread::JoinHandle;
 /// Largest amount of unsent output queued for one client before the
 /// client is considered stuck and disconnected.
 pub const MAX_OUTPUT_QUEUE: usize = 16 << 20;
+
+/// How long a write to a client may block before the client is considered
+/// gone.
+pub const WRITE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Most in-band requests queued per monitor with `oob` enabled
 /// (`QMP_REQ_QUEUE_LEN_MAX`).
@@ -142,10 +147,11 @@ impl Dispatcher {
     }
 }
 
-/// A connected client stream (Unix or TCP).
+/// A connected client stream (Unix, TCP, or the process's stdin/stdout).
 enum Stream {
     Unix(UnixStream),
     Tcp(TcpStream),
+    Stdio,
 }
 
 impl Stream {
@@ -153,12 +159,15 @@ impl Stream {
         Ok(match self {
             Stream::Unix(s) => Stream::Unix(s.try_clone()?),
             Stream::Tcp(s) => Stream::Tcp(s.try_clone()?),
+            Stream::Stdio => Stream::Stdio,
         })
     }
     fn shutdown(&self) {
         let _ = match self {
             Stream::Unix(s) => s.shutdown(Shutdown::Both),
             Stream::Tcp(s) => s.shutdown(Shutdown::Both),
+            // stdio is not closed: the process owns it.
+            Stream::Stdio => Ok(()),
         };
     }
 }
@@ -168,6 +177,7 @@ impl Read for Stream {
         match self {
             Stream::Unix(s) => s.read(buf),
             Stream::Tcp(s) => s.read(buf),
+            Stream::Stdio => std::io::stdin().lock().read(buf),
         }
     }
 }
@@ -177,6 +187,12 @@ impl Write for Stream {
         match self {
             Stream::Unix(s) => s.write(buf),
             Stream::Tcp(s) => s.write(buf),
+            Stream::Stdio => {
+                let mut out = std::io::stdout().lock();
+                let n = out.write(buf)?;
+                out.flush()?;
+                Ok(n)
+            }
         }
     }
     fn flush(&mut self) -> std::io::Result<()> {
@@ -242,9 +258,20 @@ impl Listener {
     }
 
     fn accept(&self) -> std::io::Result<Stream> {
+        // A client that stops reading must not pin its writer thread (and,
+        // at exit, the process) forever: writes give up after
+        // WRITE_TIMEOUT and the client is dropped.
         Ok(match self {
-            Listener::Unix(l, _) => Stream::Unix(l.accept()?.0),
-            Listener::Tcp(l) => Stream::Tcp(l.accept()?.0),
+            Listener::Unix(l, _) => {
+                let s = l.accept()?.0;
+                s.set_write_timeout(Some(WRITE_TIMEOUT))?;
+                Stream::Unix(s)
+            }
+            Listener::Tcp(l) => {
+                let s = l.accept()?.0;
+                s.set_write_timeout(Some(WRITE_TIMEOUT))?;
+                Stream::Tcp(s)
+            }
         })
     }
 
@@ -278,6 +305,8 @@ struct OutState {
     finishing: bool,
     /// The client is gone or stuck; drop everything.
     broken: bool,
+    /// The writer thread has finished.
+    done: bool,
 }
 
 impl ConnOutput {
@@ -299,7 +328,21 @@ impl ConnOutput {
         self.cv.notify_all();
     }
 
-    fn writer_loop(&self, mut w: Stream) {
+    fn writer_loop(&self, w: Stream) {
+        self.write_all_queued(w);
+        lock(&self.state).done = true;
+        self.cv.notify_all();
+    }
+
+    /// Wait until the writer thread has finished.
+    fn wait_done(&self) {
+        let mut st = lock(&self.state);
+        while !st.done {
+            st = self.cv.wait(st).unwrap_or_else(|p| p.into_inner());
+        }
+    }
+
+    fn write_all_queued(&self, mut w: Stream) {
         loop {
             let line = {
                 let mut st = lock(&self.state);
@@ -361,7 +404,8 @@ pub enum MonitorMode {
 }
 
 struct ServerShared {
-    listener: Listener,
+    /// None for the stdio monitor.
+    listener: Option<Listener>,
     stop: AtomicBool,
     slot: Arc<ConnSlot>,
 }
@@ -373,7 +417,9 @@ impl ServerShared {
             // Send what is queued (e.g. the reply to `quit`), then close.
             c.finish();
         }
-        self.listener.wake();
+        if let Some(l) = &self.listener {
+            l.wake();
+        }
     }
 }
 
@@ -397,7 +443,7 @@ impl MonitorServer {
         let listener = Listener::bind(addr)?;
         let slot = Arc::new(ConnSlot::default());
         let shared = Arc::new(ServerShared {
-            listener,
+            listener: Some(listener),
             stop: AtomicBool::new(false),
             slot: slot.clone(),
         });
@@ -413,8 +459,11 @@ impl MonitorServer {
         let t = std::thread::Builder::new()
             .name("monitor-accept".into())
             .spawn(move || {
+                let Some(listener) = &sh.listener else {
+                    return;
+                };
                 while !sh.stop.load(Ordering::SeqCst) {
-                    let Ok(stream) = sh.listener.accept() else {
+                    let Ok(stream) = listener.accept() else {
                         continue;
                     };
                     if sh.stop.load(Ordering::SeqCst) {
@@ -430,11 +479,43 @@ impl MonitorServer {
         })
     }
 
+    /// Serve one monitor on the process's stdin/stdout (`-monitor stdio`,
+    /// `-qmp stdio`) until stdin reaches end of file.
+    pub fn start_stdio(
+        core: Arc<QmpCore>,
+        dispatcher: Arc<Dispatcher>,
+        mode: MonitorMode,
+    ) -> std::io::Result<MonitorServer> {
+        let slot = Arc::new(ConnSlot::default());
+        let shared = Arc::new(ServerShared {
+            listener: None,
+            stop: AtomicBool::new(false),
+            slot: slot.clone(),
+        });
+        lock(&dispatcher.servers).push(Arc::downgrade(&shared));
+        let monitor = match mode {
+            MonitorMode::Control => Some(QmpMonitor::new(core.clone(), slot, true)),
+            MonitorMode::Readline => None,
+        };
+        let sh = shared.clone();
+        let mon = monitor.clone();
+        let t = std::thread::Builder::new()
+            .name("monitor-stdio".into())
+            .spawn(move || {
+                serve_connection(&core, &dispatcher, &sh, mon.as_ref(), Stream::Stdio)
+            })?;
+        Ok(MonitorServer {
+            shared,
+            accept_thread: Some(t),
+            monitor,
+        })
+    }
+
     /// The local TCP port, for `tcp:HOST:0` listeners.
     pub fn tcp_port(&self) -> Option<u16> {
         match &self.shared.listener {
-            Listener::Tcp(l) => l.local_addr().ok().map(|a| a.port()),
-            Listener::Unix(..) => None,
+            Some(Listener::Tcp(l)) => l.local_addr().ok().map(|a| a.port()),
+            _ => None,
         }
     }
 
@@ -449,11 +530,21 @@ impl MonitorServer {
     }
 
     fn shutdown_inner(&mut self) {
+        let current = lock(&self.shared.slot.current).clone();
         self.shared.shutdown();
-        if let Some(t) = self.accept_thread.take() {
-            let _ = t.join();
+        if let Some(c) = current {
+            // Everything queued (e.g. the reply to `quit`) reaches the
+            // client before the process can exit.
+            c.wait_done();
         }
-        if let Listener::Unix(_, p) = &self.shared.listener {
+        if let Some(t) = self.accept_thread.take() {
+            // The stdio thread may sit in a read of stdin that nothing can
+            // interrupt; it is left to end with the process.
+            if self.shared.listener.is_some() {
+                let _ = t.join();
+            }
+        }
+        if let Some(Listener::Unix(_, p)) = &self.shared.listener {
             let _ = std::fs::remove_file(p);
         }
     }
@@ -621,7 +712,9 @@ fn serve_hmp(
                 return;
             };
             let mut reply = to_crlf(&out);
-            if !dispatcher.has_exited() {
+            // No prompt after `quit` (the flag is set by the command
+            // itself, so this is not racy).
+            if !core.machine.exit_requested() {
                 reply.push_str("(qemu) ");
             }
             server.slot.write_line(reply.as_bytes());
