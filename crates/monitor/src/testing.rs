@@ -48,7 +48,7 @@ pub struct FakeMachine {
     stop_gate: Mutex<Option<mpsc::Receiver<()>>>,
     /// Log of machine-level calls, for assertions.
     pub calls: Mutex<Vec<String>>,
-    blocks: Vec<BlockInfo>,
+    blocks: Mutex<Vec<BlockInfo>>,
 }
 
 impl FakeMachine {
@@ -64,7 +64,7 @@ impl FakeMachine {
             exit: AtomicBool::new(false),
             stop_gate: Mutex::new(None),
             calls: Mutex::new(Vec::new()),
-            blocks: Vec::new(),
+            blocks: Mutex::new(Vec::new()),
         })
     }
 
@@ -72,6 +72,11 @@ impl FakeMachine {
     pub fn write_ram(&self, offset: usize, data: &[u8]) {
         let mut ram = self.ram.lock().unwrap_or_else(|e| e.into_inner());
         ram[offset..offset + data.len()].copy_from_slice(data);
+    }
+
+    /// Set the block devices `query-block` reports.
+    pub fn set_block_devices(&self, blocks: Vec<BlockInfo>) {
+        *self.blocks.lock().unwrap_or_else(|e| e.into_inner()) = blocks;
     }
 
     /// Make the next `stop` block until the returned sender sends (or is
@@ -163,7 +168,10 @@ impl MachineControl for FakeMachine {
     }
 
     fn block_devices(&self) -> Vec<BlockInfo> {
-        self.blocks.clone()
+        self.blocks
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     fn read_physical(&self, addr: u64, buf: &mut [u8]) -> Result<(), MemoryAccessError> {
