@@ -19,6 +19,8 @@
 //!   (greeting, capabilities negotiation, `execute`/`exec-oob`, `id`).
 //! - [`commands`]: the built-in commands.
 //! - [`hmp`]: the human monitor and `human-monitor-command`.
+//! - [`mux`]: the `-serial mon:stdio` multiplexer's escape keys and the
+//!   monitor's focus behaviour.
 //! - [`server`]: an interim blocking Unix-socket transport (one thread per
 //!   connection plus one dispatcher thread standing in for the main loop)
 //!   until `ferrite-aio`'s main loop and IOThreads land.
@@ -69,6 +71,7 @@ pub mod events;
 pub mod hmp;
 pub mod json;
 pub mod machine;
+pub mod mux;
 pub mod qapi;
 pub mod qmp;
 pub mod qobject;
