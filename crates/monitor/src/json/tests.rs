@@ -264,3 +264,23 @@ fn token_count_limit() {
         Some(&Err("JSON parse error, expecting value".to_string()))
     );
 }
+
+#[test]
+fn large_object_parses_in_reasonable_time() {
+    // 400 000 members is within every QEMU limit; parsing must not be
+    // quadratic in the member count (a client could otherwise stall the
+    // monitor).
+    let mut input = b"{".to_vec();
+    for i in 0..400_000 {
+        if i > 0 {
+            input.push(b',');
+        }
+        input.extend(format!("\"k{i}\":{i}").into_bytes());
+    }
+    input.push(b'}');
+    let mut p = JsonMessageParser::new();
+    let r = p.feed_collect(&input);
+    let d = r[0].as_ref().unwrap().as_dict().unwrap();
+    assert_eq!(d.len(), 400_000);
+    assert_eq!(d.get("k123"), Some(&QObject::from(123i64)));
+}
