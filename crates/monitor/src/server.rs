@@ -315,7 +315,9 @@ impl ConnOutput {
         if st.broken || st.finishing {
             return;
         }
-        if st.bytes + line.len() > MAX_OUTPUT_QUEUE {
+        // A single line is always accepted (a reply echoing a huge `id`
+        // is legitimate); a backlog beyond the limit means a stuck client.
+        if !st.queue.is_empty() && st.bytes + line.len() > MAX_OUTPUT_QUEUE {
             log::warn!("monitor client is not reading its output; disconnecting it");
             st.broken = true;
             st.queue.clear();
