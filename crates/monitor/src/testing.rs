@@ -49,6 +49,10 @@ pub struct FakeMachine {
     /// Log of machine-level calls, for assertions.
     pub calls: Mutex<Vec<String>>,
     blocks: Mutex<Vec<BlockInfo>>,
+    /// Canned `info` texts by item, as a board would render them.
+    info: Mutex<Vec<(String, String)>>,
+    /// Every `hmp_info` call: item and arguments.
+    pub info_calls: Mutex<Vec<(String, Vec<String>)>>,
 }
 
 impl FakeMachine {
@@ -65,6 +69,8 @@ impl FakeMachine {
             stop_gate: Mutex::new(None),
             calls: Mutex::new(Vec::new()),
             blocks: Mutex::new(Vec::new()),
+            info: Mutex::new(Vec::new()),
+            info_calls: Mutex::new(Vec::new()),
         })
     }
 
@@ -77,6 +83,14 @@ impl FakeMachine {
     /// Set the block devices `query-block` reports.
     pub fn set_block_devices(&self, blocks: Vec<BlockInfo>) {
         *self.blocks.lock().unwrap_or_else(|e| e.into_inner()) = blocks;
+    }
+
+    /// Give `info WHAT` a text (as a board would render it).
+    pub fn set_hmp_info(&self, what: &str, text: &str) {
+        self.info
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push((what.to_owned(), text.to_owned()));
     }
 
     /// Make the next `stop` block until the returned sender sends (or is
@@ -189,6 +203,22 @@ impl MachineControl for FakeMachine {
             return Ok(());
         }
         Err(MemoryAccessError)
+    }
+
+    fn hmp_info(&self, what: &str, args: &[&str], _cpu: usize) -> Option<String> {
+        self.info_calls
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push((
+                what.to_owned(),
+                args.iter().map(|a| a.to_string()).collect(),
+            ));
+        self.info
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .find(|(w, _)| w == what)
+            .map(|(_, t)| t.clone())
     }
 
     fn read_virtual(
