@@ -2,7 +2,7 @@
 //! (QEMU: `softmmu/runstate.c`, `softmmu/cpus.c:vm_stop()/vm_start()`,
 //! `monitor/qmp-cmds.c:qmp_cont()`).
 //!
-//! [`RunState`] and [`ShutdownCause`](crate::events::ShutdownCause) are the
+//! [`RunState`] and [`ShutdownCause`] are the
 //! event loop's (`ferrite_aio::runstate`). A board that drives its VM with
 //! aio's `vm_start()`/`vm_stop()` connects them to QMP events with
 //! [`connect_aio_run_state`]. [`VmRunState`] is a self-contained model of
