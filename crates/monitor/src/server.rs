@@ -1,21 +1,25 @@
-//! An interim blocking-socket transport for QMP and HMP monitors.
+//! Socket and stdio transports for QMP and HMP monitors.
 //!
-//! **Interim design.** QEMU runs monitor I/O in the main loop (or, for
-//! monitors that offer `oob`, in the `mon_iothread` IOThread) and executes
-//! in-band commands from a dispatcher coroutine on the main loop. Until
-//! `ferrite-aio`'s main loop and IOThreads are on main, this module
-//! approximates that with threads, keeping the same observable rules:
-//! - [`Dispatcher`]: one thread standing in for the main loop. Every
-//!   in-band command of every monitor runs there, one at a time, in
-//!   arrival order — like QEMU's `monitor_qmp_dispatcher_co`. After each
-//!   command it checks [`MachineControl::exit_requested`] (QEMU's
-//!   `main_loop_should_exit()`) and, if set, shuts all servers down.
-//! - one I/O thread per connection standing in for the monitor's I/O
-//!   handler (the IOThread, for OOB): it reads bytes, runs the JSON
-//!   streamer, executes `exec-oob` requests itself immediately — so they
-//!   are answered while the dispatcher is busy — and queues the rest. With
-//!   `oob` not negotiated at most one request is outstanding (QEMU suspends
-//!   the monitor); with `oob`, at most 8 (`QMP_REQ_QUEUE_LEN_MAX`).
+//! QEMU runs monitor I/O in the main loop (or, for monitors that offer
+//! `oob`, in the `mon_iothread` IOThread) and executes in-band commands
+//! from a dispatcher coroutine on the main loop. Here:
+//! - [`Dispatcher`] runs every in-band command of every monitor one at a
+//!   time, in arrival order — like QEMU's `monitor_qmp_dispatcher_co`.
+//!   [`Dispatcher::start_on_main_loop`] does it in a bottom half of
+//!   `ferrite-aio`'s main context (main loop thread, BQL held), which is
+//!   what the emulator uses; [`Dispatcher::start`] uses a thread of its own
+//!   for programs without a main loop. After each command it checks
+//!   [`MachineControl::exit_requested`] (QEMU's `main_loop_should_exit()`)
+//!   and, if set, shuts all monitors down after flushing their output.
+//! - **Interim I/O**: each connection has a blocking reader thread standing
+//!   in for the monitor's I/O handler in its IOThread: it reads bytes, runs
+//!   the JSON streamer, executes `exec-oob` requests itself immediately —
+//!   so they are answered while the main loop is busy — and queues the
+//!   rest. With `oob` not negotiated at most one request is outstanding
+//!   (QEMU suspends the monitor); with `oob`, at most 8
+//!   (`QMP_REQ_QUEUE_LEN_MAX`). Moving the reader and writer onto fd
+//!   handlers of an `ferrite_aio::IoThread` context is the remaining step;
+//!   [`QmpMonitor`] and the protocol code do not change for it.
 //! - one writer thread per connection with a bounded output queue, so a
 //!   slow client never blocks the dispatcher or other monitors; a client
 //!   whose queue exceeds [`MAX_OUTPUT_QUEUE`], or that accepts no data for
@@ -23,10 +27,6 @@
 //! - like QEMU's socket chardev, a monitor serves one client at a time; the
 //!   next is accepted when the current one disconnects. Several monitors
 //!   (several sockets) run at once.
-//!
-//! When the aio main loop lands, the reader/writer become fd handlers of
-//! the monitor's AioContext and [`Dispatcher`] a bottom half on the main
-//! context; [`QmpMonitor`] and the protocol code do not change.
 //!
 //! [`MachineControl::exit_requested`]: crate::machine::MachineControl::exit_requested
 
@@ -61,13 +61,30 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// The main-loop stand-in that runs in-band monitor commands.
+/// Runs in-band monitor commands, one at a time, in arrival order: either
+/// on a thread of its own (standing in for the main loop) or as a bottom
+/// half on the `ferrite-aio` main loop.
 pub struct Dispatcher {
-    tx: Mutex<Option<mpsc::Sender<Job>>>,
-    thread: Mutex<Option<JoinHandle<()>>>,
+    backend: Backend,
     exited: Mutex<bool>,
     exited_cv: Condvar,
     servers: Mutex<Vec<Weak<ServerShared>>>,
+}
+
+enum Backend {
+    /// A dedicated thread fed through a channel.
+    Thread {
+        tx: Mutex<Option<mpsc::Sender<Job>>>,
+        thread: Mutex<Option<JoinHandle<()>>>,
+    },
+    /// A queue drained by a bottom half of the main AioContext, so commands
+    /// run in the main loop thread under the BQL (QEMU's
+    /// `monitor_qmp_dispatcher_co` on `qemu_aio_context`).
+    MainLoop {
+        queue: Arc<Mutex<VecDeque<Job>>>,
+        bh: ferrite_aio::QemuBh,
+        stopped: AtomicBool,
+    },
 }
 
 impl Dispatcher {
@@ -75,8 +92,10 @@ impl Dispatcher {
     pub fn start(core: Arc<QmpCore>) -> Arc<Self> {
         let (tx, rx) = mpsc::channel::<Job>();
         let d = Arc::new(Dispatcher {
-            tx: Mutex::new(Some(tx)),
-            thread: Mutex::new(None),
+            backend: Backend::Thread {
+                tx: Mutex::new(Some(tx)),
+                thread: Mutex::new(None),
+            },
             exited: Mutex::new(false),
             exited_cv: Condvar::new(),
             servers: Mutex::new(Vec::new()),
@@ -96,15 +115,65 @@ impl Dispatcher {
                 }
             })
             .expect("spawning the monitor dispatcher thread");
-        *lock(&d.thread) = Some(t);
+        if let Backend::Thread { thread, .. } = &d.backend {
+            *lock(thread) = Some(t);
+        }
         d
+    }
+
+    /// Dispatch on the `ferrite-aio` main loop: commands run as a bottom
+    /// half of the main context, in the main loop thread with the BQL held.
+    /// `ferrite_aio::main_loop::qemu_init_main_loop()` must have run.
+    pub fn start_on_main_loop(core: Arc<QmpCore>) -> Arc<Self> {
+        let queue: Arc<Mutex<VecDeque<Job>>> = Arc::new(Mutex::new(VecDeque::new()));
+        Arc::new_cyclic(|weak: &Weak<Dispatcher>| {
+            let (q, w) = (queue.clone(), weak.clone());
+            let bh = ferrite_aio::main_loop::qemu_bh_new("monitor-dispatch", move || {
+                loop {
+                    // Pop under the lock, run without it: a command may
+                    // queue more work.
+                    let Some(job) = lock(&q).pop_front() else {
+                        break;
+                    };
+                    job();
+                    if core.machine.exit_requested() {
+                        if let Some(d) = w.upgrade() {
+                            d.exit();
+                        }
+                        break;
+                    }
+                }
+            });
+            Dispatcher {
+                backend: Backend::MainLoop {
+                    queue,
+                    bh,
+                    stopped: AtomicBool::new(false),
+                },
+                exited: Mutex::new(false),
+                exited_cv: Condvar::new(),
+                servers: Mutex::new(Vec::new()),
+            }
+        })
     }
 
     /// Queue a job; returns false once the dispatcher has stopped.
     fn submit(&self, job: Job) -> bool {
-        match &*lock(&self.tx) {
-            Some(tx) => tx.send(job).is_ok(),
-            None => false,
+        match &self.backend {
+            Backend::Thread { tx, .. } => match &*lock(tx) {
+                Some(tx) => tx.send(job).is_ok(),
+                None => false,
+            },
+            Backend::MainLoop {
+                queue, bh, stopped, ..
+            } => {
+                if stopped.load(Ordering::SeqCst) {
+                    return false;
+                }
+                lock(queue).push_back(job);
+                bh.schedule();
+                true
+            }
         }
     }
 
@@ -119,8 +188,18 @@ impl Dispatcher {
         rx.recv().ok()
     }
 
-    fn exit(&self) {
-        *lock(&self.tx) = None;
+    /// Shut every monitor of this dispatcher down (after flushing what is
+    /// queued) and wake [`Dispatcher::wait_exit`]. Called when the machine
+    /// asks to exit; a board whose main loop ends for another reason calls
+    /// it itself.
+    pub fn exit(&self) {
+        match &self.backend {
+            Backend::Thread { tx, .. } => *lock(tx) = None,
+            Backend::MainLoop { queue, stopped, .. } => {
+                stopped.store(true, Ordering::SeqCst);
+                lock(queue).clear();
+            }
+        }
         let servers: Vec<_> = lock(&self.servers)
             .iter()
             .filter_map(Weak::upgrade)
