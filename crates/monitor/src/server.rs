@@ -36,6 +36,7 @@ use crate::qmp::{OutputSink, QmpCore, QmpMonitor};
 use std::collections::VecDeque;
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
+use std::os::unix::io::AsRawFd;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -354,17 +355,18 @@ impl Listener {
         })
     }
 
-    /// Wake a blocked `accept()` by connecting to ourselves.
+    /// Wake a blocked `accept()`: shutting a listening socket down makes
+    /// Linux fail the pending and every later `accept()` (this works even
+    /// when the socket path has been removed, unlike connecting to it).
     fn wake(&self) {
-        match self {
-            Listener::Unix(_, p) => {
-                let _ = UnixStream::connect(p);
-            }
-            Listener::Tcp(l) => {
-                if let Ok(a) = l.local_addr() {
-                    let _ = TcpStream::connect(a);
-                }
-            }
+        let fd = match self {
+            Listener::Unix(l, _) => l.as_raw_fd(),
+            Listener::Tcp(l) => l.as_raw_fd(),
+        };
+        // SAFETY: `fd` is the listener's open descriptor, owned by `self`
+        // for the duration of the call; shutdown(2) does not close it.
+        unsafe {
+            libc::shutdown(fd, libc::SHUT_RDWR);
         }
     }
 }
@@ -544,8 +546,17 @@ impl MonitorServer {
                     return;
                 };
                 while !sh.stop.load(Ordering::SeqCst) {
-                    let Ok(stream) = listener.accept() else {
-                        continue;
+                    let stream = match listener.accept() {
+                        Ok(s) => s,
+                        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                        Err(_) if sh.stop.load(Ordering::SeqCst) => break,
+                        Err(e) => {
+                            // E.g. out of file descriptors: keep listening,
+                            // without spinning on the error.
+                            log::warn!("monitor socket: accept failed: {e}");
+                            std::thread::sleep(std::time::Duration::from_millis(10));
+                            continue;
+                        }
                     };
                     if sh.stop.load(Ordering::SeqCst) {
                         break;
