@@ -127,6 +127,12 @@ pub(crate) struct AioHandler {
     /// Set when poll(2) reported POLLNVAL (fd closed behind our back): the
     /// handler is skipped instead of spinning.
     invalid: AtomicBool,
+    /// epoll refused the fd (EPERM: a regular file or directory, which
+    /// poll(2) reports as always ready): dispatched on every iteration.
+    always_ready: AtomicBool,
+    /// The context's own notifier (`ctx->notifier`): polled like any
+    /// handler (its `io_poll` is `notified`) but never counts as progress.
+    is_notifier: bool,
     /// Stamp of the ready list that holds this node (0 = none), so a
     /// readiness is dispatched at most once across nested polls.
     ready_stamp: AtomicU64,
@@ -154,6 +160,9 @@ struct Ready {
 struct HandlerTable {
     by_fd: HashMap<RawFd, Arc<AioHandler>>,
     next_id: u32,
+    /// Handlers with `always_ready` (the wait never blocks while any
+    /// exists).
+    always_ready: usize,
 }
 
 struct HomeState {
@@ -185,6 +194,7 @@ pub struct AioContext {
     poll_shrink: AtomicI64,
     pub(crate) co_scheduled: Mutex<VecDeque<Arc<CoInner>>>,
     co_schedule_bh: Arc<BhInner>,
+    notifier_node: Arc<AioHandler>,
     pub(crate) thread_pool: OnceLock<Arc<ThreadPool>>,
     pub(crate) is_iohandler: bool,
     eventfd_writes: AtomicU64,
@@ -202,6 +212,9 @@ impl std::fmt::Debug for AioContext {
 thread_local! {
     static CURRENT: RefCell<Option<Arc<AioContext>>> = const { RefCell::new(None) };
     static SLACK_SET: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    /// Reused epoll event buffer (a nested poll finds it taken and
+    /// allocates its own).
+    static EVENT_BUF: RefCell<Vec<epoll::Event>> = const { RefCell::new(Vec::new()) };
 }
 
 static MAIN_CONTEXT: OnceLock<Arc<AioContext>> = OnceLock::new();
@@ -315,7 +328,11 @@ impl AioContext {
                         &ep,
                         notifier.as_fd(),
                         epoll::EventData::new_u64(NOTIFIER_TOKEN),
-                        epoll::EventFlags::IN,
+                        // Edge-triggered: every write is a new edge, so the
+                        // eventfd need not be drained on each wake-up (one
+                        // syscall less); `notifier_set` drains it if the
+                        // counter ever saturates.
+                        epoll::EventFlags::IN | epoll::EventFlags::ET,
                     )?;
                     FdMon::Epoll(ep)
                 }
@@ -335,6 +352,31 @@ impl AioContext {
                 "co_schedule_bh",
                 None,
             );
+            let wn = weak.clone();
+            let notifier_node = Arc::new(AioHandler {
+                id: 0,
+                fd: notifier.as_raw_fd(),
+                ops: AioHandlerOps {
+                    // Epoll: edge-triggered, nothing to drain; poll: drained
+                    // in fdmon_wait.
+                    io_read: Some(Arc::new(|| {})),
+                    io_poll: Some(Arc::new(move || {
+                        wn.upgrade().is_some_and(|c| c.notify_state.notified())
+                    })),
+                    io_poll_ready: Some(Arc::new(|| {})),
+                    ..Default::default()
+                },
+                deleted: AtomicBool::new(false),
+                invalid: AtomicBool::new(false),
+                always_ready: AtomicBool::new(false),
+                is_notifier: true,
+                ready_stamp: AtomicU64::new(0),
+                poll: Mutex::new(PollState {
+                    ns: 0,
+                    idle_timeout: 0,
+                    in_poll_list: false,
+                }),
+            });
             AioContext {
                 name: name.to_owned(),
                 notify_state: NotifyState::new(),
@@ -351,6 +393,7 @@ impl AioContext {
                 handlers: Mutex::new(HandlerTable {
                     by_fd: HashMap::new(),
                     next_id: 1,
+                    always_ready: 0,
                 }),
                 fdmon,
                 tlg: TimerListGroup::new(weak.clone()),
@@ -359,6 +402,7 @@ impl AioContext {
                 poll_shrink: AtomicI64::new(0),
                 co_scheduled: Mutex::new(VecDeque::new()),
                 co_schedule_bh,
+                notifier_node,
                 thread_pool: OnceLock::new(),
                 is_iohandler,
                 eventfd_writes: AtomicU64::new(0),
@@ -395,6 +439,21 @@ impl AioContext {
             self.name
         );
         set_timer_slack_once();
+    }
+
+    /// Whether a home thread has been bound (by
+    /// [`set_current_aio_context`] or a first poll).
+    pub fn has_home(&self) -> bool {
+        self.home.get().is_some()
+    }
+
+    /// `aio_context_set_thread_pool_params`: bounds of this context's
+    /// thread pool.
+    ///
+    /// # Panics
+    /// If `min > max` or `max == 0`.
+    pub fn set_thread_pool_params(&self, min: usize, max: usize) {
+        self.thread_pool().set_params(min, max);
     }
 
     /// `in_aio_context_home_thread`.
@@ -436,7 +495,25 @@ impl AioContext {
     pub fn notify(&self) {
         if self.notify_state.notify() {
             self.eventfd_writes.fetch_add(1, Ordering::Relaxed);
-            self.notifier.set();
+            self.notifier_set();
+        }
+    }
+
+    /// `event_notifier_set` on the context's own notifier. With the epoll
+    /// backend the notifier is edge-triggered and never drained by the
+    /// poller, so a saturated counter (EAGAIN) is drained here and written
+    /// again to produce a new edge.
+    fn notifier_set(&self) {
+        let one = 1u64.to_ne_bytes();
+        loop {
+            match rustix::io::write(&self.notifier, &one) {
+                Ok(_) => return,
+                Err(rustix::io::Errno::INTR) => continue,
+                Err(rustix::io::Errno::AGAIN) => {
+                    self.notifier.test_and_clear();
+                }
+                Err(e) => panic!("aio_notify: eventfd write failed: {e}"),
+            }
         }
     }
 
@@ -493,7 +570,7 @@ impl AioContext {
             name,
             None,
         );
-        bh.enqueue(BH_SCHEDULED | BH_ONESHOT);
+        bh.enqueue_on(self, BH_SCHEDULED | BH_ONESHOT);
     }
 
     pub(crate) fn schedule_internal_bh(bh: &Arc<BhInner>) {
@@ -501,7 +578,7 @@ impl AioContext {
     }
 
     pub(crate) fn schedule_co_bh(&self) {
-        self.co_schedule_bh.enqueue(BH_SCHEDULED);
+        self.co_schedule_bh.enqueue_on(self, BH_SCHEDULED);
     }
 
     /// `aio_bh_poll`: runs the pending BHs. Returns true if a non-idle BH
@@ -547,9 +624,19 @@ impl AioContext {
         progress
     }
 
-    /// `aio_compute_bh_timeout` + timers: the timeout of a blocking poll in
-    /// ns (-1 = infinite).
+    /// `aio_compute_timeout`: the timeout a blocking poll would use, in ns
+    /// (-1 = infinite).
+    ///
+    /// # Panics
+    /// Outside the home thread (it walks the pending-BH list, which only
+    /// the home thread may do); like `poll`, a thread without a context
+    /// claims an unbound context.
     pub fn compute_timeout(&self) -> i64 {
+        self.assert_home();
+        self.compute_timeout_home()
+    }
+
+    fn compute_timeout_home(&self) -> i64 {
         fn check(timeout: &mut i64, flags: u32) {
             if flags & (BH_SCHEDULED | BH_DELETED) == BH_SCHEDULED {
                 if flags & BH_IDLE != 0 {
@@ -560,7 +647,8 @@ impl AioContext {
             }
         }
         let mut timeout = -1i64;
-        self.bh_list.for_each_flags(|f| check(&mut timeout, f));
+        self.bh_list
+            .for_each(|bh| check(&mut timeout, bh.flags.load(Ordering::Acquire)));
         if timeout != 0 {
             let hs = self.home_state.lock();
             for s in &hs.bh_slices {
@@ -605,6 +693,9 @@ impl AioContext {
             let old = t.by_fd.remove(&fd);
             if let Some(old) = &old {
                 old.deleted.store(true, Ordering::Release);
+                if old.always_ready.load(Ordering::Relaxed) {
+                    t.always_ready -= 1;
+                }
             }
             if remove {
                 if old.is_some()
@@ -624,6 +715,8 @@ impl AioContext {
                     ops,
                     deleted: AtomicBool::new(false),
                     invalid: AtomicBool::new(false),
+                    always_ready: AtomicBool::new(false),
+                    is_notifier: false,
                     ready_stamp: AtomicU64::new(0),
                     poll: Mutex::new(PollState {
                         ns: 0,
@@ -659,8 +752,22 @@ impl AioContext {
                             }
                         })
                     };
-                    if let Err(e) = r {
-                        panic!("aio_set_fd_handler: epoll_ctl on fd {fd} failed: {e}");
+                    match r {
+                        Ok(()) => {}
+                        // Files that epoll cannot watch are always ready
+                        // for poll(2); keep that level-triggered meaning.
+                        Err(rustix::io::Errno::PERM) => {
+                            node.always_ready.store(true, Ordering::Relaxed);
+                            t.always_ready += 1;
+                        }
+                        // A bad fd is a caller bug, but not worth a crash:
+                        // the handler simply never fires (like a closed fd).
+                        Err(e) => {
+                            node.invalid.store(true, Ordering::Relaxed);
+                            eprintln!(
+                                "ferrite: aio_set_fd_handler: epoll_ctl on fd {fd} failed: {e}"
+                            );
+                        }
                     }
                 }
                 t.by_fd.insert(fd, node);
@@ -756,6 +863,11 @@ impl AioContext {
         )
     }
 
+    /// The busy-poll window of the context's own notifier.
+    pub fn notifier_poll_ns(&self) -> i64 {
+        self.notifier_node.poll.lock().ns
+    }
+
     /// The busy-poll window of the handler of `fd` (`node->poll.ns`), for
     /// tests and statistics.
     pub fn handler_poll_ns(&self, fd: RawFd) -> Option<i64> {
@@ -792,7 +904,11 @@ impl AioContext {
 
         let poll_max = self.poll_max_ns.load(Ordering::Acquire);
         let start = if poll_max > 0 { now_ns() } else { 0 };
-        let mut timeout = if blocking { self.compute_timeout() } else { 0 };
+        let mut timeout = if blocking {
+            self.compute_timeout_home()
+        } else {
+            0
+        };
         let release_bql = extra.as_ref().is_some_and(|e| e.2);
         if let Some((_, cap, _)) = &extra {
             timeout = qemu_soonest_timeout(timeout, *cap);
@@ -801,9 +917,23 @@ impl AioContext {
 
         self.try_poll_mode(&mut ready, &mut timeout, poll_max);
 
-        let announced = timeout != 0;
-        if announced && !self.notify_state.begin_block() {
+        if timeout != 0 && self.handlers.lock().always_ready > 0 {
             timeout = 0;
+        }
+        // notify_me -= 2 also if an io_poll_end callback or the wait unwinds.
+        struct Announced<'a>(&'a NotifyState);
+        impl Drop for Announced<'_> {
+            fn drop(&mut self) {
+                self.0.end_block();
+            }
+        }
+        let mut announced = None;
+        if timeout != 0 {
+            let may_block = self.notify_state.begin_block();
+            announced = Some(Announced(&self.notify_state));
+            if !may_block {
+                timeout = 0;
+            }
         }
         if timeout != 0 && self.poll_set_started(false, &mut ready) {
             timeout = 0;
@@ -814,9 +944,7 @@ impl AioContext {
         } else {
             do_wait();
         }
-        if announced {
-            self.notify_state.end_block();
-        }
+        drop(announced);
         self.notify_state.accept();
 
         let block_ns = if poll_max > 0 { now_ns() - start } else { 0 };
@@ -862,36 +990,78 @@ impl AioContext {
         let stamp = self.new_stamp();
         match &self.fdmon {
             FdMon::Epoll(ep) => {
-                if timeout != 0 {
-                    // ns-precise wait: ppoll on the epoll fd (and the extra
-                    // fd), then harvest with a zero-timeout epoll_wait.
-                    let mut fds = vec![PollFd::new(ep, PollFlags::IN)];
-                    if let Some(x) = extra {
-                        fds.push(PollFd::from_borrowed_fd(x, PollFlags::IN));
-                    }
+                let mut events = EVENT_BUF.with(|b| std::mem::take(&mut *b.borrow_mut()));
+                events.clear();
+                events.reserve(128);
+                // An infinite wait without an extra fd blocks in epoll_wait
+                // itself (one syscall per wake-up). A finite timeout is
+                // waited with ppoll on the epoll fd for nanosecond
+                // precision, as fdmon-epoll.c does, then harvested with a
+                // zero-timeout epoll_wait.
+                let direct = timeout < 0 && extra.is_none();
+                if timeout != 0 && !direct {
+                    let mut fds = [
+                        PollFd::new(ep, PollFlags::IN),
+                        PollFd::new(ep, PollFlags::empty()),
+                    ];
+                    let n = match extra {
+                        Some(x) => {
+                            fds[1] = PollFd::from_borrowed_fd(x, PollFlags::IN);
+                            2
+                        }
+                        None => 1,
+                    };
                     let ts = (timeout > 0).then(|| timespec(timeout));
-                    match rustix::event::poll(&mut fds, ts.as_ref()) {
+                    match rustix::event::poll(&mut fds[..n], ts.as_ref()) {
                         Ok(_) | Err(rustix::io::Errno::INTR) => {}
                         Err(e) => panic!("aio_poll: ppoll failed: {e}"),
                     }
                 }
-                let mut events: Vec<epoll::Event> = Vec::with_capacity(128);
+                let zero = timespec(0);
                 match epoll::wait(
                     ep,
                     rustix::buffer::spare_capacity(&mut events),
-                    Some(&timespec(0)),
+                    if direct { None } else { Some(&zero) },
                 ) {
                     Ok(_) | Err(rustix::io::Errno::INTR) => {}
                     Err(e) => panic!("aio_poll: epoll_wait failed: {e}"),
+                }
+                struct PutBack(Vec<epoll::Event>);
+                impl Drop for PutBack {
+                    fn drop(&mut self) {
+                        let v = std::mem::take(&mut self.0);
+                        EVENT_BUF.with(|b| *b.borrow_mut() = v);
+                    }
+                }
+                let events = PutBack(events);
+                let events = &events.0;
+                {
+                    let table = self.handlers.lock();
+                    if table.always_ready > 0 {
+                        let nodes: Vec<_> = table
+                            .by_fd
+                            .values()
+                            .filter(|n| n.always_ready.load(Ordering::Relaxed))
+                            .cloned()
+                            .collect();
+                        drop(table);
+                        for n in nodes {
+                            let ev = n.events();
+                            self.add_ready(ready, n, ev, false, stamp);
+                        }
+                    }
                 }
                 if events.is_empty() {
                     return;
                 }
                 let table = self.handlers.lock();
-                for ev in &events {
+                for ev in events {
                     let data = ev.data.u64();
                     if data == NOTIFIER_TOKEN {
-                        self.notifier.test_and_clear();
+                        // Edge-triggered: nothing to drain (see build()); the
+                        // notifier node is dispatched so that it joins busy
+                        // polling like QEMU's aio_context_notifier.
+                        self.add_ready(ready, Arc::clone(&self.notifier_node), EV_IN, false, stamp);
                         continue;
                     }
                     let fd = data as u32 as RawFd;
@@ -956,6 +1126,7 @@ impl AioContext {
                 }
                 if !fds[0].revents().is_empty() {
                     self.notifier.test_and_clear();
+                    self.add_ready(ready, Arc::clone(&self.notifier_node), EV_IN, false, stamp);
                 }
                 for (n, p) in nodes.iter().zip(&fds[1..]) {
                     let r = p.revents();
@@ -1218,6 +1389,10 @@ impl AioContext {
         if poll_max > 0 && node.ops.io_poll.is_some() {
             self.adjust_polling_time(node, block_ns, poll_max);
         }
+        if node.is_notifier {
+            // aio_dispatch_handler: being woken by aio_notify is no progress.
+            return false;
+        }
         progress
     }
 
@@ -1249,6 +1424,7 @@ impl AioContext {
         for n in self.handlers.lock().by_fd.values() {
             n.poll.lock().ns = 0;
         }
+        self.notifier_node.poll.lock().ns = 0;
     }
 
     pub(crate) fn epoll_fd(&self) -> Option<BorrowedFd<'_>> {

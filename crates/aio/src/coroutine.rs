@@ -54,6 +54,10 @@ pub(crate) struct CoInner {
     /// `co_queue_wakeup`: coroutines to enter once this one yields.
     wakeup: Mutex<VecDeque<Arc<CoInner>>>,
     locks_held: AtomicU32,
+    /// Set when the running coroutine scheduled itself (`aio_co_schedule`
+    /// of `qemu_coroutine_self()` followed by a yield): where to hand it
+    /// once it has yielded.
+    self_scheduled: Mutex<Option<Arc<AioContext>>>,
 }
 
 static NEXT_CO_ID: AtomicU64 = AtomicU64::new(1);
@@ -96,6 +100,7 @@ impl Coroutine {
             future: Mutex::new(Some(Box::pin(f))),
             wakeup: Mutex::new(VecDeque::new()),
             locks_held: AtomicU32::new(0),
+            self_scheduled: Mutex::new(None),
         }))
     }
 
@@ -179,9 +184,45 @@ impl Drop for CurrentGuard {
 /// are strict (QEMU's aborts); queued entries are skipped when another path
 /// already ran the coroutine.
 fn enter(ctx: &Arc<AioContext>, co: Arc<CoInner>, explicit: bool) {
-    let mut pending: VecDeque<(Arc<CoInner>, bool)> = VecDeque::new();
-    pending.push_back((co, explicit));
-    while let Some((to, strict)) = pending.pop_front() {
+    /// If a coroutine panics, the coroutines still waiting in this enter's
+    /// queue (and in the panicking one's wake-up queue) would never run:
+    /// hand them to their context's `co_schedule_bh` instead.
+    struct Pending<'a> {
+        ctx: &'a Arc<AioContext>,
+        q: VecDeque<(Arc<CoInner>, bool)>,
+        current: Option<Arc<CoInner>>,
+    }
+    impl Drop for Pending<'_> {
+        fn drop(&mut self) {
+            if !std::thread::panicking() {
+                return;
+            }
+            let mut rest: Vec<Arc<CoInner>> = self.q.drain(..).map(|e| e.0).collect();
+            if let Some(c) = self.current.take() {
+                rest.extend(c.wakeup.lock().drain(..));
+            }
+            for co in rest {
+                if co.state.load(Ordering::Acquire) == QUEUED {
+                    let target = co
+                        .ctx
+                        .lock()
+                        .as_ref()
+                        .and_then(Weak::upgrade)
+                        .unwrap_or_else(|| Arc::clone(self.ctx));
+                    target.co_scheduled.lock().push_back(co);
+                    target.schedule_co_bh();
+                }
+            }
+        }
+    }
+    let mut pending = Pending {
+        ctx,
+        q: VecDeque::new(),
+        current: None,
+    };
+    pending.q.push_back((co, explicit));
+    while let Some((to, strict)) = pending.q.pop_front() {
+        pending.current = Some(Arc::clone(&to));
         if strict {
             if let Some(s) = *to.scheduled.lock() {
                 panic!("qemu_aio_coroutine_enter: co-routine was already scheduled in '{s}'");
@@ -237,6 +278,10 @@ fn enter(ctx: &Arc<AioContext>, co: Arc<CoInner>, explicit: bool) {
         match result {
             Poll::Ready(()) => {
                 drop(fut);
+                assert!(
+                    to.self_scheduled.lock().take().is_none(),
+                    "coroutine terminated after scheduling itself"
+                );
                 to.state.store(DONE, Ordering::Release);
                 let held = to.locks_held.load(Ordering::Relaxed);
                 assert!(
@@ -246,7 +291,14 @@ fn enter(ctx: &Arc<AioContext>, co: Arc<CoInner>, explicit: bool) {
             }
             Poll::Pending => {
                 *to.future.lock() = Some(fut);
-                if to
+                let target = to.self_scheduled.lock().take();
+                if let Some(target) = target {
+                    // It scheduled itself and has now yielded: hand it to the
+                    // target context (never entered before the yield).
+                    to.state.store(QUEUED, Ordering::Release);
+                    target.co_scheduled.lock().push_back(Arc::clone(&to));
+                    target.schedule_co_bh();
+                } else if to
                     .state
                     .compare_exchange(RUNNING, IDLE, Ordering::AcqRel, Ordering::Acquire)
                     .is_err()
@@ -258,13 +310,14 @@ fn enter(ctx: &Arc<AioContext>, co: Arc<CoInner>, explicit: bool) {
             }
         }
         if requeue {
-            pending.push_front((Arc::clone(&to), false));
+            pending.q.push_front((Arc::clone(&to), false));
         }
         // Depth-first: the wakeups of `to` run before older pending entries.
         let wake: Vec<_> = to.wakeup.lock().drain(..).collect();
         for w in wake.into_iter().rev() {
-            pending.push_front((w, false));
+            pending.q.push_front((w, false));
         }
+        pending.current = None;
     }
 }
 
@@ -365,7 +418,9 @@ pub fn aio_co_enter(ctx: &Arc<AioContext>, co: &Coroutine) {
 }
 
 /// `aio_co_schedule(ctx, co)`: enters `co` in `ctx` from its
-/// `co_schedule_bh`. Any thread; FIFO per target context.
+/// `co_schedule_bh`. Any thread; FIFO per target context. The running
+/// coroutine may schedule itself and then yield
+/// ([`qemu_coroutine_yield`]); it is handed over only after the yield.
 ///
 /// # Panics
 /// If `co` is already scheduled (by this function or by a sleep), or is
@@ -377,6 +432,12 @@ pub fn aio_co_schedule(ctx: &Arc<AioContext>, co: &Coroutine) {
             panic!("aio_co_schedule: co-routine was already scheduled in '{prev}'");
         }
         *s = Some("aio_co_schedule");
+    }
+    if current_co().is_some_and(|cur| Arc::ptr_eq(&cur, &co.0)) {
+        // The running coroutine schedules itself and will yield next (the
+        // QMP dispatcher's pattern): hand it over after the yield.
+        *co.0.self_scheduled.lock() = Some(Arc::clone(ctx));
+        return;
     }
     if co
         .0
@@ -1274,4 +1335,147 @@ impl Drop for CoRwlockWriteGuard<'_> {
     fn drop(&mut self) {
         self.l.release(true);
     }
+}
+
+// --- qemu-coroutine-io.c / qemu-co-timeout.c ---------------------------------------
+
+/// `yield_until_fd_readable(fd)`: installs a temporary read handler on
+/// `fd` in the current context that wakes this coroutine, yields until the
+/// fd is readable, and removes the handler. Like QEMU, it replaces any
+/// handler already installed for `fd`.
+///
+/// # Panics
+/// Outside a coroutine or without a current context.
+pub async fn yield_until_fd_readable(fd: std::os::fd::RawFd) {
+    struct Fut {
+        fd: std::os::fd::RawFd,
+        ctx: Option<Arc<AioContext>>,
+        fired: Arc<AtomicBool>,
+    }
+    impl Future for Fut {
+        type Output = ();
+        fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+            if self.fired.load(Ordering::Acquire) {
+                if let Some(ctx) = self.ctx.take() {
+                    ctx.remove_fd_handler(self.fd);
+                }
+                return Poll::Ready(());
+            }
+            if self.ctx.is_none() {
+                assert!(
+                    qemu_in_coroutine(),
+                    "yield_until_fd_readable outside a coroutine"
+                );
+                let ctx = current_aio_context().expect("yield_until_fd_readable: no AioContext");
+                let fired = Arc::clone(&self.fired);
+                let waker = cx.waker().clone();
+                ctx.set_fd_rw(
+                    self.fd,
+                    Some(Arc::new(move || {
+                        if !fired.swap(true, Ordering::AcqRel) {
+                            waker.wake_by_ref();
+                        }
+                    })),
+                    None,
+                );
+                self.ctx = Some(ctx);
+            }
+            Poll::Pending
+        }
+    }
+    impl Drop for Fut {
+        fn drop(&mut self) {
+            if let Some(ctx) = self.ctx.take() {
+                ctx.remove_fd_handler(self.fd);
+            }
+        }
+    }
+    Fut {
+        fd,
+        ctx: None,
+        fired: Arc::new(AtomicBool::new(false)),
+    }
+    .await;
+}
+
+/// The error of [`qemu_co_timeout`] (QEMU's `-ETIMEDOUT`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("coroutine timed out")]
+pub struct TimedOut;
+
+/// `qemu_co_timeout(entry, ns, clean)`: runs `f` in a new coroutine in the
+/// current context and waits for it at most `ns` of REALTIME. On timeout
+/// `f` is *not* cancelled: it keeps running, and `clean` receives its
+/// output when it finishes.
+///
+/// # Panics
+/// Outside a coroutine.
+pub async fn qemu_co_timeout<T: Send + 'static>(
+    f: impl Future<Output = T> + Send + 'static,
+    ns: i64,
+    clean: impl FnOnce(T) + Send + 'static,
+) -> Result<T, TimedOut> {
+    struct Shared<T> {
+        result: Option<T>,
+        timed_out: bool,
+        clean: Option<Box<dyn FnOnce(T) + Send>>,
+        waker: Option<Waker>,
+    }
+    let shared = Arc::new(Mutex::new(Shared {
+        result: None,
+        timed_out: false,
+        clean: Some(Box::new(clean)),
+        waker: None,
+    }));
+    let ctx = current_aio_context().expect("qemu_co_timeout: no AioContext");
+    let s = Arc::clone(&shared);
+    let runner = Coroutine::new(async move {
+        let v = f.await;
+        let (late, waker) = {
+            let mut g = s.lock();
+            if g.timed_out {
+                (g.clean.take().map(|c| (c, v)), None)
+            } else {
+                g.result = Some(v);
+                (None, g.waker.take())
+            }
+        };
+        if let Some((c, v)) = late {
+            c(v);
+        }
+        if let Some(w) = waker {
+            w.wake();
+        }
+    });
+    let s = Arc::clone(&shared);
+    let timer = Timer::new(&ctx, ClockType::Realtime, move || {
+        let w = {
+            let mut g = s.lock();
+            if g.result.is_some() {
+                None
+            } else {
+                g.timed_out = true;
+                g.waker.take()
+            }
+        };
+        if let Some(w) = w {
+            w.wake();
+        }
+    });
+    timer.modify_ns(QemuClock::get_ns(ClockType::Realtime).saturating_add(ns));
+    // Start the entry coroutine after this one yields (aio_co_enter
+    // semantics inside a coroutine).
+    aio_co_enter(&ctx, &runner);
+    std::future::poll_fn(|cx| {
+        let mut g = shared.lock();
+        if let Some(v) = g.result.take() {
+            return Poll::Ready(Ok(v));
+        }
+        if g.timed_out {
+            return Poll::Ready(Err(TimedOut));
+        }
+        g.waker = Some(cx.waker().clone());
+        Poll::Pending
+    })
+    .await
 }

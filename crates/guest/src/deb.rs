@@ -550,6 +550,11 @@ pub(crate) mod fixture {
         let data = match ext {
             ".xz" => xz(&tar),
             ".zst" => zst(&tar),
+            ".gz" => {
+                let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+                std::io::Write::write_all(&mut e, &tar).unwrap();
+                e.finish().unwrap()
+            }
             "" => tar,
             _ => panic!("fixture compression {ext}"),
         };
@@ -606,6 +611,16 @@ mod tests {
         let got = extract_data(&deb(".zst", &sample())[..], |p| p == "usr/share/doc/x").unwrap();
         assert_eq!(got.len(), 1);
         assert_eq!(got[0].data, b"doc");
+    }
+
+    #[test]
+    fn tar_gz_and_plain_tar_members() {
+        for ext in [".gz", ""] {
+            let got =
+                extract_data(&deb(ext, &sample())[..], |p| p.starts_with("boot/vmlinux")).unwrap();
+            assert_eq!(got.len(), 1, "{ext}");
+            assert_eq!(got[0].data, b"kernel image", "{ext}");
+        }
     }
 
     #[test]
@@ -675,6 +690,34 @@ mod tests {
             extract_data(&d[..], |_| true),
             Err(DebError::UnsupportedCompression(_))
         ));
+    }
+
+    /// Damaged packages (random byte flips, cuts) give errors, never panics.
+    #[test]
+    fn mutated_packages_never_panic() {
+        let mut x = 0x9e37_79b9u32;
+        let mut rand = move || {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            x as usize
+        };
+        for ext in ["", ".xz", ".zst", ".gz"] {
+            let good = deb(ext, &sample());
+            for _ in 0..150 {
+                let mut d = good.clone();
+                for _ in 0..1 + rand() % 4 {
+                    let i = rand() % d.len();
+                    d[i] ^= 1 << (rand() % 8);
+                }
+                let cut = if rand() % 4 == 0 {
+                    rand() % d.len()
+                } else {
+                    d.len()
+                };
+                let _ = extract_data(&d[..cut], |_| true);
+            }
+        }
     }
 
     #[test]

@@ -1,6 +1,19 @@
 /* Shared runtime for the ISA test programs: reset code, the M-mode trap
- * handler with its "expect a trap" protocol, and HTIF pass/fail/console.
- * See ../README.md for the conventions. */
+ * handler with its "expect a trap" protocol, and pass/fail/console.
+ * See ../README.md for the conventions.
+ *
+ * Two boards: by default (spike) pass/fail and the console go through
+ * HTIF `tohost`; built with -DBOARD_VIRT (the programs in ../virt/) they
+ * go through the `virt` board's sifive_test finisher and UART0 instead.
+ * The console routines keep their `htif_` names either way so the C
+ * support code and the tests use one set of names.
+ *
+ * Several harts: every hart enters _start (QEMU starts all of them at the
+ * reset vector with a0 = mhartid). Hart 0 runs main; every other hart sets
+ * up its own stack and waits until hart 0 has cleared .bss, then calls
+ * hart_main(hartid), which parks it in wfi unless the program defines its
+ * own. The trap handler's save area is shared, so only one hart at a time
+ * may take traps (the multi-hart programs keep the other harts trap-free). */
 #include "encoding.h"
 
         .section .text.init, "ax"
@@ -9,6 +22,8 @@ _start:
         /* Direct-mode M trap vector; it must be 4-byte aligned. */
         la      t0, trap_entry
         csrw    mtvec, t0
+        csrr    t0, mhartid
+        bnez    t0, secondary_start
         la      sp, __stack_top
         /* Thread pointer for picolibc's thread-local errno (C programs). */
         la      tp, __tls_base
@@ -38,6 +53,11 @@ _start:
         addi    t0, t0, 8
         j       1b
 2:
+        /* Release the other harts (harts_go is in .data, not .bss). */
+        fence   rw, rw
+        li      t0, 1
+        la      t1, harts_go
+        sw      t0, 0(t1)
         li      gp, 0
         call    main
         /* main returns 0 for pass, otherwise the failing test number. */
@@ -46,15 +66,68 @@ _start:
         j       fail
 
 /* ------------------------------------------------------------------ */
+/* Harts other than 0: the same machine state as hart 0 gets, a stack  */
+/* of HART_STACK_SIZE bytes each from __hart_stacks, then hart_main.   */
+
+secondary_start:
+        li      t1, MAX_HARTS
+        bgeu    t0, t1, park            /* no stack for it: just park */
+        addi    t0, t0, -1
+        li      t1, HART_STACK_SIZE
+        mul     t0, t0, t1
+        la      sp, __hart_stacks
+        add     sp, sp, t0
+        add     sp, sp, t1              /* top of this hart's stack */
+        la      tp, __tls_base
+        li      t0, -1
+        csrw    pmpaddr0, t0
+        li      t0, PMP_NAPOT | PMP_R | PMP_W | PMP_X
+        csrw    pmpcfg0, t0
+        csrw    medeleg, zero
+        csrw    mideleg, zero
+        csrw    mie, zero
+        csrw    satp, zero
+        li      t0, MSTATUS_FS
+        csrc    mstatus, t0
+        li      t0, MSTATUS_FS_INITIAL
+        csrs    mstatus, t0
+        csrwi   fcsr, 0
+        la      t0, harts_go
+1:      lw      t1, 0(t0)
+        beqz    t1, 1b
+        fence   rw, rw
+        li      gp, 0
+        csrr    a0, mhartid
+        call    hart_main
+        /* hart_main returned (or is the default): park. */
+        .globl park
+park:
+        csrw    mie, zero
+1:      wfi
+        j       1b
+
+/* void hart_main(uint64_t hartid): what harts other than 0 run. This
+ * default parks them; multi-hart programs define their own. */
+        .weak   hart_main
+hart_main:
+        j       park
+
+/* ------------------------------------------------------------------ */
 /* Pass and fail. gp holds the current test number (TESTNUM).          */
 
         .text
         .globl pass
 pass:
         fence
+#ifdef BOARD_VIRT
+        li      t0, FINISHER_PASS
+        li      t1, SIFIVE_TEST_BASE
+        sw      t0, 0(t1)
+#else
         li      t0, 1
         la      t1, tohost
         sd      t0, 0(t1)
+#endif
 1:      j       1b
 
         .globl fail
@@ -90,10 +163,20 @@ fail:
         call    htif_putc
 2:      li      a0, '\n'
         call    htif_putc
+#ifdef BOARD_VIRT
+        /* QEMU exits with the code (the upper 16 bits), so the exit
+         * status is gp & 0xff; run-qemu.sh also looks for the FAIL line. */
+        slli    t0, gp, 16
+        li      t1, FINISHER_FAIL
+        or      t0, t0, t1
+        li      t1, SIFIVE_TEST_BASE
+        sw      t0, 0(t1)
+#else
         slli    t0, gp, 1
         ori     t0, t0, 1
         la      t1, tohost
         sd      t0, 0(t1)
+#endif
 1:      j       1b
 
 /* void test_exit(uint64_t code): 0 = pass, n = fail test n (C helper). */
@@ -110,6 +193,15 @@ test_exit:
 
         .globl htif_putc
 htif_putc:
+#ifdef BOARD_VIRT
+        /* virt: UART0, polling LSR.THRE before each byte. */
+        li      t0, UART0_BASE
+1:      lbu     t1, UART_LSR(t0)
+        andi    t1, t1, UART_LSR_THRE
+        beqz    t1, 1b
+        sb      a0, UART_THR(t0)
+        ret
+#endif
         la      t0, tohost
 1:      ld      t1, 0(t0)               /* previous command still pending */
         bnez    t1, 1b
@@ -283,6 +375,9 @@ trap_mstatus: .dword 0
 trap_mode:    .dword 0
 trap_count:   .dword 0
 trap_resume:  .dword 0
+/* Set to 1 by hart 0 once .bss is clear; the other harts wait for it. */
+        .globl harts_go
+harts_go:     .word 0, 0
 
         .section .tohost, "aw", @progbits
         .align  6

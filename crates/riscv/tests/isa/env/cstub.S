@@ -133,6 +133,17 @@ stub_ecall:     li      a0, 0x5a
 stub_fld:       fld     fa0, 0(a0)
                 fmv.x.d a0, fa0
                 ecall
+        .globl stub_lwu
+stub_lwu:       lwu     a0, 0(a0)
+                ecall
+        .globl stub_sw
+stub_sw:        sw      a1, 0(a0)
+                li      a0, 0
+                ecall
+        .globl stub_sh
+stub_sh:        sh      a1, 0(a0)
+                li      a0, 0
+                ecall
         .balign 4096
         .globl stubs_end
 stubs_end:

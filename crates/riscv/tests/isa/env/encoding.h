@@ -109,4 +109,40 @@
 /* A physical address with nothing mapped on the spike board. */
 #define UNMAPPED_ADDR  0x40000000
 
+/* Harts the runtime gives a stack to (hart 0 uses __stack_top, harts
+ * 1..MAX_HARTS-1 use __hart_stacks; see link.ld). */
+#define MAX_HARTS       8
+#define HART_STACK_SIZE 0x4000
+
+/* virt board (QEMU hw/riscv/virt.c, spec riscv-virt-tcg.md section 1.1);
+ * the CLINT is at the same address as on spike. */
+#define MROM_BASE        0x1000
+#define SIFIVE_TEST_BASE 0x100000
+#define FINISHER_FAIL    0x3333
+#define FINISHER_PASS    0x5555
+#define FINISHER_RESET   0x7777
+#define RTC_BASE         0x101000
+#define PLIC_BASE        0xc000000
+#define UART0_BASE       0x10000000
+#define VIRTIO_BASE      0x10001000
+#define VIRTIO_COUNT     8
+#define UART0_IRQ        10
+#define RTC_IRQ          11
+/* NS16550A register offsets (DLAB = 0 unless noted) and bits. */
+#define UART_RBR 0
+#define UART_THR 0
+#define UART_DLL 0
+#define UART_IER 1
+#define UART_DLM 1
+#define UART_IIR 2
+#define UART_FCR 2
+#define UART_LCR 3
+#define UART_MCR 4
+#define UART_LSR 5
+#define UART_MSR 6
+#define UART_SCR 7
+#define UART_LSR_DR   0x01
+#define UART_LSR_THRE 0x20
+#define UART_LSR_TEMT 0x40
+
 #endif

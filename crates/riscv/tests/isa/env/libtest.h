@@ -22,7 +22,7 @@ uint64_t mprv_ld(uint64_t addr, uint64_t mpp);
 extern volatile uint64_t mode_call_a0;
 extern char stubs_start[], stubs_end[], stub_ld[], stub_lbu[], stub_sd[],
     stub_sb[], stub_amoadd[], stub_lrsc[], stub_jump[], stub_ecall[],
-    stub_fld[];
+    stub_fld[], stub_lwu[], stub_sw[], stub_sh[];
 
 #define ECALL_FROM(mode) ((uint64_t)CAUSE_USER_ECALL + (mode))
 
