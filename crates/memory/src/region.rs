@@ -828,8 +828,20 @@ impl MemoryRegion {
     }
 
     /// `memory_region_set_size`; `u64::MAX` means 2^64.
+    ///
+    /// # Panics
+    /// If the region has a RAM block and `size` exceeds the host memory
+    /// reserved for it (accesses would otherwise reach beyond the mapping).
     pub fn set_size(&self, size: u64) {
         let s = size_of_u64(size);
+        if let Some(b) = &self.0.ram_block {
+            assert!(
+                s <= u128::from(b.max_length()),
+                "set_size: {:?} cannot grow to {size:#x} beyond its RAM block ({:#x} bytes reserved)",
+                self.name(),
+                b.max_length()
+            );
+        }
         self.set_field(|st| std::mem::replace(&mut st.size, s) != s, true);
     }
 

@@ -556,3 +556,10 @@ fn large_view_lookup_matches_linear_scan() {
     assert_eq!(fv.lookup_index(0), None);
     assert_eq!(fv.lookup_index(u64::MAX), None);
 }
+
+#[test]
+#[should_panic(expected = "beyond its RAM block")]
+fn growing_ram_past_its_block_panics() {
+    let r = MemoryRegion::new_ram("growram", 0x1000).unwrap();
+    r.set_size(0x2000);
+}
