@@ -53,8 +53,12 @@ fn owner_suffix(mr: &MemoryRegion, opts: MtreeOptions) -> String {
         return String::new();
     }
     match mr.owner() {
+        // A full QOM-style descriptor ("dev path=/machine/fw_cfg",
+        // "obj path=/objects/ram", "dev id=foo") is printed as given.
+        Some(o) if o.contains('=') => format!(" owner:{{{o}}}"),
         Some(o) => format!(" owner:{{dev path={o}}}"),
-        None => " orphan".to_owned(),
+        // QEMU parents owner-less regions to /machine/unattached.
+        None => " parent:{obj path=/machine/unattached}".to_owned(),
     }
 }
 

@@ -300,7 +300,10 @@ pub struct RegionOwner {
 }
 
 impl RegionOwner {
-    /// Creates an owner; `name` is used by `info mtree -o`.
+    /// Creates an owner; `name` is used by `info mtree -o`: either a plain
+    /// path (printed as `owner:{dev path=<name>}`) or a full QOM-style
+    /// descriptor such as `dev id=platform-bus-device` or
+    /// `obj path=/objects/ram` (printed as `owner:{<name>}`).
     pub fn new(name: &str) -> RegionOwner {
         RegionOwner {
             name: name.to_owned(),
