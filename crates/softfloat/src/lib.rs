@@ -94,8 +94,11 @@
 //! `tests/exhaustive.rs` compares all 2^32 binary32 inputs of sqrt and the
 //! 32-bit and f64 conversions. In this crate, `tests/vectors.rs` holds
 //! hand-written cases for the RISC-V rules, `tests/host_model.rs` checks
-//! round-to-nearest results against the host's IEEE 754 arithmetic, and
-//! `tests/no_panic.rs` runs every operation in every mode on arbitrary bits.
+//! round-to-nearest results against the host's IEEE 754 arithmetic,
+//! `tests/no_panic.rs` runs every operation in every mode on arbitrary bits,
+//! and `tests/qemu_diff.rs` runs all 48 F/D computational instructions in
+//! every rounding mode on edge-biased operands under Debian's
+//! `qemu-system-riscv64` and compares result and `fflags` with this crate.
 //!
 //! On the soft path, division and square root take a first guess from the
 //! host's f64 division or square root and then correct it with exact
