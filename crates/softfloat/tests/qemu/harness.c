@@ -10,7 +10,7 @@
 
 struct fcase {
     uint64_t a, b, c, expect;
-    uint8_t op, rm, flags;
+    uint8_t op, rm, flags, preset; /* preset: fflags before the instruction */
 };
 
 #include "cases.h"
@@ -102,7 +102,7 @@ int main(void)
     for (unsigned long i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         const struct fcase *k = &cases[i];
         __asm__ volatile("fsrm %0" : : "r"((unsigned long)k->rm));
-        __asm__ volatile("fsflags zero");
+        __asm__ volatile("fsflags %0" : : "r"((unsigned long)k->preset));
         uint64_t r = run(k->op, k->a, k->b, k->c);
         unsigned long flags;
         __asm__ volatile("frflags %0" : "=r"(flags));
@@ -116,8 +116,8 @@ int main(void)
         } else {
             failed++;
             if (failed <= 40)
-                printf("MISMATCH op=%u rm=%u a=%#lx b=%#lx c=%#lx qemu=%#lx/%#lx ferrite=%#lx/%#x\n",
-                       k->op, k->rm, (unsigned long)k->a, (unsigned long)k->b, (unsigned long)k->c,
+                printf("MISMATCH op=%u rm=%u preset=%#x a=%#lx b=%#lx c=%#lx qemu=%#lx/%#lx ferrite=%#lx/%#x\n",
+                       k->op, k->rm, k->preset, (unsigned long)k->a, (unsigned long)k->b, (unsigned long)k->c,
                        (unsigned long)r, flags, (unsigned long)want, k->flags);
         }
     }
