@@ -100,9 +100,14 @@
 //! every rounding mode on edge-biased operands under Debian's
 //! `qemu-system-riscv64` and compares result and `fflags` with this crate.
 //!
-//! On the soft path, division and square root take a first guess from the
-//! host's f64 division or square root and then correct it with exact
-//! integer arithmetic, so results never depend on that guess.
+//! On the soft path, binary64 division and square root take a first guess
+//! from the host's f64 division or square root and correct it with exact
+//! integer arithmetic, so the result never depends on the guess. For
+//! binary32 the host's correctly rounded f64 quotient or root of scaled
+//! 24-bit integers is provably close enough that truncating it gives the
+//! exact integer floor (the bounds are in `arith`), and an integer multiply
+//! decides inexactness; like the fast path, this relies on the host's IEEE
+//! 754 f64 division and square root being correctly rounded.
 //!
 //! ```
 //! use ferrite_softfloat::{f64_add, FloatStatus, RoundingMode, FLAG_INEXACT};
