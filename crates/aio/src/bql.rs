@@ -19,6 +19,8 @@ static BQL: parking_lot::RawMutex = parking_lot::RawMutex::INIT;
 
 thread_local! {
     static HELD: Cell<bool> = const { Cell::new(false) };
+    /// `bql_unlock_blocked`: live [`BqlRefCell`] borrows (debug builds).
+    static UNLOCK_BLOCKED: Cell<u32> = const { Cell::new(0) };
 }
 
 /// Proof that the current thread holds the BQL; dropping it unlocks.
@@ -79,10 +81,241 @@ impl BqlGuard {
 }
 
 fn release() {
+    assert_eq!(
+        UNLOCK_BLOCKED.with(Cell::get),
+        0,
+        "bql_unlock: a BqlRefCell borrow is still alive"
+    );
     HELD.with(|h| h.set(false));
     // SAFETY: only reached from a live `BqlGuard` (or its `unlocked`
     // scope), which exists only while this thread holds the lock.
     unsafe { BQL.unlock() };
+}
+
+/// Releases the BQL around `f` if the calling thread holds it (the main
+/// loop's "unlock around the blocking poll"); otherwise just runs `f`.
+///
+/// # Panics
+/// If a [`BqlRefCell`] borrow is alive (it would outlive the release).
+pub fn unlocked<R>(f: impl FnOnce() -> R) -> R {
+    if !bql_locked() {
+        return f();
+    }
+    release();
+    struct Relock;
+    impl Drop for Relock {
+        fn drop(&mut self) {
+            BQL.lock();
+            HELD.with(|h| h.set(true));
+        }
+    }
+    let _relock = Relock;
+    f()
+}
+
+fn assert_bql(what: &str) {
+    debug_assert!(bql_locked(), "{what} accessed without the BQL");
+}
+
+/// A `Cell` protected by the BQL (QEMU's `rust/bql` `BqlCell`): `Sync`
+/// because every access happens with the BQL held (asserted in debug
+/// builds).
+pub struct BqlCell<T> {
+    value: std::cell::Cell<T>,
+}
+
+// SAFETY: all accesses require the BQL (checked in debug builds), so at most
+// one thread touches the cell at a time, and taking/releasing the lock
+// orders the accesses.
+unsafe impl<T: Send> Sync for BqlCell<T> {}
+
+impl<T: Copy> BqlCell<T> {
+    /// Creates a cell.
+    pub const fn new(value: T) -> Self {
+        BqlCell {
+            value: std::cell::Cell::new(value),
+        }
+    }
+
+    /// Reads the value (BQL held).
+    pub fn get(&self) -> T {
+        assert_bql("BqlCell");
+        self.value.get()
+    }
+
+    /// Writes the value (BQL held).
+    pub fn set(&self, v: T) {
+        assert_bql("BqlCell");
+        self.value.set(v);
+    }
+
+    /// Replaces the value, returning the old one (BQL held).
+    pub fn replace(&self, v: T) -> T {
+        assert_bql("BqlCell");
+        self.value.replace(v)
+    }
+}
+
+impl<T: Copy + std::fmt::Debug> std::fmt::Debug for BqlCell<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BqlCell").finish_non_exhaustive()
+    }
+}
+
+/// A `RefCell` protected by the BQL (`BqlRefCell`). In debug builds a live
+/// borrow blocks `bql_unlock`, so a borrow can never outlive the lock.
+pub struct BqlRefCell<T> {
+    value: std::cell::RefCell<T>,
+}
+
+// SAFETY: as for `BqlCell`: accesses are serialised by the BQL.
+unsafe impl<T: Send> Sync for BqlRefCell<T> {}
+
+/// A shared borrow of a [`BqlRefCell`].
+pub struct BqlRef<'a, T> {
+    inner: std::cell::Ref<'a, T>,
+    _block: UnlockBlock,
+}
+
+/// A mutable borrow of a [`BqlRefCell`].
+pub struct BqlRefMut<'a, T> {
+    inner: std::cell::RefMut<'a, T>,
+    _block: UnlockBlock,
+}
+
+struct UnlockBlock;
+impl UnlockBlock {
+    fn new() -> Self {
+        if cfg!(debug_assertions) {
+            UNLOCK_BLOCKED.with(|c| c.set(c.get() + 1));
+        }
+        UnlockBlock
+    }
+}
+impl Drop for UnlockBlock {
+    fn drop(&mut self) {
+        if cfg!(debug_assertions) {
+            UNLOCK_BLOCKED.with(|c| c.set(c.get() - 1));
+        }
+    }
+}
+
+impl<T> BqlRefCell<T> {
+    /// Creates a cell.
+    pub const fn new(value: T) -> Self {
+        BqlRefCell {
+            value: std::cell::RefCell::new(value),
+        }
+    }
+
+    /// Borrows immutably (BQL held).
+    ///
+    /// # Panics
+    /// If mutably borrowed.
+    pub fn borrow(&self) -> BqlRef<'_, T> {
+        assert_bql("BqlRefCell");
+        BqlRef {
+            inner: self.value.borrow(),
+            _block: UnlockBlock::new(),
+        }
+    }
+
+    /// Borrows mutably (BQL held).
+    ///
+    /// # Panics
+    /// If already borrowed.
+    pub fn borrow_mut(&self) -> BqlRefMut<'_, T> {
+        assert_bql("BqlRefCell");
+        BqlRefMut {
+            inner: self.value.borrow_mut(),
+            _block: UnlockBlock::new(),
+        }
+    }
+}
+
+impl<T> std::ops::Deref for BqlRef<'_, T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.inner
+    }
+}
+
+impl<T> std::ops::Deref for BqlRefMut<'_, T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.inner
+    }
+}
+
+impl<T> std::ops::DerefMut for BqlRefMut<'_, T> {
+    fn deref_mut(&mut self) -> &mut T {
+        &mut self.inner
+    }
+}
+
+impl<T> std::fmt::Debug for BqlRefCell<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BqlRefCell").finish_non_exhaustive()
+    }
+}
+
+/// A condition variable waited on with the BQL (`qemu_cond_wait_bql`).
+#[derive(Debug, Default)]
+pub struct BqlCondvar {
+    generation: parking_lot::Mutex<u64>,
+    cond: parking_lot::Condvar,
+}
+
+impl BqlCondvar {
+    /// Creates a condition variable.
+    pub const fn new() -> Self {
+        BqlCondvar {
+            generation: parking_lot::Mutex::new(0),
+            cond: parking_lot::Condvar::new(),
+        }
+    }
+
+    /// `qemu_cond_wait_bql`: releases the BQL, waits for a notify, retakes
+    /// the BQL. May wake spuriously; callers loop on their condition.
+    ///
+    /// # Panics
+    /// If the BQL is not held.
+    pub fn wait(&self) {
+        assert!(bql_locked(), "qemu_cond_wait_bql without the BQL");
+        let mut g = self.generation.lock();
+        let start = *g;
+        unlocked(move || {
+            while *g == start {
+                self.cond.wait(&mut g);
+            }
+            drop(g);
+        });
+    }
+
+    /// `qemu_cond_timedwait_bql`; returns false on timeout.
+    pub fn wait_for(&self, timeout: std::time::Duration) -> bool {
+        assert!(bql_locked(), "qemu_cond_timedwait_bql without the BQL");
+        let mut g = self.generation.lock();
+        let start = *g;
+        unlocked(move || {
+            let deadline = std::time::Instant::now() + timeout;
+            while *g == start {
+                if self.cond.wait_until(&mut g, deadline).timed_out() {
+                    break;
+                }
+            }
+            let woken = *g != start;
+            // Drop the inner mutex before the BQL is retaken (BQL first).
+            drop(g);
+            woken
+        })
+    }
+
+    /// `qemu_cond_broadcast`.
+    pub fn notify_all(&self) {
+        *self.generation.lock() += 1;
+        self.cond.notify_all();
+    }
 }
 
 impl Drop for BqlGuard {

@@ -1,0 +1,3 @@
+//! Character devices (QEMU: `hw/char/`).
+
+pub mod serial;

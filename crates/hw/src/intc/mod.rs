@@ -1,0 +1,4 @@
+//! Interrupt controllers (QEMU: `hw/intc/`).
+
+pub mod aclint;
+pub mod plic;

@@ -1,0 +1,3 @@
+//! Miscellaneous devices (QEMU: `hw/misc/`).
+
+pub mod sifive_test;

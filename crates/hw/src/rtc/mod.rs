@@ -1,0 +1,3 @@
+//! Real-time clocks (QEMU: `hw/rtc/`).
+
+pub mod goldfish;
