@@ -30,6 +30,29 @@ static inline uint64_t hartid(void)
     return csr_read(mhartid);
 }
 
+/* Waiting for another hart without spinning: the waiter sleeps in wfi
+ * (with mie.MSIE set) and the other hart sends it an IPI after making
+ * the condition true. Spinning works too with one host thread per hart,
+ * but in QEMU's single-threaded round-robin mode a spinning hart keeps
+ * the only thread until its time slice ends (about 0.1 s), while a hart
+ * in wfi gives it up at once. Clearing msip before testing the condition
+ * means no wake-up is lost. */
+#define WAIT_IPI(cond) do {                                     \
+        for (;;) {                                              \
+            wr32(CLINT_MSIP_H(hartid()), 0);                    \
+            if (cond)                                           \
+                break;                                          \
+            __asm__ volatile("wfi");                            \
+        }                                                       \
+    } while (0)
+
+/* Make this hart's earlier stores visible, then IPI hart h. */
+static inline void notify(uint64_t h)
+{
+    __asm__ volatile("fence iorw, iorw" ::: "memory");
+    wr32(CLINT_MSIP_H(h), 1);
+}
+
 /* Sense-reversing barrier for n harts. */
 static volatile uint32_t barrier_count;
 static volatile uint32_t barrier_sense;
