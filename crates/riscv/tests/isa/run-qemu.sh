@@ -9,7 +9,7 @@
 #   BOARD    spike (default: the programs in tests/, pass/fail over HTIF)
 #            or virt (the programs in virt/, pass/fail through the
 #            sifive_test finisher, console on UART0); run-virt-qemu.sh
-#            sets it.
+#            sets it. The multi-hart programs in smp/ run on both.
 #   EMU      the emulator binary (default qemu-system-riscv64); any binary
 #            taking QEMU's `-M <board> -nographic -bios none -kernel` works,
 #            so the same script runs the programs on ferrite.
@@ -48,11 +48,17 @@ fi
 
 pass=0
 failed=()
+# The source directory of program NAME: the board's own, or smp/.
+srcdir_of() {
+    if [ -e "$here/smp/$1.c" ]; then echo "$here/smp"; else echo "$srcdir"; fi
+}
+
 for elf in "${elfs[@]}"; do
     name="$(basename "$elf" .elf)"
+    dir="$(srcdir_of "$name")"
     runs=("")
-    if [ -e "$srcdir/$name.args" ]; then
-        mapfile -t runs < <(grep -v -e '^[[:space:]]*#' -e '^[[:space:]]*$' "$srcdir/$name.args")
+    if [ -e "$dir/$name.args" ]; then
+        mapfile -t runs < <(grep -v -e '^[[:space:]]*#' -e '^[[:space:]]*$' "$dir/$name.args")
     fi
     i=0
     for extra in "${runs[@]}"; do
@@ -84,9 +90,9 @@ for elf in "${elfs[@]}"; do
             rc=255
         fi
         # Programs with an .expect file must print exactly that.
-        expect="$srcdir/$name.expect"
+        expect="$dir/$name.expect"
         if [ $rc -eq 0 ] && [ -e "$expect" ] && ! cmp -s "$expect" "$log"; then
-            echo "FAIL $label: console output differs from $(basename "$srcdir")/$name.expect"
+            echo "FAIL $label: console output differs from $(basename "$dir")/$name.expect"
             diff "$expect" "$log" | sed 's/^/    | /' | head -n 20 || true
             failed+=("$label")
             continue

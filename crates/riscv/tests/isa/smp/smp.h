@@ -1,6 +1,9 @@
-/* Helpers for the multi-hart programs (smp_*.c): counting harts, waiting
- * for them, and a barrier. Every hart enters the program at _start (QEMU
- * starts them all at the reset vector); hart 0 runs main, the others
+/* Helpers for the multi-hart programs (smp/*.c, built for both the spike
+ * and the virt board, and virt/smp_ipi.c): counting harts, waiting for
+ * them, and a barrier. They use only the CLINT (same address on both
+ * boards) and the runtime's pass/fail. Every hart enters the program at
+ * _start (with -bios none QEMU starts them all at once at the reset
+ * vector, no hart-state management); hart 0 runs main, the others
  * hart_main(hartid) (see ../env/crt.S). Harts other than 0 must not take
  * traps through the runtime's handler (its save area is shared). */
 #ifndef SMP_H
