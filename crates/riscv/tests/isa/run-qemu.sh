@@ -21,7 +21,9 @@
 # emulator arguments (e.g. `-smp 4`); without the file there is one run
 # with none. A line may start with `exit=N`: that run must end with exit
 # status N instead of 0 (for programs that test the exit path itself). A
-# NAME.expect file holds the exact console output each run must print.
+# NAME.expect file holds the exact console output each run must print; a
+# NAME.stdin file is fed to the emulator's standard input (the console's
+# receive side) instead of /dev/null.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 EMU="${EMU:-qemu-system-riscv64}"
@@ -71,9 +73,11 @@ for elf in "${elfs[@]}"; do
             extra="${BASH_REMATCH[2]}"
         fi
         read -r -a extra_args <<<"$extra"
+        input=/dev/null
+        [ -e "$dir/$name.stdin" ] && input="$dir/$name.stdin"
         set +e
         timeout "$TIMEOUT" "$EMU" -M "$BOARD" -nographic -bios none \
-            "${extra_args[@]}" -kernel "$elf" </dev/null >"$log" 2>&1
+            "${extra_args[@]}" -kernel "$elf" <"$input" >"$log" 2>&1
         rc=$?
         set -e
         if [ "$want" -ne 0 ]; then

@@ -1,6 +1,6 @@
-/* Helpers for the multi-hart programs (smp/*.c, built for both the spike
- * and the virt board, and virt/smp_ipi.c): counting harts, waiting for
- * them, and a barrier. They use only the CLINT (same address on both
+/* Helpers for the multi-hart programs (those in smp/, built for both the
+ * spike and the virt board, and virt/smp_ipi.c): counting harts, waiting
+ * for them, and a barrier. They use only the CLINT (same address on both
  * boards) and the runtime's pass/fail. Every hart enters the program at
  * _start (with -bios none QEMU starts them all at once at the reset
  * vector, no hart-state management); hart 0 runs main, the others

@@ -11,13 +11,18 @@
  *      counts; hart 0 wakes them all at once (broadcast) each round.
  *   3. PLIC context 2h (hart h's M context) routes the UART's source 10
  *      to hart h only: the last hart wakes from wfi on MEIP, claims 10
- *      from its own context and completes it; hart 0 sees no MEIP. */
+ *      from its own context and completes it; hart 0 sees no MEIP.
+ *   4. Per-hart timers: each hart other than 0 arms its own mtimecmp
+ *      (staggered deadlines), sleeps in wfi until its MTIP, which never
+ *      comes before mtime reaches its deadline; hart 0's mtimecmp stays
+ *      far away and its MTIP clear. */
 #include "smp.h"
 
 #define ROUNDS 50
 
 static volatile uint32_t woken[MAX_HARTS], woken2[MAX_HARTS];
 static volatile uint32_t ext_ready, ext_claimed, ext_done;
+static volatile uint32_t timer_go, timer_woken[MAX_HARTS];
 static volatile uint32_t bad[MAX_HARTS];
 
 /* Per-hart save area for ipi_vector: t1, t2, interrupt count. */
@@ -108,6 +113,23 @@ void hart_main(uint64_t h)
         __atomic_store_n(&ext_done, 1, __ATOMIC_RELEASE);
         notify(0);
     }
+
+    /* 4: this hart's own timer. */
+    csr_write(mie, MIP_MSIP);
+    WAIT_IPI(__atomic_load_n(&timer_go, __ATOMIC_ACQUIRE));
+    uint64_t cmp = mtime() + h * (TIMEBASE_HZ / 1000);
+    wr64(CLINT_MTIMECMP_H(h), cmp);
+    csr_write(mie, MIP_MTIP);
+    while (!(csr_read(mip) & MIP_MTIP))
+        __asm__ volatile("wfi");
+    if (mtime() < cmp)
+        bad[h] = 4;
+    wr64(CLINT_MTIMECMP_H(h), ~0ull);
+    if (csr_read(mip) & MIP_MTIP)
+        bad[h] = 5;
+    csr_write(mie, 0);
+    __atomic_store_n(&timer_woken[h], 1, __ATOMIC_RELEASE);
+    notify(0);
 }
 
 int main(void)
@@ -162,5 +184,21 @@ int main(void)
     wr8(UART(UART_IER), 0);
     wr32(PLIC_ENABLE(PLIC_CTX_M(last), 0), 0);
     wr32(PLIC_PRIORITY(UART0_IRQ), 0);
+
+    /* 4: per-hart timers. */
+    test_num = 4;
+    wr64(CLINT_MTIMECMP_H(0), ~0ull);
+    csr_write(mie, MIP_MSIP);
+    __atomic_store_n(&timer_go, 1, __ATOMIC_RELEASE);
+    for (int h = 1; h < n; h++)
+        notify((uint64_t)h);
+    for (int h = 1; h < n; h++)
+        WAIT_IPI(__atomic_load_n(&timer_woken[h], __ATOMIC_ACQUIRE));
+    csr_write(mie, 0);
+    CHECK_EQ(csr_read(mip) & MIP_MTIP, 0);
+    for (int h = 1; h < n; h++) {
+        CHECK_EQ(bad[h], 0);
+        CHECK_EQ(rd64(CLINT_MTIMECMP_H(h)), ~0ull);
+    }
     return 0;
 }
