@@ -80,6 +80,13 @@ impl BhInner {
         let Some(ctx) = self.ctx.upgrade() else {
             return;
         };
+        self.enqueue_on(&ctx, new_flags);
+    }
+
+    /// `aio_bh_enqueue` when the caller already holds the context (saves
+    /// the weak-reference upgrade on the hot paths).
+    pub(crate) fn enqueue_on(self: &Arc<Self>, ctx: &AioContext, new_flags: u32) {
+        debug_assert!(std::ptr::eq(self.ctx.as_ptr(), ctx));
         let old = self
             .flags
             .fetch_or(BH_PENDING | new_flags, Ordering::AcqRel);
@@ -140,7 +147,7 @@ impl BhStack {
             unsafe { (*p).next.store(head, Ordering::Relaxed) };
             match self
                 .head
-                .compare_exchange_weak(head, p, Ordering::Release, Ordering::Relaxed)
+                .compare_exchange_weak(head, p, Ordering::AcqRel, Ordering::Relaxed)
             {
                 Ok(_) => return,
                 Err(h) => head = h,
@@ -150,7 +157,7 @@ impl BhStack {
 
     /// Takes every pending BH, most recently scheduled first.
     pub(crate) fn take_all(&self) -> std::collections::VecDeque<Arc<BhInner>> {
-        let mut p = self.head.swap(ptr::null_mut(), Ordering::Acquire);
+        let mut p = self.head.swap(ptr::null_mut(), Ordering::AcqRel);
         let mut out = std::collections::VecDeque::new();
         while !p.is_null() {
             // SAFETY: every pointer on the stack came from `Arc::into_raw`
@@ -209,14 +216,14 @@ impl QemuBh {
     /// `qemu_bh_schedule`: run the callback once at the start of the
     /// context's next dispatch. Any thread; coalesces.
     pub fn schedule(&self) {
-        self.inner.enqueue(BH_SCHEDULED);
+        self.inner.enqueue_on(&self._ctx, BH_SCHEDULED);
     }
 
     /// `qemu_bh_schedule_idle`: like [`schedule`](Self::schedule) but the
     /// run does not count as progress and only caps the poll timeout at
     /// 10 ms instead of forcing a zero timeout.
     pub fn schedule_idle(&self) {
-        self.inner.enqueue(BH_SCHEDULED | BH_IDLE);
+        self.inner.enqueue_on(&self._ctx, BH_SCHEDULED | BH_IDLE);
     }
 
     /// `qemu_bh_cancel`: clears the scheduled bit. Asynchronous: a run that

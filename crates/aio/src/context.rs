@@ -127,6 +127,9 @@ pub(crate) struct AioHandler {
     /// Set when poll(2) reported POLLNVAL (fd closed behind our back): the
     /// handler is skipped instead of spinning.
     invalid: AtomicBool,
+    /// epoll refused the fd (EPERM: a regular file or directory, which
+    /// poll(2) reports as always ready): dispatched on every iteration.
+    always_ready: AtomicBool,
     /// Stamp of the ready list that holds this node (0 = none), so a
     /// readiness is dispatched at most once across nested polls.
     ready_stamp: AtomicU64,
@@ -154,6 +157,9 @@ struct Ready {
 struct HandlerTable {
     by_fd: HashMap<RawFd, Arc<AioHandler>>,
     next_id: u32,
+    /// Handlers with `always_ready` (the wait never blocks while any
+    /// exists).
+    always_ready: usize,
 }
 
 struct HomeState {
@@ -202,6 +208,9 @@ impl std::fmt::Debug for AioContext {
 thread_local! {
     static CURRENT: RefCell<Option<Arc<AioContext>>> = const { RefCell::new(None) };
     static SLACK_SET: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    /// Reused epoll event buffer (a nested poll finds it taken and
+    /// allocates its own).
+    static EVENT_BUF: RefCell<Vec<epoll::Event>> = const { RefCell::new(Vec::new()) };
 }
 
 static MAIN_CONTEXT: OnceLock<Arc<AioContext>> = OnceLock::new();
@@ -315,7 +324,11 @@ impl AioContext {
                         &ep,
                         notifier.as_fd(),
                         epoll::EventData::new_u64(NOTIFIER_TOKEN),
-                        epoll::EventFlags::IN,
+                        // Edge-triggered: every write is a new edge, so the
+                        // eventfd need not be drained on each wake-up (one
+                        // syscall less); `notifier_set` drains it if the
+                        // counter ever saturates.
+                        epoll::EventFlags::IN | epoll::EventFlags::ET,
                     )?;
                     FdMon::Epoll(ep)
                 }
@@ -351,6 +364,7 @@ impl AioContext {
                 handlers: Mutex::new(HandlerTable {
                     by_fd: HashMap::new(),
                     next_id: 1,
+                    always_ready: 0,
                 }),
                 fdmon,
                 tlg: TimerListGroup::new(weak.clone()),
@@ -436,7 +450,25 @@ impl AioContext {
     pub fn notify(&self) {
         if self.notify_state.notify() {
             self.eventfd_writes.fetch_add(1, Ordering::Relaxed);
-            self.notifier.set();
+            self.notifier_set();
+        }
+    }
+
+    /// `event_notifier_set` on the context's own notifier. With the epoll
+    /// backend the notifier is edge-triggered and never drained by the
+    /// poller, so a saturated counter (EAGAIN) is drained here and written
+    /// again to produce a new edge.
+    fn notifier_set(&self) {
+        let one = 1u64.to_ne_bytes();
+        loop {
+            match rustix::io::write(&self.notifier, &one) {
+                Ok(_) => return,
+                Err(rustix::io::Errno::INTR) => continue,
+                Err(rustix::io::Errno::AGAIN) => {
+                    self.notifier.test_and_clear();
+                }
+                Err(e) => panic!("aio_notify: eventfd write failed: {e}"),
+            }
         }
     }
 
@@ -493,7 +525,7 @@ impl AioContext {
             name,
             None,
         );
-        bh.enqueue(BH_SCHEDULED | BH_ONESHOT);
+        bh.enqueue_on(self, BH_SCHEDULED | BH_ONESHOT);
     }
 
     pub(crate) fn schedule_internal_bh(bh: &Arc<BhInner>) {
@@ -501,7 +533,7 @@ impl AioContext {
     }
 
     pub(crate) fn schedule_co_bh(&self) {
-        self.co_schedule_bh.enqueue(BH_SCHEDULED);
+        self.co_schedule_bh.enqueue_on(self, BH_SCHEDULED);
     }
 
     /// `aio_bh_poll`: runs the pending BHs. Returns true if a non-idle BH
@@ -547,9 +579,19 @@ impl AioContext {
         progress
     }
 
-    /// `aio_compute_bh_timeout` + timers: the timeout of a blocking poll in
-    /// ns (-1 = infinite).
+    /// `aio_compute_timeout`: the timeout a blocking poll would use, in ns
+    /// (-1 = infinite).
+    ///
+    /// # Panics
+    /// Outside the home thread (it walks the pending-BH list, which only
+    /// the home thread may do); like `poll`, a thread without a context
+    /// claims an unbound context.
     pub fn compute_timeout(&self) -> i64 {
+        self.assert_home();
+        self.compute_timeout_home()
+    }
+
+    fn compute_timeout_home(&self) -> i64 {
         fn check(timeout: &mut i64, flags: u32) {
             if flags & (BH_SCHEDULED | BH_DELETED) == BH_SCHEDULED {
                 if flags & BH_IDLE != 0 {
@@ -605,6 +647,9 @@ impl AioContext {
             let old = t.by_fd.remove(&fd);
             if let Some(old) = &old {
                 old.deleted.store(true, Ordering::Release);
+                if old.always_ready.load(Ordering::Relaxed) {
+                    t.always_ready -= 1;
+                }
             }
             if remove {
                 if old.is_some()
@@ -624,6 +669,7 @@ impl AioContext {
                     ops,
                     deleted: AtomicBool::new(false),
                     invalid: AtomicBool::new(false),
+                    always_ready: AtomicBool::new(false),
                     ready_stamp: AtomicU64::new(0),
                     poll: Mutex::new(PollState {
                         ns: 0,
@@ -659,8 +705,22 @@ impl AioContext {
                             }
                         })
                     };
-                    if let Err(e) = r {
-                        panic!("aio_set_fd_handler: epoll_ctl on fd {fd} failed: {e}");
+                    match r {
+                        Ok(()) => {}
+                        // Files that epoll cannot watch are always ready
+                        // for poll(2); keep that level-triggered meaning.
+                        Err(rustix::io::Errno::PERM) => {
+                            node.always_ready.store(true, Ordering::Relaxed);
+                            t.always_ready += 1;
+                        }
+                        // A bad fd is a caller bug, but not worth a crash:
+                        // the handler simply never fires (like a closed fd).
+                        Err(e) => {
+                            node.invalid.store(true, Ordering::Relaxed);
+                            eprintln!(
+                                "ferrite: aio_set_fd_handler: epoll_ctl on fd {fd} failed: {e}"
+                            );
+                        }
                     }
                 }
                 t.by_fd.insert(fd, node);
@@ -792,7 +852,11 @@ impl AioContext {
 
         let poll_max = self.poll_max_ns.load(Ordering::Acquire);
         let start = if poll_max > 0 { now_ns() } else { 0 };
-        let mut timeout = if blocking { self.compute_timeout() } else { 0 };
+        let mut timeout = if blocking {
+            self.compute_timeout_home()
+        } else {
+            0
+        };
         let release_bql = extra.as_ref().is_some_and(|e| e.2);
         if let Some((_, cap, _)) = &extra {
             timeout = qemu_soonest_timeout(timeout, *cap);
@@ -801,6 +865,9 @@ impl AioContext {
 
         self.try_poll_mode(&mut ready, &mut timeout, poll_max);
 
+        if timeout != 0 && self.handlers.lock().always_ready > 0 {
+            timeout = 0;
+        }
         let announced = timeout != 0;
         if announced && !self.notify_state.begin_block() {
             timeout = 0;
@@ -862,36 +929,75 @@ impl AioContext {
         let stamp = self.new_stamp();
         match &self.fdmon {
             FdMon::Epoll(ep) => {
-                if timeout != 0 {
-                    // ns-precise wait: ppoll on the epoll fd (and the extra
-                    // fd), then harvest with a zero-timeout epoll_wait.
-                    let mut fds = vec![PollFd::new(ep, PollFlags::IN)];
-                    if let Some(x) = extra {
-                        fds.push(PollFd::from_borrowed_fd(x, PollFlags::IN));
-                    }
+                let mut events = EVENT_BUF.with(|b| std::mem::take(&mut *b.borrow_mut()));
+                events.clear();
+                events.reserve(128);
+                // An infinite wait without an extra fd blocks in epoll_wait
+                // itself (one syscall per wake-up). A finite timeout is
+                // waited with ppoll on the epoll fd for nanosecond
+                // precision, as fdmon-epoll.c does, then harvested with a
+                // zero-timeout epoll_wait.
+                let direct = timeout < 0 && extra.is_none();
+                if timeout != 0 && !direct {
+                    let mut fds = [
+                        PollFd::new(ep, PollFlags::IN),
+                        PollFd::new(ep, PollFlags::empty()),
+                    ];
+                    let n = match extra {
+                        Some(x) => {
+                            fds[1] = PollFd::from_borrowed_fd(x, PollFlags::IN);
+                            2
+                        }
+                        None => 1,
+                    };
                     let ts = (timeout > 0).then(|| timespec(timeout));
-                    match rustix::event::poll(&mut fds, ts.as_ref()) {
+                    match rustix::event::poll(&mut fds[..n], ts.as_ref()) {
                         Ok(_) | Err(rustix::io::Errno::INTR) => {}
                         Err(e) => panic!("aio_poll: ppoll failed: {e}"),
                     }
                 }
-                let mut events: Vec<epoll::Event> = Vec::with_capacity(128);
+                let zero = timespec(0);
                 match epoll::wait(
                     ep,
                     rustix::buffer::spare_capacity(&mut events),
-                    Some(&timespec(0)),
+                    if direct { None } else { Some(&zero) },
                 ) {
                     Ok(_) | Err(rustix::io::Errno::INTR) => {}
                     Err(e) => panic!("aio_poll: epoll_wait failed: {e}"),
+                }
+                struct PutBack(Vec<epoll::Event>);
+                impl Drop for PutBack {
+                    fn drop(&mut self) {
+                        let v = std::mem::take(&mut self.0);
+                        EVENT_BUF.with(|b| *b.borrow_mut() = v);
+                    }
+                }
+                let events = PutBack(events);
+                let events = &events.0;
+                {
+                    let table = self.handlers.lock();
+                    if table.always_ready > 0 {
+                        let nodes: Vec<_> = table
+                            .by_fd
+                            .values()
+                            .filter(|n| n.always_ready.load(Ordering::Relaxed))
+                            .cloned()
+                            .collect();
+                        drop(table);
+                        for n in nodes {
+                            let ev = n.events();
+                            self.add_ready(ready, n, ev, false, stamp);
+                        }
+                    }
                 }
                 if events.is_empty() {
                     return;
                 }
                 let table = self.handlers.lock();
-                for ev in &events {
+                for ev in events {
                     let data = ev.data.u64();
                     if data == NOTIFIER_TOKEN {
-                        self.notifier.test_and_clear();
+                        // Edge-triggered: nothing to drain (see build()).
                         continue;
                     }
                     let fd = data as u32 as RawFd;

@@ -1275,3 +1275,146 @@ impl Drop for CoRwlockWriteGuard<'_> {
         self.l.release(true);
     }
 }
+
+// --- qemu-coroutine-io.c / qemu-co-timeout.c ---------------------------------------
+
+/// `yield_until_fd_readable(fd)`: installs a temporary read handler on
+/// `fd` in the current context that wakes this coroutine, yields until the
+/// fd is readable, and removes the handler. Like QEMU, it replaces any
+/// handler already installed for `fd`.
+///
+/// # Panics
+/// Outside a coroutine or without a current context.
+pub async fn yield_until_fd_readable(fd: std::os::fd::RawFd) {
+    struct Fut {
+        fd: std::os::fd::RawFd,
+        ctx: Option<Arc<AioContext>>,
+        fired: Arc<AtomicBool>,
+    }
+    impl Future for Fut {
+        type Output = ();
+        fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+            if self.fired.load(Ordering::Acquire) {
+                if let Some(ctx) = self.ctx.take() {
+                    ctx.remove_fd_handler(self.fd);
+                }
+                return Poll::Ready(());
+            }
+            if self.ctx.is_none() {
+                assert!(
+                    qemu_in_coroutine(),
+                    "yield_until_fd_readable outside a coroutine"
+                );
+                let ctx = current_aio_context().expect("yield_until_fd_readable: no AioContext");
+                let fired = Arc::clone(&self.fired);
+                let waker = cx.waker().clone();
+                ctx.set_fd_rw(
+                    self.fd,
+                    Some(Arc::new(move || {
+                        if !fired.swap(true, Ordering::AcqRel) {
+                            waker.wake_by_ref();
+                        }
+                    })),
+                    None,
+                );
+                self.ctx = Some(ctx);
+            }
+            Poll::Pending
+        }
+    }
+    impl Drop for Fut {
+        fn drop(&mut self) {
+            if let Some(ctx) = self.ctx.take() {
+                ctx.remove_fd_handler(self.fd);
+            }
+        }
+    }
+    Fut {
+        fd,
+        ctx: None,
+        fired: Arc::new(AtomicBool::new(false)),
+    }
+    .await;
+}
+
+/// The error of [`qemu_co_timeout`] (QEMU's `-ETIMEDOUT`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("coroutine timed out")]
+pub struct TimedOut;
+
+/// `qemu_co_timeout(entry, ns, clean)`: runs `f` in a new coroutine in the
+/// current context and waits for it at most `ns` of REALTIME. On timeout
+/// `f` is *not* cancelled: it keeps running, and `clean` receives its
+/// output when it finishes.
+///
+/// # Panics
+/// Outside a coroutine.
+pub async fn qemu_co_timeout<T: Send + 'static>(
+    f: impl Future<Output = T> + Send + 'static,
+    ns: i64,
+    clean: impl FnOnce(T) + Send + 'static,
+) -> Result<T, TimedOut> {
+    struct Shared<T> {
+        result: Option<T>,
+        timed_out: bool,
+        clean: Option<Box<dyn FnOnce(T) + Send>>,
+        waker: Option<Waker>,
+    }
+    let shared = Arc::new(Mutex::new(Shared {
+        result: None,
+        timed_out: false,
+        clean: Some(Box::new(clean)),
+        waker: None,
+    }));
+    let ctx = current_aio_context().expect("qemu_co_timeout: no AioContext");
+    let s = Arc::clone(&shared);
+    let runner = Coroutine::new(async move {
+        let v = f.await;
+        let (late, waker) = {
+            let mut g = s.lock();
+            if g.timed_out {
+                (g.clean.take().map(|c| (c, v)), None)
+            } else {
+                g.result = Some(v);
+                (None, g.waker.take())
+            }
+        };
+        if let Some((c, v)) = late {
+            c(v);
+        }
+        if let Some(w) = waker {
+            w.wake();
+        }
+    });
+    let s = Arc::clone(&shared);
+    let timer = Timer::new(&ctx, ClockType::Realtime, move || {
+        let w = {
+            let mut g = s.lock();
+            if g.result.is_some() {
+                None
+            } else {
+                g.timed_out = true;
+                g.waker.take()
+            }
+        };
+        if let Some(w) = w {
+            w.wake();
+        }
+    });
+    timer.modify_ns(QemuClock::get_ns(ClockType::Realtime).saturating_add(ns));
+    // Start the entry coroutine after this one yields (aio_co_enter
+    // semantics inside a coroutine).
+    aio_co_enter(&ctx, &runner);
+    std::future::poll_fn(|cx| {
+        let mut g = shared.lock();
+        if let Some(v) = g.result.take() {
+            return Poll::Ready(Ok(v));
+        }
+        if g.timed_out {
+            return Poll::Ready(Err(TimedOut));
+        }
+        g.waker = Some(cx.waker().clone());
+        Poll::Pending
+    })
+    .await
+}

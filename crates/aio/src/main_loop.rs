@@ -29,8 +29,8 @@ use std::sync::atomic::{AtomicI32, Ordering};
 use crate::bh::QemuBh;
 use crate::context::{AioContext, FdMonKind, IoHandler, set_current_aio_context, set_main_context};
 use crate::runstate::{
-    RESET_REQUESTED, RunState, SHUTDOWN_REQUESTED, SHUTDOWN_SIGNAL, ShutdownCause,
-    VMSTOP_REQUESTED, vm_stop, vmstop_state,
+    RESET_REQUESTED, RunState, SHUTDOWN_PID, SHUTDOWN_REQUESTED, SHUTDOWN_SIGNAL, ShutdownCause,
+    VMSTOP_REQUESTED, notify_shutdown, shutdown_action_pause, vm_stop, vmstop_state,
 };
 use crate::timer::{ClockType, SCALE_NS, Timer};
 use crate::{EventNotifier, bql};
@@ -174,18 +174,35 @@ pub fn main_loop_should_exit() -> Option<ShutdownCause> {
     let sig = SHUTDOWN_SIGNAL.swap(0, Ordering::AcqRel);
     if sig != 0 {
         // qemu_system_killed: a host signal is a shutdown request.
+        let pid = SHUTDOWN_PID.load(Ordering::Acquire);
+        *crate::runstate::KILLED_BY.lock() = Some((sig, pid));
         SHUTDOWN_REQUESTED.store(ShutdownCause::HostSignal as i32, Ordering::Release);
     }
     let shutdown = SHUTDOWN_REQUESTED.swap(0, Ordering::AcqRel);
     if shutdown != 0 {
+        let cause = ShutdownCause::from_i32(shutdown);
+        notify_shutdown(cause);
         vm_stop(RunState::Shutdown);
-        return Some(ShutdownCause::from_i32(shutdown));
+        // A host signal always ends the loop, even with shutdown=pause.
+        if !shutdown_action_pause() || cause == ShutdownCause::HostSignal {
+            return Some(cause);
+        }
     }
     let reset = RESET_REQUESTED.swap(0, Ordering::AcqRel);
     if reset != 0 {
         let cause = ShutdownCause::from_i32(reset);
+        // The vCPUs are paused around the machine reset.
+        crate::cpus::pause_all_vcpus();
         if let Some(h) = RESET_HANDLER.lock().as_ref() {
             h(cause);
+        }
+        crate::cpus::resume_all_vcpus();
+        let st = crate::runstate::runstate_get();
+        if !matches!(
+            st,
+            RunState::Running | RunState::Inmigrate | RunState::FinishMigrate
+        ) {
+            crate::runstate::runstate_set(RunState::Prelaunch);
         }
     }
     let stop = VMSTOP_REQUESTED.swap(0, Ordering::AcqRel);
@@ -225,8 +242,19 @@ pub(crate) fn panic_message(e: &Box<dyn std::any::Any + Send>) -> String {
     }
 }
 
-extern "C" fn termsig_handler(sig: libc::c_int) {
-    // Async-signal-safe: an atomic store and a write(2) to the eventfd.
+extern "C" fn termsig_handler(
+    sig: libc::c_int,
+    info: *mut libc::siginfo_t,
+    _uc: *mut libc::c_void,
+) {
+    // Async-signal-safe: atomic stores and a write(2) to the eventfd.
+    let pid = if info.is_null() {
+        0
+    } else {
+        // SAFETY: the kernel passes a valid siginfo_t with SA_SIGINFO.
+        unsafe { (*info).si_pid() }
+    };
+    SHUTDOWN_PID.store(pid, Ordering::Release);
     SHUTDOWN_SIGNAL.store(sig, Ordering::Release);
     let fd = SIGNAL_NOTIFY_FD.load(Ordering::Acquire);
     if fd >= 0 {
@@ -245,7 +273,7 @@ fn install_signal_handlers() -> std::io::Result<()> {
             let mut sa: libc::sigaction = std::mem::zeroed();
             sa.sa_sigaction = termsig_handler as *const () as libc::sighandler_t;
             libc::sigemptyset(&mut sa.sa_mask);
-            sa.sa_flags = libc::SA_RESTART;
+            sa.sa_flags = libc::SA_RESTART | libc::SA_SIGINFO;
             libc::sigaction(sig, &sa, std::ptr::null_mut())
         };
         if r != 0 {

@@ -7,8 +7,8 @@
 //!
 //! [`vm_start`] / [`vm_stop`] drive the VIRTUAL clock: stopping freezes its
 //! value and disables its timers (waiting for running callbacks); starting
-//! resumes it from the frozen value. Accelerators plug in through
-//! [`set_cpu_control`] (pause/resume all vCPUs) and device models through
+//! resumes it from the frozen value. They pause and resume every vCPU
+//! registered in [`crate::cpus`]; device models hook in through
 //! [`add_vm_change_state_handler`].
 //!
 //! [`main_loop_should_exit`]: crate::main_loop::main_loop_should_exit
@@ -168,21 +168,6 @@ pub fn runstate_set(state: RunState) {
     CURRENT_STATE.store(state as u32, Ordering::Release);
 }
 
-/// Hooks an accelerator installs to stop and restart vCPUs.
-pub trait CpuControl: Send + Sync {
-    /// `pause_all_vcpus`: returns once no vCPU executes guest code.
-    fn pause_all_vcpus(&self);
-    /// `resume_all_vcpus`.
-    fn resume_all_vcpus(&self);
-}
-
-static CPU_CONTROL: Mutex<Option<Arc<dyn CpuControl>>> = Mutex::new(None);
-
-/// Installs the accelerator's vCPU control hooks.
-pub fn set_cpu_control(c: Arc<dyn CpuControl>) {
-    *CPU_CONTROL.lock() = Some(c);
-}
-
 type ChangeHandler = Arc<dyn Fn(bool, RunState) + Send + Sync>;
 
 struct HandlerEntry {
@@ -245,13 +230,10 @@ pub fn vm_start() {
     runstate_set(RunState::Running);
     vm_state_notify(true, RunState::Running);
     QemuClock::enable(ClockType::Virtual, true);
-    let cc = CPU_CONTROL.lock().clone();
-    if let Some(c) = cc {
-        c.resume_all_vcpus();
-    }
+    crate::cpus::resume_all_vcpus();
 }
 
-/// `vm_stop` / `do_vm_stop`: pauses the vCPUs, freezes VIRTUAL time,
+/// `vm_stop` / `do_vm_stop` (BQL held): pauses the vCPUs, freezes VIRTUAL time,
 /// disables the VIRTUAL clock (waiting for its running callbacks), sets
 /// `state` and notifies handlers. If not running, only sets `state`.
 ///
@@ -263,10 +245,7 @@ pub fn vm_stop(state: RunState) {
         runstate_set(state);
         return;
     }
-    let cc = CPU_CONTROL.lock().clone();
-    if let Some(c) = cc {
-        c.pause_all_vcpus();
-    }
+    crate::cpus::pause_all_vcpus();
     cpu_disable_ticks();
     QemuClock::enable(ClockType::Virtual, false);
     runstate_set(state);
@@ -279,6 +258,46 @@ pub(crate) static RESET_REQUESTED: AtomicI32 = AtomicI32::new(0);
 pub(crate) static VMSTOP_REQUESTED: AtomicU32 = AtomicU32::new(0);
 /// Signal number of a SIGINT/SIGTERM/SIGHUP, 0 = none.
 pub(crate) static SHUTDOWN_SIGNAL: AtomicI32 = AtomicI32::new(0);
+/// The sender's pid of that signal (`siginfo.si_pid`).
+pub(crate) static SHUTDOWN_PID: AtomicI32 = AtomicI32::new(0);
+/// The last host signal that caused a shutdown, as (signal, pid).
+pub(crate) static KILLED_BY: Mutex<Option<(i32, i32)>> = Mutex::new(None);
+static SHUTDOWN_ACTION_PAUSE: std::sync::atomic::AtomicBool =
+    std::sync::atomic::AtomicBool::new(false);
+
+/// The host signal (and sender pid, 0 if unknown) that caused the last
+/// shutdown, for the CLI's "terminating on signal N from pid P" report
+/// (`qemu_kill_report`).
+pub fn shutdown_signal_info() -> Option<(i32, i32)> {
+    *KILLED_BY.lock()
+}
+
+/// `-action shutdown=pause` / `-no-shutdown`: a shutdown request stops the
+/// VM (state `shutdown`) instead of ending the main loop.
+pub fn set_shutdown_action_pause(pause: bool) {
+    SHUTDOWN_ACTION_PAUSE.store(pause, Ordering::Release);
+}
+
+pub(crate) fn shutdown_action_pause() -> bool {
+    SHUTDOWN_ACTION_PAUSE.load(Ordering::Acquire)
+}
+
+type ShutdownNotifier = Arc<dyn Fn(ShutdownCause) + Send + Sync>;
+static SHUTDOWN_NOTIFIERS: Mutex<Vec<ShutdownNotifier>> = Mutex::new(Vec::new());
+
+/// `qemu_register_shutdown_notifier`: `cb(cause)` runs in the main loop for
+/// every shutdown request (before the loop exits or the VM pauses); the QMP
+/// monitor emits its `SHUTDOWN` event from here.
+pub fn add_shutdown_notifier(cb: impl Fn(ShutdownCause) + Send + Sync + 'static) {
+    SHUTDOWN_NOTIFIERS.lock().push(Arc::new(cb));
+}
+
+pub(crate) fn notify_shutdown(cause: ShutdownCause) {
+    let ns: Vec<_> = SHUTDOWN_NOTIFIERS.lock().clone();
+    for n in ns {
+        n(cause);
+    }
+}
 
 /// `qemu_shutdown_requested_get`.
 pub fn shutdown_requested() -> ShutdownCause {

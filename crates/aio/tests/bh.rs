@@ -216,13 +216,13 @@ fn panicking_bh_does_not_wedge_the_loop() {
     assert!(!ctx.poll(false));
 }
 
-/// Invariant 1 under stress: 2 producer threads × 1,000,000 cross-thread
+/// Invariant 1 under stress: 4 producer threads × 1,000,000 cross-thread
 /// oneshot schedules; each runs exactly once, and no wakeup is lost (the
 /// home thread only ever polls with `blocking = true`).
 #[test]
 fn stress_cross_thread_oneshots_run_exactly_once() {
     const PER: usize = 1_000_000;
-    const THREADS: usize = 2;
+    const THREADS: usize = 4;
     let ctx = ctx();
     ctx.poll(false); // claim the home thread
     let flags: Arc<Vec<AtomicU8>> =

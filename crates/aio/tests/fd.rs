@@ -273,3 +273,31 @@ fn final_io_poll_after_poll_end_catches_the_race() {
     assert_eq!(log, vec!["begin", "end", "poll_ready"]);
     ctx.remove_fd_handler(fd);
 }
+
+/// Files epoll cannot watch (EPERM, e.g. /dev/null or a regular file) are
+/// always ready, as poll(2) reports them: the handler runs every iteration
+/// and a blocking poll does not block.
+#[test]
+fn unpollable_files_are_always_ready() {
+    for ctx in both() {
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                let f = std::fs::File::open("/dev/null").unwrap();
+                let n = Arc::new(AtomicUsize::new(0));
+                let n2 = Arc::clone(&n);
+                ctx.set_fd_rw(
+                    f.as_raw_fd(),
+                    Some(Arc::new(move || {
+                        n2.fetch_add(1, Ordering::SeqCst);
+                    })),
+                    None,
+                );
+                assert!(ctx.poll(true));
+                assert!(ctx.poll(true));
+                assert_eq!(n.load(Ordering::SeqCst), 2, "{:?}", ctx.fdmon_kind());
+                ctx.remove_fd_handler(f.as_raw_fd());
+                assert!(!ctx.poll(false));
+            });
+        });
+    }
+}

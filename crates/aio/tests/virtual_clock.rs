@@ -16,6 +16,8 @@ const RT: ClockType = ClockType::Realtime;
 #[test]
 fn virtual_clock_stops_with_the_vm() {
     let ctx = AioContext::new("v").unwrap();
+    // vm_start/vm_stop run with the BQL, as in the main loop.
+    let _bql = ferrite_aio::bql::bql_lock();
     // Before the first vm_start: 0 and disabled.
     assert_eq!(runstate_get(), RunState::Prelaunch);
     assert_eq!(QemuClock::get_ns(V), 0);

@@ -25,6 +25,8 @@ pub struct AptSource {
     pub suites: Vec<String>,
     /// Components (`main`, ...).
     pub components: Vec<String>,
+    /// The `Signed-By` / `signed-by=` keyring file, if one is named.
+    pub signed_by: Option<PathBuf>,
     /// The file it came from.
     pub file: PathBuf,
 }
@@ -47,6 +49,9 @@ pub struct Mirror {
     pub url: String,
     /// Where the URL came from.
     pub origin: MirrorOrigin,
+    /// The keyring the APT source names for checking the archive's
+    /// signature (`Signed-By`), if any.
+    pub keyring: Option<PathBuf>,
 }
 
 impl Mirror {
@@ -72,6 +77,7 @@ impl Mirror {
         Ok(Mirror {
             url: url.to_string(),
             origin,
+            keyring: None,
         })
     }
 
@@ -127,7 +133,10 @@ pub fn mirror_from_apt(apt_root: &Path) -> Result<Mirror> {
         .iter()
         .find(|s| s.uri.starts_with("http://") && s.suites.iter().any(|x| is_release_suite(x)));
     match usable {
-        Some(s) => Mirror::new(&s.uri, MirrorOrigin::AptConfig(s.file.clone())),
+        Some(s) => Ok(Mirror {
+            keyring: s.signed_by.clone(),
+            ..Mirror::new(&s.uri, MirrorOrigin::AptConfig(s.file.clone()))?
+        }),
         None => Err(GuestError::NoMirror {
             detail: format!(
                 "none of the APT sources ({}) is an http:// Debian archive with a release suite",
@@ -195,8 +204,14 @@ pub fn parse_one_line(text: &str, file: &Path) -> Vec<AptSource> {
             continue;
         }
         let mut rest = rest.trim_start();
+        let mut signed_by = None;
         if let Some(opts) = rest.strip_prefix('[') {
             let Some(end) = opts.find(']') else { continue };
+            signed_by = opts[..end]
+                .split_whitespace()
+                .find_map(|o| o.strip_prefix("signed-by="))
+                .filter(|v| v.starts_with('/'))
+                .map(PathBuf::from);
             rest = opts[end + 1..].trim_start();
         }
         let mut words = rest.split_whitespace();
@@ -207,6 +222,7 @@ pub fn parse_one_line(text: &str, file: &Path) -> Vec<AptSource> {
             uri: uri.to_string(),
             suites: vec![suite.to_string()],
             components: words.map(str::to_string).collect(),
+            signed_by,
             file: file.to_path_buf(),
         });
     }
@@ -239,6 +255,11 @@ pub fn parse_deb822(text: &str, file: &Path) -> Vec<AptSource> {
                     uri,
                     suites: words("Suites"),
                     components: words("Components"),
+                    // A path; an inline key block is not used.
+                    signed_by: get("Signed-By")
+                        .map(str::trim)
+                        .filter(|v| v.starts_with('/') && !v.contains(' '))
+                        .map(PathBuf::from),
                     file: file.to_path_buf(),
                 });
             }
@@ -289,7 +310,12 @@ Components: main
         assert_eq!(s[0].uri, "http://mirror.example/debian");
         assert_eq!(s[0].suites, ["bookworm", "bookworm-updates"]);
         assert_eq!(s[0].components, ["main"]);
+        assert_eq!(
+            s[0].signed_by.as_deref(),
+            Some(Path::new("/usr/share/keyrings/debian-archive-keyring.gpg"))
+        );
         assert_eq!(s[1].suites, ["bookworm-security"]);
+        assert_eq!(s[1].signed_by, None);
     }
 
     #[test]
@@ -315,6 +341,7 @@ Components: main
         assert_eq!(s[0].uri, "http://one/debian");
         assert_eq!(s[0].suites, ["trixie"]);
         assert_eq!(s[0].components, ["main", "contrib"]);
+        assert_eq!(s[0].signed_by.as_deref(), Some(Path::new("/k.gpg")));
         assert_eq!(s[1].suites, ["trixie-security"]);
     }
 

@@ -409,6 +409,22 @@ fn remove_unused(cache_dir: &Path, keep: &str) {
     }
 }
 
+/// Takes the cache's exclusive lock (an advisory `flock` on the directory),
+/// saying so through `progress` if another fetch holds it.
+pub fn lock(cache_dir: &Path, progress: &mut dyn crate::Progress) -> Result<File> {
+    let f = File::open(cache_dir).map_err(|e| GuestError::io("cannot open", cache_dir, e))?;
+    match f.try_lock() {
+        Ok(()) => return Ok(f),
+        Err(fs::TryLockError::WouldBlock) => {
+            progress.note("waiting for another `ferrite guest fetch` to finish");
+        }
+        Err(fs::TryLockError::Error(e)) => return Err(GuestError::io("cannot lock", cache_dir, e)),
+    }
+    f.lock()
+        .map_err(|e| GuestError::io("cannot lock", cache_dir, e))?;
+    Ok(f)
+}
+
 /// Removes leftovers of dead processes (before starting a fetch).
 pub fn clean_stale(cache_dir: &Path) {
     if let Ok(Some(m)) = read_manifest(cache_dir) {
@@ -603,6 +619,19 @@ mod tests {
         // Re-committing repairs it.
         commit(tmp.path(), "src", pkgs(), files(b"kernel")).unwrap();
         check(tmp.path(), &m, true).unwrap();
+    }
+
+    #[test]
+    fn lock_is_exclusive() {
+        let tmp = tempfile::tempdir().unwrap();
+        let held = lock(tmp.path(), &mut crate::progress::Silent).unwrap();
+        let other = File::open(tmp.path()).unwrap();
+        assert!(matches!(
+            other.try_lock(),
+            Err(fs::TryLockError::WouldBlock)
+        ));
+        drop(held);
+        other.try_lock().unwrap();
     }
 
     #[test]

@@ -550,6 +550,11 @@ pub(crate) mod fixture {
         let data = match ext {
             ".xz" => xz(&tar),
             ".zst" => zst(&tar),
+            ".gz" => {
+                let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+                std::io::Write::write_all(&mut e, &tar).unwrap();
+                e.finish().unwrap()
+            }
             "" => tar,
             _ => panic!("fixture compression {ext}"),
         };
@@ -606,6 +611,16 @@ mod tests {
         let got = extract_data(&deb(".zst", &sample())[..], |p| p == "usr/share/doc/x").unwrap();
         assert_eq!(got.len(), 1);
         assert_eq!(got[0].data, b"doc");
+    }
+
+    #[test]
+    fn tar_gz_and_plain_tar_members() {
+        for ext in [".gz", ""] {
+            let got =
+                extract_data(&deb(ext, &sample())[..], |p| p.starts_with("boot/vmlinux")).unwrap();
+            assert_eq!(got.len(), 1, "{ext}");
+            assert_eq!(got[0].data, b"kernel image", "{ext}");
+        }
     }
 
     #[test]

@@ -71,6 +71,21 @@ pub enum GuestError {
         index: String,
     },
 
+    /// `gpgv` rejected the suite's `InRelease` signature.
+    #[error(
+        "the signature of {url} does not verify with {keyring}: {reason}; the mirror (or \
+         something between it and you) serves a forged or stale index: pass --mirror with \
+         another mirror, or update the debian-archive-keyring package"
+    )]
+    BadSignature {
+        /// The InRelease URL.
+        url: String,
+        /// The keyring used.
+        keyring: PathBuf,
+        /// gpgv's last message.
+        reason: String,
+    },
+
     /// A downloaded file's SHA-256 is not the one the index names.
     #[error(
         "checksum mismatch for {what}: the index says SHA-256 {expected}, the download has \

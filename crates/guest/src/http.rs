@@ -69,7 +69,7 @@ impl Client {
         }
         let mut out = Vec::new();
         let mut reader = resp.body_mut().with_config().limit(MAX_INDEX).reader();
-        progress.start(what, len);
+        progress.start(&format!("downloading {what}"), len);
         let r = copy_counted(
             &mut reader,
             &mut out,
@@ -107,7 +107,7 @@ impl Client {
             .limit(size.saturating_add(1))
             .reader();
         let mut hasher = Sha256::new();
-        progress.start(what, Some(size));
+        progress.start(&format!("downloading {what}"), Some(size));
         let path = file.path().to_path_buf();
         let r = copy_counted(
             &mut reader,

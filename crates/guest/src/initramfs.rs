@@ -54,7 +54,10 @@ Leave with `poweroff` (or press Ctrl-A, then x, to stop the emulator).
 
 ";
 
-const PROFILE: &str = "export PATH=/bin:/sbin:/usr/bin:/usr/sbin\nexport PS1='\\h:\\w\\$ '\n";
+/// Login shell settings: the prompt is `guest:/# ` in `/` (HOME is `/root`
+/// so `\w` shows the path rather than `~`).
+const PROFILE: &str =
+    "export HOME=/root\nexport PATH=/bin:/sbin:/usr/bin:/usr/sbin\nexport PS1='\\h:\\w\\$ '\n";
 const PASSWD: &str = "root:x:0:0:root:/root:/bin/sh\n";
 const GROUP: &str = "root:x:0:\n";
 const HOSTNAME: &str = "guest\n";
@@ -270,6 +273,58 @@ mod tests {
         assert_eq!(cpio, cpio_newc(&guest_tree(b"busybox", &mods)));
         // Different input, different bytes.
         assert_ne!(a, build_initramfs(b"busybox2", &mods));
+    }
+
+    /// Differential check: GNU cpio (when installed) reads the archive back
+    /// with the same names, modes, sizes and link targets.
+    #[test]
+    fn gnu_cpio_agrees() {
+        use std::process::{Command, Stdio};
+        let mods = vec![("virtio-rng.ko.xz".to_string(), vec![9u8; 5000])];
+        let archive = cpio_newc(&guest_tree(&[0x7f; 3333], &mods));
+        let child = Command::new("cpio")
+            .args(["-itv", "--quiet"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn();
+        let Ok(mut child) = child else {
+            eprintln!("skipped: GNU cpio is not installed");
+            return;
+        };
+        std::io::Write::write_all(child.stdin.as_mut().unwrap(), &archive).unwrap();
+        drop(child.stdin.take());
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let listing = String::from_utf8(out.stdout).unwrap();
+        let lines: Vec<&str> = listing.lines().collect();
+        let ours = parse(&archive);
+        assert_eq!(lines.len(), ours.len());
+        for (line, (name, mode, ..)) in lines.iter().zip(&ours) {
+            let w: Vec<&str> = line.split_whitespace().collect();
+            // mode string, links, owner, group, size, month, day, year, name[, ->, target]
+            let kind = match mode & 0o170000 {
+                0o040000 => 'd',
+                0o120000 => 'l',
+                _ => '-',
+            };
+            assert!(w[0].starts_with(kind), "{line}");
+            assert_eq!((w[2], w[3]), ("root", "root"), "{line}");
+            assert_eq!(w[8], name.as_str(), "{line}");
+        }
+        assert!(
+            listing.contains("bin/busybox") && listing.contains(" 3333 "),
+            "{listing}"
+        );
+        assert!(listing.contains("init -> bin/busybox"), "{listing}");
+        assert!(
+            listing.contains("drwxrwxrwt") && listing.contains("tmp"),
+            "{listing}"
+        );
     }
 
     #[test]

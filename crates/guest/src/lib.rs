@@ -25,9 +25,11 @@
 //! [`path`] and [`list`] read the cache only; [`seed_from_dir`] fills it from
 //! a directory laid out like `shared/guests/riscv64`.
 //!
-//! Integrity: every `.deb` is checked against the SHA-256 in the index; the
-//! index itself is fetched over plain HTTP and its OpenPGP signature
-//! (`InRelease`) is not checked (see `docs/divergences.md`).
+//! Integrity: every `.deb` is checked against the size and SHA-256 in the
+//! index, each index against the suite's `InRelease`, and `InRelease`'s
+//! OpenPGP signature with `gpgv` and the Debian archive keyring when both are
+//! installed ([`release`]; otherwise the fetch says that the signature was
+//! not checked).
 
 pub mod apt;
 pub mod cache;
@@ -38,7 +40,11 @@ pub mod index;
 pub mod initramfs;
 pub mod modinfo;
 pub mod progress;
+pub mod release;
 pub mod version;
+
+#[cfg(test)]
+mod fetch_tests;
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -73,6 +79,12 @@ pub struct FetchOptions {
     pub refresh: bool,
     /// Module roots to include (dependencies are added).
     pub modules: Vec<String>,
+    /// Check `InRelease`'s signature with `gpgv` when it and a keyring are
+    /// installed (the hashes in it are checked either way).
+    pub check_signature: bool,
+    /// Fail when an index does not match `InRelease` (as APT does) instead
+    /// of warning and using it.
+    pub strict_index: bool,
 }
 
 impl Default for FetchOptions {
@@ -86,6 +98,8 @@ impl Default for FetchOptions {
                 .iter()
                 .map(|s| s.to_string())
                 .collect(),
+            check_signature: true,
+            strict_index: false,
         }
     }
 }
@@ -110,6 +124,12 @@ pub struct FetchReport {
     pub paths: GuestPaths,
     /// The cache manifest (versions and hashes).
     pub manifest: Manifest,
+    /// How the suite's signature was checked (`None` if the mirror was not
+    /// asked: the cache was used).
+    pub signature: Option<release::Signature>,
+    /// Problems that did not stop the fetch (unchecked signature, an index
+    /// out of sync with `InRelease`), also reported through the progress.
+    pub warnings: Vec<String>,
 }
 
 fn resolve_cache_dir(dir: Option<&Path>) -> Result<PathBuf> {
@@ -151,14 +171,63 @@ pub fn fetch(opts: &FetchOptions, progress: &mut dyn Progress) -> Result<FetchRe
             outcome: FetchOutcome::Cached,
             paths: paths.clone(),
             manifest: manifest.clone(),
+            signature: None,
+            warnings: Vec::new(),
         });
     }
     let mirror = apt::discover_mirror(opts.mirror.as_deref(), &opts.apt_root)?;
     let client = http::Client::new();
     progress.note(&format!("using the Debian mirror {}", mirror.url));
 
-    let arch_index = fetch_index(&client, &mirror, ARCH, progress)?;
-    let all_index = fetch_index(&client, &mirror, "all", progress)?;
+    let release_url = mirror.join(&format!("dists/{SUITE}/InRelease"));
+    let inrelease = client.get_bytes(&release_url, &format!("{SUITE} InRelease"), progress)?;
+    let (release_text, signature) = if opts.check_signature {
+        release::verify(&inrelease, mirror.keyring.as_deref(), &release_url)?
+    } else {
+        let text = String::from_utf8_lossy(&inrelease).into_owned();
+        let why = "checking was turned off".to_string();
+        (text, release::Signature::NotChecked(why))
+    };
+    match &signature {
+        release::Signature::Verified(k) => progress.note(&format!(
+            "{SUITE} InRelease: good signature ({})",
+            k.display()
+        )),
+        release::Signature::NotChecked(why) => progress.note(&format!(
+            "warning: the signature of {SUITE} InRelease was not checked ({why}); \
+             the indices are still checked against its hashes"
+        )),
+    }
+    let release = ReleaseInfo {
+        hashes: release::parse_sha256_table(&release_text),
+        by_hash: release_text
+            .lines()
+            .any(|l| l.trim().eq_ignore_ascii_case("Acquire-By-Hash: yes")),
+        url: release_url,
+    };
+    let mut warnings = Vec::new();
+    if let release::Signature::NotChecked(why) = &signature {
+        warnings.push(format!("the InRelease signature was not checked: {why}"));
+    }
+    let strict = opts.strict_index;
+    let arch_index = fetch_index(
+        &client,
+        &mirror,
+        ARCH,
+        &release,
+        strict,
+        &mut warnings,
+        progress,
+    )?;
+    let all_index = fetch_index(
+        &client,
+        &mirror,
+        "all",
+        &release,
+        strict,
+        &mut warnings,
+        progress,
+    )?;
     let pick = |entries: &[PackageEntry], arch: &str, wanted: Wanted<'_>| {
         index::select_newest(entries, wanted)
             .cloned()
@@ -179,18 +248,41 @@ pub fn fetch(opts: &FetchOptions, progress: &mut dyn Progress) -> Result<FetchRe
             deb_sha256: e.sha256.clone(),
         })
         .collect();
-    if let Some((manifest, paths)) = &intact
-        && manifest.packages == records
-    {
+    let up_to_date = |intact: &Option<(Manifest, GuestPaths)>| {
+        intact
+            .as_ref()
+            .filter(|(m, _)| m.packages == records)
+            .cloned()
+    };
+    if let Some((manifest, paths)) = up_to_date(&intact) {
         progress.note("the cached guest is up to date");
         return Ok(FetchReport {
             outcome: FetchOutcome::UpToDate,
-            paths: paths.clone(),
-            manifest: manifest.clone(),
+            paths,
+            manifest,
+            signature: Some(signature),
+            warnings,
         });
     }
 
     fs::create_dir_all(&dir).map_err(|e| GuestError::io("cannot create", &dir, e))?;
+    // One fetch at a time per cache: the lock (on the directory itself, so
+    // no lock file is left behind) is released when `_lock` is dropped.
+    let _lock = cache::lock(&dir, progress)?;
+    // Another fetch may have finished while this one waited.
+    let now = cache::read_manifest(&dir)
+        .ok()
+        .flatten()
+        .and_then(|m| cache::check(&dir, &m, true).ok().map(|p| (m, p)));
+    if let Some((manifest, paths)) = up_to_date(&now) {
+        return Ok(FetchReport {
+            outcome: FetchOutcome::UpToDate,
+            paths,
+            manifest,
+            signature: Some(signature),
+            warnings,
+        });
+    }
     cache::clean_stale(&dir);
 
     // Kernel: the Image and every module (compressed, ~100 MB) so that the
@@ -258,6 +350,8 @@ pub fn fetch(opts: &FetchOptions, progress: &mut dyn Progress) -> Result<FetchRe
         outcome: FetchOutcome::Fetched,
         paths,
         manifest,
+        signature: Some(signature),
+        warnings,
     })
 }
 
@@ -278,14 +372,70 @@ pub fn index_path(arch: &str) -> String {
     format!("dists/{SUITE}/{COMPONENT}/binary-{arch}/Packages.xz")
 }
 
+/// What `InRelease` says about the indices.
+struct ReleaseInfo {
+    /// `path → (sha256, size)` from its `SHA256:` table.
+    hashes: std::collections::HashMap<String, (String, u64)>,
+    /// `Acquire-By-Hash: yes`: indices are also at `by-hash/SHA256/<hash>`.
+    by_hash: bool,
+    /// The InRelease URL (for messages).
+    url: String,
+}
+
 fn fetch_index(
     client: &http::Client,
     mirror: &Mirror,
     arch: &str,
+    release: &ReleaseInfo,
+    strict: bool,
+    warnings: &mut Vec<String>,
     progress: &mut dyn Progress,
 ) -> Result<Vec<PackageEntry>> {
     let url = mirror.join(&index_path(arch));
-    let xz = client.get_bytes(&url, &format!("{SUITE} {arch} index"), progress)?;
+    let key = format!("{COMPONENT}/binary-{arch}/Packages.xz");
+    let (sha, size) = release
+        .hashes
+        .get(&key)
+        .ok_or_else(|| GuestError::BadArchive {
+            what: release.url.clone(),
+            reason: format!("it does not list {key}"),
+        })?;
+    let what = format!("{SUITE} {arch} index");
+    // By-hash names never change, so they cannot be caught mid-update the
+    // way the plain name can (APT prefers them for the same reason).
+    let by_hash = release.by_hash.then(|| {
+        mirror.join(&format!(
+            "dists/{SUITE}/{COMPONENT}/binary-{arch}/by-hash/SHA256/{sha}"
+        ))
+    });
+    let xz = match by_hash.map(|u| client.get_bytes(&u, &what, progress)) {
+        Some(Ok(data)) => data,
+        Some(Err(GuestError::HttpStatus { .. })) | None => {
+            client.get_bytes(&url, &what, progress)?
+        }
+        Some(Err(e)) => return Err(e),
+    };
+    let actual = cache::sha256_hex(&xz);
+    if &actual != sha || xz.len() as u64 != *size {
+        let mismatch = GuestError::ChecksumMismatch {
+            what: format!("{url} (against {})", release.url),
+            expected: format!("{sha} ({size} bytes)"),
+            actual: format!("{actual} ({} bytes)", xz.len()),
+        };
+        if strict {
+            return Err(mismatch);
+        }
+        // An out-of-sync mirror: the packages are still checked against
+        // this index, but the index is not covered by the signature.
+        let w = format!(
+            "warning: {url} does not match {}, so the mirror is out of sync; using it \
+             anyway (packages are still checked against it, but it is not covered by \
+             the signature)",
+            release.url
+        );
+        progress.note(&w);
+        warnings.push(w);
+    }
     let mut text = Vec::new();
     lzma_rs::xz_decompress(&mut &xz[..], &mut text).map_err(|e| GuestError::BadArchive {
         what: url.clone(),
@@ -305,8 +455,13 @@ fn download_and_extract(
     let url = mirror.join(&pkg.filename);
     let what = format!("{} {}", pkg.name, pkg.version);
     let file = client.download_verified(&url, &what, pkg.size, &pkg.sha256, dir, progress)?;
-    progress.note(&format!("unpacking {what}"));
-    deb::extract_data(file, keep).map_err(|e| GuestError::BadArchive {
+    // Unpacking the kernel's xz data takes longer than downloading it on a
+    // fast link, so it gets a progress bar too (bytes of the .deb read).
+    progress.start(&format!("unpacking {what}"), Some(pkg.size));
+    let reader = progress::ProgressReader::new(file, progress);
+    let r = deb::extract_data(reader, keep);
+    progress.finish();
+    r.map_err(|e| GuestError::BadArchive {
         what,
         reason: e.to_string(),
     })

@@ -7,6 +7,12 @@
 //! (`can_receive`, QEMU's `IOCanReadHandler`) and hands it bytes (`receive`,
 //! QEMU's `IOReadHandler`). The backends here are the ones that need no event
 //! loop: `null`, `file:`, any [`std::io::Write`] and an in-memory buffer for tests.
+//! [`mux`] decodes the `-nographic` console's escape keys (Ctrl-A x, Ctrl-A h,
+//! ...) and [`terminal`] puts the host terminal in raw mode and restores it on
+//! every exit path.
+
+pub mod mux;
+pub mod terminal;
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};

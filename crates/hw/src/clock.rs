@@ -4,7 +4,7 @@
 //! implements both with the event loop's clocks and timers (the VIRTUAL clock
 //! for the ACLINT and the UART's FIFO timeout, the HOST clock for the goldfish
 //! RTC) and routes each timer's expiry to the owning device's callback method
-//! (for example [`crate::intc::aclint::Aclint::mtimer_cb`]). Tests use
+//! (for example [`crate::intc::aclint::AclintMtimer::mtimer_cb`]). Tests use
 //! [`FakeClock`] and [`FakeTimer`], which they advance by hand.
 
 use std::sync::Arc;

@@ -212,8 +212,8 @@ fn divisor_latch() {
         t.out.contents().is_empty(),
         "divisor writes did not transmit"
     );
-    // 399193 / 2 baud, 10-bit frames: 1e9 / 199596.5 = 5010 ns per bit.
-    assert_eq!(t.uart.char_transmit_time(), 5010 * 10);
+    // 399193 / 2 baud, 10-bit frames: 1e9 / 199596.5 * 10 = 50101.1 ns.
+    assert_eq!(t.uart.char_transmit_time(), 50101);
     t.w(THR, b'!');
     assert_eq!(t.out.take(), b"!");
 }
@@ -317,13 +317,14 @@ fn interrupt_priority_order() {
 }
 
 #[test]
-fn registers_alias_every_eight_bytes_at_any_size() {
+fn any_access_size_reaches_one_byte_register() {
     let mut t = Rig::new();
+    assert_eq!(t.uart.region_size(), 8);
     t.w(SCR, 0x5a);
-    assert_eq!(t.uart.read(8 + 7, 1), 0x5a);
-    assert_eq!(t.uart.read(0xf8 + 7, 1), 0x5a);
+    assert_eq!(t.uart.read(7, 1), 0x5a);
     assert_eq!(t.uart.read(4, 4), u64::from(MCR_OUT2));
-    t.uart.write(0x10 + 7, 4, 0xdead_beef);
+    assert_eq!(t.uart.read(0, 8), 0, "RBR, zero-extended");
+    t.uart.write(7, 4, 0xdead_beef);
     assert_eq!(t.r(SCR), 0xef);
 }
 
@@ -402,4 +403,66 @@ proptest! {
         prop_assert_eq!(got, input);
         prop_assert!(!t.irq.level());
     }
+}
+
+/// Linux's `autoconfig()` and `autoconfig_16550a()` in
+/// `drivers/tty/serial/8250/8250_port.c`, step by step: the UART must come
+/// out as a plain 16550A (the boot log says "is a 16550A"), not as an EFR
+/// part, a SuperIO chip, a 16750 or an XScale UART.
+#[test]
+fn linux_autoconfig_identifies_a_16550a() {
+    let mut t = Rig::new();
+    // Scratch test on IER.
+    t.w(IER, 0);
+    assert_eq!(t.r(IER) & 0x0f, 0);
+    t.w(IER, 0x0f);
+    assert_eq!(t.r(IER) & 0x0f, 0x0f);
+    t.w(IER, 0);
+    // Loopback check: MSR status must follow MCR.
+    t.w(MCR, MCR_LOOP | 0x0a);
+    assert_eq!(t.r(MSR) & 0xf0, 0x90);
+    t.w(MCR, MCR_OUT2);
+    // EFR probe in configuration mode B, then the FIFO type from IIR.
+    t.w(LCR, 0xbf);
+    t.w(2, 0);
+    t.w(LCR, 0);
+    t.w(FCR, FCR_FE);
+    assert_eq!(t.r(IIR) >> 6, 3, "FIFO bits say 16550A family");
+    // autoconfig_16550a: no EFR in either configuration mode...
+    t.w(LCR, 0x80);
+    assert_ne!(t.r(2), 0, "EFR absent (mode A)");
+    t.w(LCR, 0xbf);
+    assert_ne!(t.r(2), 0, "EFR absent (mode B)");
+    // ...not a National SuperIO (EXCR1 does not track MCR.LOOP)...
+    t.w(LCR, 0);
+    let status1 = t.r(MCR);
+    t.w(LCR, 0xe0);
+    let status2 = t.r(2);
+    if (status2 ^ status1) & MCR_LOOP == 0 {
+        t.w(LCR, 0);
+        t.w(MCR, status1 ^ MCR_LOOP);
+        t.w(LCR, 0xe0);
+        let status2 = t.r(2);
+        t.w(LCR, 0);
+        t.w(MCR, status1);
+        assert_eq!((status2 ^ status1) & MCR_LOOP, 0, "not a SuperIO");
+    }
+    // ...not a TI16750 (no 64-byte FIFO bit)...
+    t.w(LCR, 0);
+    t.w(FCR, FCR_FE | 0x20);
+    let s1 = t.r(IIR) >> 5;
+    t.w(FCR, FCR_FE);
+    t.w(LCR, 0x80);
+    t.w(FCR, FCR_FE | 0x20);
+    let s2 = t.r(IIR) >> 5;
+    t.w(FCR, FCR_FE);
+    t.w(LCR, 0);
+    assert!(!(s1 == 6 && s2 == 7), "not a 16750");
+    // ...and not an XScale UART (IER bit 6 does not stick).
+    t.w(IER, 0x40);
+    assert_eq!(t.r(IER) & 0x40, 0, "not XScale");
+    t.w(IER, 0);
+    // Nothing was transmitted and no interrupt is left pending.
+    assert!(t.out.contents().is_empty());
+    assert!(!t.irq.level());
 }

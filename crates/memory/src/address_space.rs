@@ -114,6 +114,71 @@ impl Translation {
     }
 }
 
+/// Borrowed translation result used by the internal access paths (no
+/// reference counting: the view is pinned by an arc-swap guard).
+struct Tx<'a> {
+    fv: &'a FlatView,
+    index: Option<usize>,
+    xlat: HwAddr,
+    len: u64,
+}
+
+impl Tx<'_> {
+    fn range(&self) -> Option<&FlatRange> {
+        self.index.map(|i| &self.fv.ranges()[i])
+    }
+}
+
+/// `flatview_do_translate` on a borrowed view, following IOMMUs.
+fn translate_in<R>(
+    fv: &FlatView,
+    addr: HwAddr,
+    len: u64,
+    is_write: bool,
+    attrs: MemTxAttrs,
+    f: impl FnOnce(Tx<'_>) -> R,
+) -> R {
+    let Some(i) = fv.lookup_index(addr) else {
+        return f(Tx {
+            fv,
+            index: None,
+            xlat: addr,
+            len,
+        });
+    };
+    let fr = &fv.ranges()[i];
+    let xlat = addr - fr.start + fr.offset_in_region;
+    if let Some(ops) = fr.mr.iommu_ops() {
+        let idx = ops.attrs_to_index(attrs);
+        let need = IommuAccessFlags::for_access(is_write);
+        let e = ops.translate(xlat, need, idx);
+        let Some(target) = e.target_as.filter(|_| e.perm.contains(need)) else {
+            let empty = transaction::EMPTY_VIEW.clone();
+            return f(Tx {
+                fv: &empty,
+                index: None,
+                xlat: addr,
+                len,
+            });
+        };
+        let addr = (e.translated_addr & !e.addr_mask) | (xlat & e.addr_mask);
+        let len = len.min(((addr | e.addr_mask) - addr).saturating_add(1));
+        let g = target.0.current_map.load();
+        return translate_in(&g, addr, len, is_write, attrs, f);
+    }
+    let mut len = len;
+    if fr.mr.0.ram || fr.is_direct(false) {
+        let avail = fr.end() - u128::from(addr);
+        len = u64::try_from(avail.min(u128::from(len))).unwrap_or(len);
+    }
+    f(Tx {
+        fv,
+        index: Some(i),
+        xlat,
+        len,
+    })
+}
+
 /// A mapping returned by [`AddressSpace::map`].
 pub struct Mapping {
     ptr: *mut u8,
@@ -339,7 +404,7 @@ impl AddressSpace {
                     };
                 };
                 addr = (e.translated_addr & !e.addr_mask) | (xlat & e.addr_mask);
-                plen = plen.min((addr | e.addr_mask) - addr + 1);
+                plen = plen.min(((addr | e.addr_mask) - addr).saturating_add(1));
                 fv = target.flatview();
                 continue;
             }
@@ -356,86 +421,15 @@ impl AddressSpace {
         }
     }
 
-    /// `address_space_read_full`: reads `buf.len()` bytes at `addr`. Holes
-    /// read as zero and report `MEMTX_DECODE_ERROR`; a failing piece does
-    /// not stop the rest.
+    /// `address_space_read_full`: reads `buf.len()` bytes at `addr` using
+    /// the current FlatView (see [`FlatView::read`]).
     pub fn read(&self, addr: HwAddr, attrs: MemTxAttrs, buf: &mut [u8]) -> MemTxResult {
-        let mut r = MemTxResult::OK;
-        let mut done = 0usize;
-        let mut addr = addr;
-        while done < buf.len() {
-            let len = (buf.len() - done) as u64;
-            let t = self.translate(addr, len, false, attrs);
-            let l = match t.range() {
-                None => {
-                    let l = unassigned_step(&t, addr, len);
-                    buf[done..done + l as usize].fill(0);
-                    r |= MemTxResult::DECODE_ERROR;
-                    l
-                }
-                Some(fr) if fr.is_direct(false) && fr.host != 0 => {
-                    let l = t.len.min(len);
-                    host_copy_in(fr, t.xlat, &mut buf[done..done + l as usize]);
-                    l
-                }
-                Some(fr) => {
-                    let l = memory_access_size(&fr.mr, t.len.min(len), t.xlat).max(1);
-                    let (v, ri) =
-                        dispatch::dispatch_read(&fr.mr, t.xlat, l as u32, Endian::host(), attrs);
-                    u64_to_bytes(v, &mut buf[done..done + l as usize], Endian::host());
-                    r |= ri;
-                    l
-                }
-            };
-            done += l as usize;
-            addr = addr.wrapping_add(l);
-        }
-        r
+        self.with_flatview(|fv| fv.read(addr, attrs, buf))
     }
 
-    /// `address_space_write`: writes `buf` at `addr`. Writes to ROM and
-    /// holes are dropped with `MEMTX_DECODE_ERROR`; RAM writes update the
-    /// dirty bitmaps and invalidate translated code.
+    /// `address_space_write` (see [`FlatView::write`]).
     pub fn write(&self, addr: HwAddr, attrs: MemTxAttrs, buf: &[u8]) -> MemTxResult {
-        let mut r = MemTxResult::OK;
-        let mut done = 0usize;
-        let mut addr = addr;
-        while done < buf.len() {
-            let len = (buf.len() - done) as u64;
-            let t = self.translate(addr, len, true, attrs);
-            let l = match t.range() {
-                None => {
-                    r |= MemTxResult::DECODE_ERROR;
-                    unassigned_step(&t, addr, len)
-                }
-                Some(fr) if fr.is_direct(true) && fr.host != 0 => {
-                    let l = t.len.min(len);
-                    host_copy_out(fr, t.xlat, &buf[done..done + l as usize]);
-                    ram::invalidate_and_set_dirty(
-                        fr.dirty_log_mask,
-                        fr.ram_addr + (t.xlat - fr.offset_in_region),
-                        l,
-                    );
-                    l
-                }
-                Some(fr) => {
-                    let l = memory_access_size(&fr.mr, t.len.min(len), t.xlat).max(1);
-                    let v = bytes_to_u64(&buf[done..done + l as usize], Endian::host());
-                    r |= dispatch::dispatch_write(
-                        &fr.mr,
-                        t.xlat,
-                        v,
-                        l as u32,
-                        Endian::host(),
-                        attrs,
-                    );
-                    l
-                }
-            };
-            done += l as usize;
-            addr = addr.wrapping_add(l);
-        }
-        r
+        self.with_flatview(|fv| fv.write(addr, attrs, buf))
     }
 
     /// `address_space_rw`.
@@ -446,74 +440,20 @@ impl AddressSpace {
         buf: &mut [u8],
         is_write: bool,
     ) -> MemTxResult {
-        if is_write {
-            self.write(addr, attrs, buf)
-        } else {
-            self.read(addr, attrs, buf)
-        }
+        self.with_flatview(|fv| fv.rw(addr, attrs, buf, is_write))
     }
 
-    /// `address_space_write_rom`: stores into RAM, ROM and ROM devices
-    /// directly (loaders, debuggers); MMIO is skipped silently.
+    /// `address_space_write_rom` (see [`FlatView::write_rom`]).
     pub fn write_rom(&self, addr: HwAddr, attrs: MemTxAttrs, buf: &[u8]) -> MemTxResult {
-        let mut done = 0usize;
-        let mut addr = addr;
-        while done < buf.len() {
-            let len = (buf.len() - done) as u64;
-            let t = self.translate(addr, len, true, attrs);
-            let l = match t.range() {
-                Some(fr)
-                    if fr.host != 0
-                        && matches!(fr.mr.kind(), RegionKind::Ram | RegionKind::RomDevice) =>
-                {
-                    let avail = u64::try_from(fr.end() - u128::from(addr)).unwrap_or(u64::MAX);
-                    let l = avail.min(len);
-                    host_copy_out(fr, t.xlat, &buf[done..done + l as usize]);
-                    ram::invalidate_and_set_dirty(
-                        fr.dirty_log_mask,
-                        fr.ram_addr + (t.xlat - fr.offset_in_region),
-                        l,
-                    );
-                    l
-                }
-                Some(fr) => u64::try_from(fr.end() - u128::from(addr))
-                    .unwrap_or(u64::MAX)
-                    .min(len),
-                None => unassigned_step(&t, addr, len),
-            };
-            done += l as usize;
-            addr = addr.wrapping_add(l);
-        }
-        MemTxResult::OK
+        self.with_flatview(|fv| fv.write_rom(addr, attrs, buf))
     }
 
-    /// `address_space_access_valid`: would an access of `len` bytes at
-    /// `addr` be accepted?
+    /// `address_space_access_valid` (see [`FlatView::access_valid`]).
     pub fn access_valid(&self, addr: HwAddr, len: u64, is_write: bool, attrs: MemTxAttrs) -> bool {
-        let mut addr = addr;
-        let mut len = len;
-        while len > 0 {
-            let t = self.translate(addr, len, is_write, attrs);
-            let l = match t.range() {
-                None => return false,
-                Some(fr) if fr.is_direct(is_write) && fr.host != 0 => t.len.min(len),
-                Some(fr) => {
-                    let l = memory_access_size(&fr.mr, t.len.min(len), t.xlat).max(1);
-                    if !dispatch::access_valid(&fr.mr, t.xlat, l as u32, is_write, attrs) {
-                        return false;
-                    }
-                    l
-                }
-            };
-            len -= l;
-            addr = addr.wrapping_add(l);
-        }
-        true
+        self.with_flatview(|fv| fv.access_valid(addr, len, is_write, attrs))
     }
 
-    /// Generic load of `size` (1, 2, 4, 8) bytes in byte order `endian`
-    /// (`address_space_ld*_internal`): one direct load if the whole value
-    /// is in RAM, else one dispatch of the full width to the first region.
+    /// Generic load (see [`FlatView::ld`]).
     pub fn ld(
         &self,
         addr: HwAddr,
@@ -521,22 +461,10 @@ impl AddressSpace {
         endian: Endian,
         attrs: MemTxAttrs,
     ) -> (u64, MemTxResult) {
-        let t = self.translate(addr, u64::from(size), false, attrs);
-        match t.range() {
-            None => (0, MemTxResult::DECODE_ERROR),
-            Some(fr) if fr.is_direct(false) && fr.host != 0 && t.len >= u64::from(size) => {
-                let mut b = [0u8; 8];
-                host_copy_in(fr, t.xlat, &mut b[..size as usize]);
-                (bytes_to_u64(&b[..size as usize], endian), MemTxResult::OK)
-            }
-            Some(fr) => {
-                let (v, r) = dispatch::dispatch_read(&fr.mr, t.xlat, size, endian, attrs);
-                (v & size_mask(size), r)
-            }
-        }
+        self.with_flatview(|fv| fv.ld(addr, size, endian, attrs))
     }
 
-    /// Generic store (`address_space_st*_internal`).
+    /// Generic store (see [`FlatView::st`]).
     pub fn st(
         &self,
         addr: HwAddr,
@@ -545,22 +473,7 @@ impl AddressSpace {
         endian: Endian,
         attrs: MemTxAttrs,
     ) -> MemTxResult {
-        let t = self.translate(addr, u64::from(size), true, attrs);
-        match t.range() {
-            None => MemTxResult::DECODE_ERROR,
-            Some(fr) if fr.is_direct(true) && fr.host != 0 && t.len >= u64::from(size) => {
-                let mut b = [0u8; 8];
-                u64_to_bytes(value, &mut b[..size as usize], endian);
-                host_copy_out(fr, t.xlat, &b[..size as usize]);
-                ram::invalidate_and_set_dirty(
-                    fr.dirty_log_mask,
-                    fr.ram_addr + (t.xlat - fr.offset_in_region),
-                    u64::from(size),
-                );
-                MemTxResult::OK
-            }
-            Some(fr) => dispatch::dispatch_write(&fr.mr, t.xlat, value, size, endian, attrs),
-        }
+        self.with_flatview(|fv| fv.st(addr, value, size, endian, attrs))
     }
 
     /// `address_space_map`: a host pointer for up to `len` bytes at `addr`
@@ -664,12 +577,229 @@ impl AddressSpace {
 }
 
 /// Length of an unassigned step: up to the next mapped range.
-fn unassigned_step(t: &Translation, addr: u64, len: u64) -> u64 {
-    let fv = &t.fv;
+fn unassigned_step(fv: &FlatView, addr: u64, len: u64) -> u64 {
     let i = fv.ranges().partition_point(|r| r.start <= addr);
     match fv.ranges().get(i) {
         Some(next) => (next.start - addr).min(len),
         None => len,
+    }
+}
+
+/// Access paths on a FlatView snapshot: what `address_space_*` do once
+/// they have loaded the AS's current view. A vCPU that keeps an
+/// `Arc<FlatView>` (see [`AddressSpace::flatview`]) can use these directly
+/// and skip the per-access atomic load; IOMMU hops still use the target
+/// AS's current view.
+impl FlatView {
+    /// `address_space_read_full`: reads `buf.len()` bytes at `addr`. Holes
+    /// read as zero and report `MEMTX_DECODE_ERROR`; a failing piece does
+    /// not stop the rest.
+    pub fn read(&self, addr: HwAddr, attrs: MemTxAttrs, buf: &mut [u8]) -> MemTxResult {
+        let mut r = MemTxResult::OK;
+        let mut done = 0usize;
+        let mut addr = addr;
+        while done < buf.len() {
+            let len = (buf.len() - done) as u64;
+            let l = translate_in(self, addr, len, false, attrs, |t| match t.range() {
+                None => {
+                    let l = unassigned_step(t.fv, addr, len);
+                    buf[done..done + l as usize].fill(0);
+                    r |= MemTxResult::DECODE_ERROR;
+                    l
+                }
+                Some(fr) if fr.is_direct(false) && fr.host != 0 => {
+                    let l = t.len.min(len);
+                    host_copy_in(fr, t.xlat, &mut buf[done..done + l as usize]);
+                    l
+                }
+                Some(fr) => {
+                    let l = memory_access_size(&fr.mr, t.len.min(len), t.xlat).max(1);
+                    let (v, ri) =
+                        dispatch::dispatch_read(&fr.mr, t.xlat, l as u32, Endian::host(), attrs);
+                    u64_to_bytes(v, &mut buf[done..done + l as usize], Endian::host());
+                    r |= ri;
+                    l
+                }
+            });
+            done += l as usize;
+            addr = addr.wrapping_add(l);
+        }
+        r
+    }
+
+    /// `address_space_write`: writes `buf` at `addr`. Writes to ROM and
+    /// holes are dropped with `MEMTX_DECODE_ERROR`; RAM writes update the
+    /// dirty bitmaps and invalidate translated code.
+    pub fn write(&self, addr: HwAddr, attrs: MemTxAttrs, buf: &[u8]) -> MemTxResult {
+        let mut r = MemTxResult::OK;
+        let mut done = 0usize;
+        let mut addr = addr;
+        while done < buf.len() {
+            let len = (buf.len() - done) as u64;
+            let l = translate_in(self, addr, len, true, attrs, |t| match t.range() {
+                None => {
+                    r |= MemTxResult::DECODE_ERROR;
+                    unassigned_step(t.fv, addr, len)
+                }
+                Some(fr) if fr.is_direct(true) && fr.host != 0 => {
+                    let l = t.len.min(len);
+                    host_copy_out(fr, t.xlat, &buf[done..done + l as usize]);
+                    ram::invalidate_and_set_dirty(
+                        fr.dirty_log_mask,
+                        fr.ram_addr + (t.xlat - fr.offset_in_region),
+                        l,
+                    );
+                    l
+                }
+                Some(fr) => {
+                    let l = memory_access_size(&fr.mr, t.len.min(len), t.xlat).max(1);
+                    let v = bytes_to_u64(&buf[done..done + l as usize], Endian::host());
+                    r |= dispatch::dispatch_write(
+                        &fr.mr,
+                        t.xlat,
+                        v,
+                        l as u32,
+                        Endian::host(),
+                        attrs,
+                    );
+                    l
+                }
+            });
+            done += l as usize;
+            addr = addr.wrapping_add(l);
+        }
+        r
+    }
+
+    /// `address_space_rw`.
+    pub fn rw(
+        &self,
+        addr: HwAddr,
+        attrs: MemTxAttrs,
+        buf: &mut [u8],
+        is_write: bool,
+    ) -> MemTxResult {
+        if is_write {
+            self.write(addr, attrs, buf)
+        } else {
+            self.read(addr, attrs, buf)
+        }
+    }
+
+    /// `address_space_write_rom`: stores into RAM, ROM and ROM devices
+    /// directly (loaders, debuggers); MMIO is skipped silently.
+    pub fn write_rom(&self, addr: HwAddr, attrs: MemTxAttrs, buf: &[u8]) -> MemTxResult {
+        let mut done = 0usize;
+        let mut addr = addr;
+        while done < buf.len() {
+            let len = (buf.len() - done) as u64;
+            let l = translate_in(self, addr, len, true, attrs, |t| match t.range() {
+                Some(fr)
+                    if fr.host != 0
+                        && matches!(fr.mr.kind(), RegionKind::Ram | RegionKind::RomDevice) =>
+                {
+                    let avail = u64::try_from(fr.end() - u128::from(addr)).unwrap_or(u64::MAX);
+                    let l = avail.min(len);
+                    host_copy_out(fr, t.xlat, &buf[done..done + l as usize]);
+                    ram::invalidate_and_set_dirty(
+                        fr.dirty_log_mask,
+                        fr.ram_addr + (t.xlat - fr.offset_in_region),
+                        l,
+                    );
+                    l
+                }
+                Some(fr) => u64::try_from(fr.end() - u128::from(addr))
+                    .unwrap_or(u64::MAX)
+                    .min(len),
+                None => unassigned_step(t.fv, addr, len),
+            });
+            done += l as usize;
+            addr = addr.wrapping_add(l);
+        }
+        MemTxResult::OK
+    }
+
+    /// `address_space_access_valid`: would an access of `len` bytes at
+    /// `addr` be accepted?
+    pub fn access_valid(&self, addr: HwAddr, len: u64, is_write: bool, attrs: MemTxAttrs) -> bool {
+        let mut addr = addr;
+        let mut len = len;
+        while len > 0 {
+            let step = translate_in(self, addr, len, is_write, attrs, |t| match t.range() {
+                None => None,
+                Some(fr) if fr.is_direct(is_write) && fr.host != 0 => Some(t.len.min(len)),
+                Some(fr) => {
+                    let l = memory_access_size(&fr.mr, t.len.min(len), t.xlat).max(1);
+                    dispatch::access_valid(&fr.mr, t.xlat, l as u32, is_write, attrs).then_some(l)
+                }
+            });
+            let Some(l) = step else { return false };
+            len -= l;
+            addr = addr.wrapping_add(l);
+        }
+        true
+    }
+
+    /// Generic load of `size` (1, 2, 4, 8) bytes in byte order `endian`
+    /// (`address_space_ld*_internal`): one direct load if the whole value
+    /// is in RAM, else one dispatch of the full width to the first region.
+    pub fn ld(
+        &self,
+        addr: HwAddr,
+        size: u32,
+        endian: Endian,
+        attrs: MemTxAttrs,
+    ) -> (u64, MemTxResult) {
+        assert!(
+            matches!(size, 1 | 2 | 4 | 8),
+            "ld: access size {size} is not 1, 2, 4 or 8"
+        );
+        translate_in(self, addr, u64::from(size), false, attrs, |t| {
+            match t.range() {
+                None => (0, MemTxResult::DECODE_ERROR),
+                Some(fr) if fr.is_direct(false) && fr.host != 0 && t.len >= u64::from(size) => {
+                    let mut b = [0u8; 8];
+                    host_copy_in(fr, t.xlat, &mut b[..size as usize]);
+                    (bytes_to_u64(&b[..size as usize], endian), MemTxResult::OK)
+                }
+                Some(fr) => {
+                    let (v, r) = dispatch::dispatch_read(&fr.mr, t.xlat, size, endian, attrs);
+                    (v & size_mask(size), r)
+                }
+            }
+        })
+    }
+
+    /// Generic store (`address_space_st*_internal`).
+    pub fn st(
+        &self,
+        addr: HwAddr,
+        value: u64,
+        size: u32,
+        endian: Endian,
+        attrs: MemTxAttrs,
+    ) -> MemTxResult {
+        assert!(
+            matches!(size, 1 | 2 | 4 | 8),
+            "st: access size {size} is not 1, 2, 4 or 8"
+        );
+        translate_in(self, addr, u64::from(size), true, attrs, |t| {
+            match t.range() {
+                None => MemTxResult::DECODE_ERROR,
+                Some(fr) if fr.is_direct(true) && fr.host != 0 && t.len >= u64::from(size) => {
+                    let mut b = [0u8; 8];
+                    u64_to_bytes(value, &mut b[..size as usize], endian);
+                    host_copy_out(fr, t.xlat, &b[..size as usize]);
+                    ram::invalidate_and_set_dirty(
+                        fr.dirty_log_mask,
+                        fr.ram_addr + (t.xlat - fr.offset_in_region),
+                        u64::from(size),
+                    );
+                    MemTxResult::OK
+                }
+                Some(fr) => dispatch::dispatch_write(&fr.mr, t.xlat, value, size, endian, attrs),
+            }
+        })
     }
 }
 

@@ -185,15 +185,18 @@ pub fn dispatch_read(
     endian: Endian,
     attrs: MemTxAttrs,
 ) -> (u64, MemTxResult) {
-    let (mr, addr) = resolve_alias(mr, addr);
+    if mr.0.alias.is_some() {
+        let (mr, addr) = resolve_alias(mr, addr);
+        return dispatch_read(&mr, addr, size, endian, attrs);
+    }
     if mr.0.flush_coalesced.load(Ordering::Relaxed) {
         coalesced::flush();
     }
-    if !access_valid(&mr, addr, size, false, attrs) {
+    if !access_valid(mr, addr, size, false, attrs) {
         return (0, MemTxResult::DECODE_ERROR);
     }
-    let (v, r) = with_mmio_lock(&mr, || read_adjusted(&mr, addr, size, attrs));
-    (adjust_endianness(&mr, v, size, endian), r)
+    let (v, r) = with_mmio_lock(mr, || read_adjusted(mr, addr, size, attrs));
+    (adjust_endianness(mr, v, size, endian), r)
 }
 
 /// `memory_region_dispatch_write`: writes the `size`-byte `value` (in
@@ -208,21 +211,24 @@ pub fn dispatch_write(
     endian: Endian,
     attrs: MemTxAttrs,
 ) -> MemTxResult {
-    let (mr, addr) = resolve_alias(mr, addr);
-    if !access_valid(&mr, addr, size, true, attrs) {
+    if mr.0.alias.is_some() {
+        let (mr, addr) = resolve_alias(mr, addr);
+        return dispatch_write(&mr, addr, value, size, endian, attrs);
+    }
+    if !access_valid(mr, addr, size, true, attrs) {
         return MemTxResult::DECODE_ERROR;
     }
-    let data = adjust_endianness(&mr, value & size_mask(size), size, endian);
-    if crate::ioeventfd::fire(&mr, addr, size, data) {
+    let data = adjust_endianness(mr, value & size_mask(size), size, endian);
+    if crate::ioeventfd::fire(mr, addr, size, data) {
         return MemTxResult::OK;
     }
-    if coalesced::try_queue(&mr, addr, data, size, attrs) {
+    if coalesced::try_queue(mr, addr, data, size, attrs) {
         return MemTxResult::OK;
     }
     if mr.0.flush_coalesced.load(Ordering::Relaxed) {
         coalesced::flush();
     }
-    with_mmio_lock(&mr, || write_adjusted(&mr, addr, data, size, attrs))
+    with_mmio_lock(mr, || write_adjusted(mr, addr, data, size, attrs))
 }
 
 /// Delivers an already endian-adjusted write to the device (used when the
@@ -242,10 +248,11 @@ pub(crate) fn deliver_write(
 /// remain (vector V9).
 pub fn memory_access_size(mr: &MemoryRegion, l: u64, addr: HwAddr) -> u64 {
     let desc = mr.0.desc;
+    // Capped at 8: the largest value one dispatch can carry.
     let mut max = u64::from(if desc.valid.max == 0 {
         4
     } else {
-        desc.valid.max
+        desc.valid.max.min(8)
     });
     if !desc.impl_.unaligned {
         // Largest power of two dividing the offset; offset 0 imposes nothing.

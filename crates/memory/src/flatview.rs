@@ -378,34 +378,46 @@ impl Renderer {
             return;
         }
         let romd_mode = st.romd_mode;
+        let own_mask = st.dirty_log_mask;
         drop(st);
-        // Gaps of `clip` not yet covered: those are this region's.
-        let mut gaps = Vec::new();
-        let mut pos = cs;
-        if let Some((_, &e)) = self.covered.range(..=cs).next_back()
-            && e > pos
-        {
-            pos = e;
-        }
-        for (&s, &e) in self.covered.range(cs..ce) {
-            if s > pos {
-                gaps.push((pos, s));
+        // Gaps of `clip` not yet covered: those are this region's. Fast
+        // path: nothing covered overlaps the clip (one map query, no
+        // allocation) — the common case for leaves.
+        let clear = match self.covered.range(..ce).next_back() {
+            None => true,
+            Some((_, &e)) => e <= cs,
+        };
+        let gaps: Vec<(i128, i128)> = if clear {
+            Vec::new()
+        } else {
+            let mut gaps = Vec::new();
+            let mut pos = cs;
+            if let Some((_, &e)) = self.covered.range(..=cs).next_back()
+                && e > pos
+            {
+                pos = e;
             }
-            pos = pos.max(e);
-        }
-        if pos < ce {
-            gaps.push((pos, ce));
-        }
-        if gaps.is_empty() {
-            return;
-        }
+            for (&s, &e) in self.covered.range(cs..ce) {
+                if s > pos {
+                    gaps.push((pos, s));
+                }
+                pos = pos.max(e);
+            }
+            if pos < ce {
+                gaps.push((pos, ce));
+            }
+            if gaps.is_empty() {
+                return;
+            }
+            gaps
+        };
         let mrh = MemoryRegion::from_inner(mr);
-        let dirty_log_mask = mrh.dirty_log_mask();
+        let dirty_log_mask = mrh.dirty_log_mask_with(own_mask);
         let (host0, ram0) = match &mr.ram_block {
             Some(b) => (b.host() as usize, b.offset()),
             None => (0, 0),
         };
-        for (s, e) in gaps {
+        let mut emit = |s: i128, e: i128| {
             self.covered.insert(s, e);
             let off = (s - base) as u64;
             self.out.push(FlatRange {
@@ -421,6 +433,13 @@ impl Renderer {
                 host: if host0 != 0 { host0 + off as usize } else { 0 },
                 ram_addr: ram0 + off,
             });
+        };
+        if clear {
+            emit(cs, ce);
+        } else {
+            for (s, e) in gaps {
+                emit(s, e);
+            }
         }
     }
 }

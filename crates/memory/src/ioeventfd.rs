@@ -31,6 +31,11 @@ pub struct MemoryRegionIoeventfd {
     pub e: Arc<EventNotifier>,
 }
 
+/// Number of ioeventfds registered on any region; lets topology commits
+/// skip recomputing per-AS lists when there are none.
+pub(crate) static IOEVENTFD_COUNT: std::sync::atomic::AtomicUsize =
+    std::sync::atomic::AtomicUsize::new(0);
+
 fn notifier_key(e: &Arc<EventNotifier>) -> usize {
     Arc::as_ptr(e) as usize
 }
@@ -116,6 +121,7 @@ impl MemoryRegion {
                 .position(|o| before(&fd, o) == Ordering::Less)
                 .unwrap_or(v.len());
             v.insert(pos, fd);
+            IOEVENTFD_COUNT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             self.0.ioeventfds.store(Arc::new(v));
             if self.is_enabled() {
                 transaction::set_ioeventfd_update_pending();
@@ -165,6 +171,7 @@ impl MemoryRegion {
                     )
                 });
             v.remove(pos);
+            IOEVENTFD_COUNT.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
             self.0.ioeventfds.store(Arc::new(v));
             if self.is_enabled() {
                 transaction::set_ioeventfd_update_pending();

@@ -52,6 +52,7 @@
 //! the BQL keeps it (no deadlock).
 
 mod address_space;
+mod cache;
 pub mod coalesced;
 mod dispatch;
 mod flatview;
@@ -65,6 +66,7 @@ mod transaction;
 mod types;
 
 pub use address_space::{AddressSpace, DEFAULT_MAX_BOUNCE_BUFFER_SIZE, Mapping, Translation};
+pub use cache::MemoryRegionCache;
 pub use dispatch::{access_valid, dispatch_read, dispatch_write, memory_access_size};
 pub use flatview::{FlatRange, FlatView, PhysTarget};
 pub use ioeventfd::MemoryRegionIoeventfd;

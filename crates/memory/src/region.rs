@@ -806,7 +806,14 @@ impl MemoryRegion {
     /// this region (own VGA logging, MIGRATION while global dirty logging
     /// is on, CODE under TCG for RAM-backed regions).
     pub fn dirty_log_mask(&self) -> u8 {
-        let mut mask = self.lock().dirty_log_mask;
+        let own = self.lock().dirty_log_mask;
+        self.dirty_log_mask_with(own)
+    }
+
+    /// [`dirty_log_mask`](Self::dirty_log_mask) given the region's own
+    /// (VGA) mask, for callers already holding the state lock.
+    pub(crate) fn dirty_log_mask_with(&self, own: u8) -> u8 {
+        let mut mask = own;
         let rb = self.0.ram_block.as_ref();
         if transaction::global_dirty_tracking() != 0
             && (rb.is_some_and(|_| !self.0.nomigrate) || self.is_iommu())

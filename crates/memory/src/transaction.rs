@@ -310,6 +310,11 @@ pub(crate) fn compute_ioeventfds(fv: &FlatView) -> Vec<AsIoeventfd> {
 
 /// `address_space_update_ioeventfds` + `address_space_add_del_ioeventfds`.
 pub(crate) fn update_ioeventfds(a: &AsInner) {
+    if crate::ioeventfd::IOEVENTFD_COUNT.load(Ordering::Relaxed) == 0
+        && a.ioeventfds.lock().is_empty()
+    {
+        return;
+    }
     let fv = a.current_map.load_full();
     let new = compute_ioeventfds(&fv);
     let old = std::mem::replace(&mut *a.ioeventfds.lock(), new.clone());
@@ -403,7 +408,8 @@ pub(crate) fn register_listener(as_: &AddressSpace, l: Arc<dyn MemoryListener>) 
                 l.log_start(&s, 0, fr.dirty_log_mask);
             }
         }
-        for f in as_.0.ioeventfds.lock().iter() {
+        let fds = as_.0.ioeventfds.lock().clone();
+        for f in &fds {
             l.eventfd_add(&f.section(), f.match_data, f.data, &f.e);
         }
         l.commit();
@@ -425,7 +431,8 @@ pub(crate) fn unregister_listener(as_: &AddressSpace, l: &Arc<dyn MemoryListener
             }
             l.region_del(&s);
         }
-        for f in as_.0.ioeventfds.lock().iter() {
+        let fds = as_.0.ioeventfds.lock().clone();
+        for f in &fds {
             l.eventfd_del(&f.section(), f.match_data, f.data, &f.e);
         }
         l.commit();

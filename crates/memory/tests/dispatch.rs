@@ -532,6 +532,13 @@ fn cpu_fast_path_translate() {
         other => panic!("{other:?}"),
     }
     assert!(matches!(fv.translate(0x2000_0000), PhysTarget::Unassigned));
+    // Accesses on a snapshot keep working (and see the old topology) after
+    // a change is published.
+    assert!(fv.st(0x8000_0008, 0xfeed, 4, Endian::Little, A).is_ok());
+    root.del_subregion(&ram);
+    assert_eq!(fv.ld(0x8000_0008, 4, Endian::Little, A).0, 0xfeed);
+    assert_eq!(as_.ldl_le(0x8000_0008, A), (0, MemTxResult::DECODE_ERROR));
+    assert_ne!(as_.flatview().generation(), fv.generation());
     let mut hint = 0;
     assert_eq!(fv.lookup_cached(0x8000_0000, &mut hint).unwrap().mr(), &ram);
     assert_eq!(fv.ranges()[hint].mr(), &ram);

@@ -414,3 +414,85 @@ fn owner_drop_unparents() {
     assert!(FlatView::render(&root).ranges().is_empty());
     assert!(r.container().is_none());
 }
+
+#[test]
+fn mutators_alias_offset_size_nonvolatile() {
+    let root = MemoryRegion::new_container("mutroot", 0x100000);
+    let vram = MemoryRegion::new_ram("mutvram", 0x40000).unwrap();
+    let bank = MemoryRegion::new_alias("bank", &vram, 0, 0x8000);
+    root.add_subregion(0xa0000, &bank);
+    let as_ = AddressSpace::new(&root, "mut");
+    assert_eq!(
+        ferrite_memory::mtree::flatview_lines(&as_.flatview(), Default::default()),
+        block("00000000000a0000-00000000000a7fff (prio 0, ram): mutvram")
+    );
+    // Bank switch: two mutators in one transaction → one new view.
+    let g = as_.flatview().generation();
+    {
+        let _bql = ferrite_aio::bql::bql_lock();
+        let _t = Transaction::begin();
+        bank.set_alias_offset(0x10000);
+        bank.set_size(0x4000);
+    }
+    let fv = as_.flatview();
+    assert_ne!(fv.generation(), g);
+    assert_eq!(
+        ferrite_memory::mtree::flatview_lines(&fv, Default::default()),
+        block("00000000000a0000-00000000000a3fff (prio 0, ram): mutvram @0000000000010000")
+    );
+    vram.set_nonvolatile(true);
+    assert_eq!(
+        ferrite_memory::mtree::flatview_lines(&as_.flatview(), Default::default()),
+        block("00000000000a0000-00000000000a3fff (prio 0, nv-ram): mutvram @0000000000010000")
+    );
+    // A change that alters nothing visible still re-renders in QEMU only if
+    // the region is enabled; a disabled region's readonly flip changes nothing.
+    // Hold the BQL so no other test's commit re-renders meanwhile.
+    let _bql = ferrite_aio::bql::bql_lock();
+    bank.set_enabled(false);
+    let g2 = as_.flatview().generation();
+    bank.set_readonly(true);
+    assert_eq!(
+        as_.flatview().generation(),
+        g2,
+        "no re-render for a disabled region"
+    );
+}
+
+#[test]
+fn romd_switch_is_del_plus_add_for_listeners() {
+    let _bql = ferrite_aio::bql::bql_lock();
+    let root = MemoryRegion::new_container("romdlroot", 0x100000);
+    let flash = MemoryRegion::new_rom_device(
+        "romdl-flash",
+        0x1000,
+        std::sync::Arc::new(UnassignedIoOps),
+        OpsDesc::new(),
+    )
+    .unwrap();
+    root.add_subregion(0x1000, &flash);
+    let as_ = AddressSpace::new(&root, "romdl");
+    let log = std::sync::Arc::new(parking_lot::Mutex::new(Vec::new()));
+    as_.register_listener(std::sync::Arc::new(LogListener {
+        name: "L",
+        prio: 0,
+        log: log.clone(),
+    }));
+    log.lock().clear();
+    flash.rom_device_set_romd(false);
+    let l = log.lock().clone();
+    let mine: Vec<&str> = l
+        .iter()
+        .map(String::as_str)
+        .filter(|s| !s.contains("log_"))
+        .collect();
+    assert_eq!(
+        mine,
+        [
+            "L begin",
+            "L del 0x1000+0x1000 romdl-flash",
+            "L add 0x1000+0x1000 romdl-flash",
+            "L commit"
+        ]
+    );
+}

@@ -331,6 +331,16 @@ fn iommu_translation_and_notifiers() {
     assert_eq!(t.len, 0x10);
     assert_eq!(t.xlat, 0x5ff0);
 
+    let e = dma.get_iotlb_entry(0x1010, false, A).unwrap();
+    assert_eq!(
+        (e.iova, e.translated_addr, e.addr_mask),
+        (0x1000, 0x6000, 0xfff)
+    );
+    assert_eq!(e.target_as.as_ref(), Some(&sys));
+    assert!(
+        dma.get_iotlb_entry(0x1010, true, A).is_none(),
+        "read-only page"
+    );
     // Notifiers: registered through an alias, cropped to their range.
     let alias = MemoryRegion::new_alias("iommu-alias", &iommu, 0, 0x10000);
     let got = Arc::new(Mutex::new(Vec::new()));

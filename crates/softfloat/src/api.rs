@@ -2,41 +2,69 @@
 //! patterns in, bit pattern out), named after Berkeley SoftFloat's
 //! (`f64_add`, `f32_to_i64`, ...). Every function rounds with
 //! `s.rounding_mode` where rounding applies and ORs the exceptions it raises
-//! into `s.float_exception_flags`.
+//! into `s.float_exception_flags`. The arithmetic first tries the host-FPU
+//! fast path (see the `hardfloat` module), which gives the same result and
+//! flags when it applies.
 
 use crate::arith::{self, MulAddOp};
 use crate::compare;
 use crate::convert;
+use crate::hardfloat;
 use crate::parts::{Float32, Float64};
 use crate::status::FloatStatus;
 
 /// `fadd.S`: binary32 (single) `a + b`.
 #[inline]
 pub fn f32_add(a: u32, b: u32, s: &mut FloatStatus) -> u32 {
+    if hardfloat::enabled(s)
+        && let Some(r) = hardfloat::f32_add(a, b, false, s)
+    {
+        return r;
+    }
     arith::add::<Float32>(a as u64, b as u64, false, s) as u32
 }
 
 /// `fsub.S`: binary32 (single) `a - b`.
 #[inline]
 pub fn f32_sub(a: u32, b: u32, s: &mut FloatStatus) -> u32 {
+    if hardfloat::enabled(s)
+        && let Some(r) = hardfloat::f32_add(a, b, true, s)
+    {
+        return r;
+    }
     arith::add::<Float32>(a as u64, b as u64, true, s) as u32
 }
 
 /// `fmul.S`: binary32 (single) `a * b`.
 #[inline]
 pub fn f32_mul(a: u32, b: u32, s: &mut FloatStatus) -> u32 {
+    if hardfloat::enabled(s)
+        && let Some(r) = hardfloat::f32_mul(a, b, s)
+    {
+        return r;
+    }
     arith::mul::<Float32>(a as u64, b as u64, s) as u32
 }
 
 /// `fdiv.S`: binary32 (single) `a / b`.
 #[inline]
 pub fn f32_div(a: u32, b: u32, s: &mut FloatStatus) -> u32 {
+    if hardfloat::enabled(s)
+        && let Some(r) = hardfloat::f32_div(a, b, s)
+    {
+        return r;
+    }
     arith::div::<Float32>(a as u64, b as u64, s) as u32
 }
 
 /// `fsqrt.S`: binary32 (single) square root.
 #[inline]
 pub fn f32_sqrt(a: u32, s: &mut FloatStatus) -> u32 {
+    if hardfloat::enabled(s)
+        && let Some(r) = hardfloat::f32_sqrt(a, s)
+    {
+        return r;
+    }
     arith::sqrt::<Float32>(a as u64, s) as u32
 }
 
@@ -44,6 +72,11 @@ pub fn f32_sqrt(a: u32, s: &mut FloatStatus) -> u32 {
 /// `(±a * b) ± c` rounded once.
 #[inline]
 pub fn f32_muladd(a: u32, b: u32, c: u32, op: MulAddOp, s: &mut FloatStatus) -> u32 {
+    if hardfloat::enabled(s)
+        && let Some(r) = hardfloat::f32_muladd(a, b, c, op, s)
+    {
+        return r;
+    }
     arith::muladd::<Float32>(a as u64, b as u64, c as u64, op, s) as u32
 }
 
@@ -135,30 +168,55 @@ pub fn u64_to_f32(a: u64, s: &mut FloatStatus) -> u32 {
 /// `fadd.D`: binary64 (double) `a + b`.
 #[inline]
 pub fn f64_add(a: u64, b: u64, s: &mut FloatStatus) -> u64 {
+    if hardfloat::enabled(s)
+        && let Some(r) = hardfloat::f64_add(a, b, false, s)
+    {
+        return r;
+    }
     arith::add::<Float64>(a, b, false, s)
 }
 
 /// `fsub.D`: binary64 (double) `a - b`.
 #[inline]
 pub fn f64_sub(a: u64, b: u64, s: &mut FloatStatus) -> u64 {
+    if hardfloat::enabled(s)
+        && let Some(r) = hardfloat::f64_add(a, b, true, s)
+    {
+        return r;
+    }
     arith::add::<Float64>(a, b, true, s)
 }
 
 /// `fmul.D`: binary64 (double) `a * b`.
 #[inline]
 pub fn f64_mul(a: u64, b: u64, s: &mut FloatStatus) -> u64 {
+    if hardfloat::enabled(s)
+        && let Some(r) = hardfloat::f64_mul(a, b, s)
+    {
+        return r;
+    }
     arith::mul::<Float64>(a, b, s)
 }
 
 /// `fdiv.D`: binary64 (double) `a / b`.
 #[inline]
 pub fn f64_div(a: u64, b: u64, s: &mut FloatStatus) -> u64 {
+    if hardfloat::enabled(s)
+        && let Some(r) = hardfloat::f64_div(a, b, s)
+    {
+        return r;
+    }
     arith::div::<Float64>(a, b, s)
 }
 
 /// `fsqrt.D`: binary64 (double) square root.
 #[inline]
 pub fn f64_sqrt(a: u64, s: &mut FloatStatus) -> u64 {
+    if hardfloat::enabled(s)
+        && let Some(r) = hardfloat::f64_sqrt(a, s)
+    {
+        return r;
+    }
     arith::sqrt::<Float64>(a, s)
 }
 
@@ -166,6 +224,11 @@ pub fn f64_sqrt(a: u64, s: &mut FloatStatus) -> u64 {
 /// `(±a * b) ± c` rounded once.
 #[inline]
 pub fn f64_muladd(a: u64, b: u64, c: u64, op: MulAddOp, s: &mut FloatStatus) -> u64 {
+    if hardfloat::enabled(s)
+        && let Some(r) = hardfloat::f64_muladd(a, b, c, op, s)
+    {
+        return r;
+    }
     arith::muladd::<Float64>(a, b, c, op, s)
 }
 

@@ -29,14 +29,76 @@
 //! Sign injection and NaN-boxing are plain bit operations; the CPU does them
 //! itself ([`nanbox_f32`] and [`unbox_f32`] are provided as helpers).
 //!
+//! # Using it from a RISC-V CPU
+//!
+//! The hart keeps one [`FloatStatus`], whose
+//! [`float_exception_flags`](FloatStatus::float_exception_flags) can simply
+//! *be* `fflags` (as QEMU's `fp_status` backs RISC-V's `fflags`): operations
+//! only ever OR into it, CSR reads return it, CSR writes replace it. For each
+//! FP instruction the CPU resolves the `rm` field (7 = DYN means `frm`;
+//! reserved values are an illegal-instruction exception, see
+//! [`RoundingMode::from_frm`]), stores it in
+//! [`rounding_mode`](FloatStatus::rounding_mode) and calls the operation
+//! (and marks `mstatus.FS` dirty). The flag constants ([`FLAG_INVALID`] ...)
+//! are the `fflags` bits. Single-precision operands are unboxed from and
+//! results NaN-boxed into the 64-bit registers by the CPU; 32-bit integer
+//! results are sign-extended into `x` registers by the CPU (also for
+//! `fcvt.wu`).
+//!
+//! ```
+//! use ferrite_softfloat::*;
+//!
+//! let mut fs = FloatStatus::default(); // fflags = 0, frm = RNE
+//! // fnmadd.s f1, f2, f3, f4, rtz  with NaN-boxed 64-bit registers
+//! let (f2, f3, f4) = (nanbox_f32(3.0f32.to_bits()), nanbox_f32(2.0f32.to_bits()), nanbox_f32(1.0f32.to_bits()));
+//! fs.rounding_mode = RoundingMode::from_frm(1).unwrap();
+//! let r = f32_muladd(unbox_f32(f2), unbox_f32(f3), unbox_f32(f4), MulAddOp::NMADD, &mut fs);
+//! let f1 = nanbox_f32(r);
+//! assert_eq!(f32::from_bits(unbox_f32(f1)), -7.0);
+//! assert_eq!(fs.float_exception_flags, 0);
+//!
+//! // fcvt.w.d a0, f5 with a NaN in f5: saturates to i32::MAX and raises NV.
+//! fs.rounding_mode = RoundingMode::NearestEven;
+//! let a0 = f64_to_i32(F64_DEFAULT_NAN, &mut fs) as i64 as u64;
+//! assert_eq!(a0, 0x7fff_ffff);
+//! assert_eq!(fs.float_exception_flags, FLAG_INVALID); // csrr fflags
+//! fs.float_exception_flags = 0; // csrw fflags, zero
+//! ```
+//!
+//! # Modules
+//!
+//! `status` holds [`FloatStatus`] and [`RoundingMode`]; `parts` the
+//! decomposed form, format descriptions and the rounding routine; `arith`
+//! the arithmetic; `compare` comparisons, min/max and classification;
+//! `convert` the conversions; `hardfloat` the host-FPU fast path; `api` the
+//! public per-instruction functions.
+//!
 //! # Verification
 //!
-//! The tests compare every operation in every rounding mode, result and
-//! flags, against Berkeley SoftFloat 3 with its RISC-V specialisation (the
-//! reference the RISC-V ISA tests are generated from) on inputs biased
-//! towards zeros, subnormals, infinities, NaNs and the edges of the
-//! overflow and underflow ranges; `fmin`/`fmax` and `fclass`, which Berkeley
-//! lacks, are checked against small reference models.
+//! `crates/softfloat/oracle` (its own workspace, because the Berkeley
+//! bindings need CMake to build; `scripts/test.d/softfloat.sh` runs it)
+//! compares every operation in every rounding mode, result and flags,
+//! against Berkeley SoftFloat 3 with its RISC-V specialisation on inputs
+//! biased towards zeros, subnormals, infinities, quiet and signalling NaNs,
+//! the edges of the overflow and underflow ranges and rounding ties;
+//! `fmin`/`fmax` and `fclass`, which Berkeley lacks, are checked against
+//! small models built on Berkeley's comparisons and predicates. In this
+//! crate, `tests/vectors.rs` holds hand-written cases for the RISC-V rules
+//! and `tests/host_model.rs` checks round-to-nearest results against the
+//! host's IEEE 754 arithmetic.
+//!
+//! * **Host-FPU fast path** (QEMU's "hardfloat"). When inexact is already
+//!   raised and the mode is round-to-nearest-even, add, subtract, multiply,
+//!   divide and square root of zeros and normal numbers run on the host FPU,
+//!   whose IEEE 754 results are the same; the only flag still to detect is
+//!   overflow (an infinite result), and results at or below the smallest
+//!   normal go back to the soft path for underflow. FMA joins only in
+//!   builds with hardware FMA. The oracle tests run every arithmetic case
+//!   both with flags clear (soft path) and with inexact preset (fast path).
+//!
+//! On the soft path, division and square root take a first guess from the
+//! host's f64 division or square root and then correct it with exact
+//! integer arithmetic, so results never depend on that guess.
 //!
 //! ```
 //! use ferrite_softfloat::{f64_add, FloatStatus, RoundingMode, FLAG_INEXACT};
@@ -51,6 +113,7 @@ mod api;
 mod arith;
 mod compare;
 mod convert;
+mod hardfloat;
 mod parts;
 mod status;
 

@@ -147,6 +147,24 @@ pub(crate) fn unpack<F: Fmt>(bits: u64) -> FloatParts {
     }
 }
 
+/// The parts of `bits` if it is a normal number (biased exponent neither 0
+/// nor all ones), the common case that the operations test for first so
+/// that it skips classification.
+#[inline(always)]
+pub(crate) fn unpack_normal<F: Fmt>(bits: u64) -> Option<FloatParts> {
+    let e = (bits >> F::FRAC_BITS) & F::EXP_MAX;
+    if e.wrapping_sub(1) < F::EXP_MAX - 1 {
+        Some(FloatParts {
+            cls: FloatClass::Normal,
+            sign: (bits >> F::SIGN_SHIFT) & 1 != 0,
+            exp: e as i32 - F::BIAS,
+            frac: ((bits & F::FRAC_MASK) | (1 << F::FRAC_BITS)) << F::ROUND_SHIFT,
+        })
+    } else {
+        None
+    }
+}
+
 /// True if `bits` (format `F`) is a NaN.
 #[inline]
 pub(crate) fn is_nan<F: Fmt>(bits: u64) -> bool {
@@ -256,10 +274,23 @@ pub(crate) fn round_pack<F: Fmt>(sign: bool, exp: i32, frac: u64, s: &mut FloatS
             return overflow::<F>(sign, s);
         }
         let round = frac & round_mask;
-        // Significand including the hidden bit, in [2^fb, 2^(fb+1)).
-        let mut m = frac >> F::ROUND_SHIFT;
-        if round_up(rm, sign, m & 1 != 0, round, half) {
-            m += 1;
+        // Round by adding an increment below the rounding point and
+        // truncating (Berkeley's trick, fewer branches than `round_up`):
+        // half for the nearest modes, all ones for a directed mode that
+        // rounds this sign away from zero, else nothing. A carry out of
+        // bit 63 is put back on top.
+        let inc = match rm {
+            RoundingMode::NearestEven | RoundingMode::TiesAway => half,
+            RoundingMode::ToZero => 0,
+            RoundingMode::Down => round_mask * sign as u64,
+            RoundingMode::Up => round_mask * !sign as u64,
+        };
+        let (sum, carry) = frac.overflowing_add(inc);
+        // Significand including the hidden bit, in [2^fb, 2^(fb+1)].
+        let mut m = (sum >> F::ROUND_SHIFT) | ((carry as u64) << (64 - F::ROUND_SHIFT));
+        if rm == RoundingMode::NearestEven && round == half {
+            // A tie went up; ties go to even.
+            m &= !1;
         }
         // Adding the significand (with its hidden bit) to exponent - 1 lets a
         // carry out of the significand bump the exponent for free.

@@ -253,6 +253,41 @@ fn fused_multiply_add() {
         run(RNE, |s| f64_muladd(x, y, z, MulAddOp::NMADD, s)).0,
         d(-7.0)
     );
+    // An exact nonzero product cancelled by the addend: +0, or -0 in RDN.
+    assert_eq!(
+        run(RNE, |s| f64_muladd(
+            d(3.0),
+            d(5.0),
+            d(15.0),
+            MulAddOp::MSUB,
+            s
+        )),
+        (d(0.0), 0)
+    );
+    assert_eq!(
+        run(RDN, |s| f64_muladd(
+            d(3.0),
+            d(5.0),
+            d(15.0),
+            MulAddOp::MSUB,
+            s
+        )),
+        (d(-0.0), 0)
+    );
+    // A product far below the addend only nudges the rounding direction.
+    let tiny = d(2f64.powi(-600));
+    assert_eq!(
+        run(RUP, |s| f64_muladd(tiny, tiny, d(1.0), MulAddOp::MADD, s)),
+        (d(1.0) + 1, NX)
+    );
+    assert_eq!(
+        run(RDN, |s| f64_muladd(tiny, tiny, d(1.0), MulAddOp::MSUB, s)),
+        (d(-1.0), NX)
+    );
+    assert_eq!(
+        run(RTZ, |s| f64_muladd(tiny, tiny, d(1.0), MulAddOp::NMSUB, s)),
+        (d(1.0) - 1, NX)
+    );
     // Zero sum signs: 0 * 1 - 0 is +0, but -0 when rounding down.
     assert_eq!(
         run(RNE, |s| f64_muladd(
@@ -449,4 +484,54 @@ fn flags_accumulate_and_nan_boxing() {
     assert_eq!(RoundingMode::from_frm(4), Some(RMM));
     assert_eq!(RoundingMode::from_frm(7), None);
     assert_eq!(RMM.to_frm(), 4);
+}
+
+/// With inexact already raised and round-to-nearest-even, the arithmetic
+/// may use the host FPU; results and the remaining flags must not change.
+#[test]
+fn fast_path_with_inexact_already_set() {
+    let run_nx = |op: &dyn Fn(&mut FloatStatus) -> u64| {
+        let mut s = st(RNE);
+        s.float_exception_flags = NX;
+        let r = op(&mut s);
+        (r, s.float_exception_flags)
+    };
+    assert_eq!(
+        run_nx(&|s| f64_add(d(0.1), d(0.2), s)),
+        (d(0.30000000000000004), NX)
+    );
+    assert_eq!(
+        run_nx(&|s| f64_mul(d(f64::MAX), d(2.0), s)),
+        (d(f64::INFINITY), OF | NX)
+    );
+    assert_eq!(run_nx(&|s| f64_mul(d(1e-300), d(1e-300), s)), (0, UF | NX));
+    assert_eq!(
+        run_nx(&|s| f64_mul(d(1e-160), d(1e-160), s)),
+        (d(1e-320), UF | NX)
+    );
+    assert_eq!(
+        run_nx(&|s| f64_div(d(1.0), d(0.0), s)),
+        (d(f64::INFINITY), DZ | NX)
+    );
+    assert_eq!(
+        run_nx(&|s| f64_sqrt(d(-4.0), s)),
+        (F64_DEFAULT_NAN, NV | NX)
+    );
+    assert_eq!(run_nx(&|s| f64_sub(d(1.5), d(1.5), s)), (d(0.0), NX));
+    assert_eq!(
+        run_nx(&|s| f32_div(f(1.0), f(3.0), s) as u64),
+        (f(1.0 / 3.0) as u64, NX)
+    );
+    assert_eq!(
+        run_nx(&|s| f32_add(f(f32::MAX), f(f32::MAX), s) as u64),
+        (f(f32::INFINITY) as u64, OF | NX)
+    );
+    assert_eq!(
+        run_nx(&|s| f64_muladd(d(2.0), d(3.0), d(1.0), MulAddOp::NMADD, s)),
+        (d(-7.0), NX)
+    );
+    // Other rounding modes never take the host path.
+    let mut s = st(RUP);
+    s.float_exception_flags = NX;
+    assert_eq!(f64_add(d(1.0), d(2f64.powi(-60)), &mut s), d(1.0) + 1);
 }

@@ -1,8 +1,10 @@
 //! The NS16550A UART (QEMU: `hw/char/serial.c` and `serial_mm_*`).
 //!
-//! Byte registers at `offset >> regshift`, aliased modulo 8; any access size
-//! reaches exactly one byte register (QEMU's `serial_mm_ops` take 1..8-byte
-//! accesses and handle each as a single byte access). 16-byte receive and
+//! Byte registers at `offset >> regshift`; the region is `8 << regshift`
+//! bytes ([`Serial::region_size`]; on `virt` the rest of the 0x100-byte slot
+//! is unassigned, as QEMU 7.2 shows). Any access size reaches exactly one
+//! byte register (QEMU's `serial_mm_ops` take 1..8-byte accesses and handle
+//! each as a single byte access). 16-byte receive and
 //! transmit FIFOs; transmission is synchronous (each byte goes to the
 //! [`CharBackend`] as soon as it is written), so THRE comes back at once and a
 //! THR-empty interrupt becomes pending after every byte, as on QEMU.
@@ -93,6 +95,9 @@ pub const MSR_DSR: u8 = 0x20;
 pub const MSR_DCD: u8 = 0x80;
 /// MSR: the four delta bits.
 pub const MSR_ANY_DELTA: u8 = 0x0f;
+
+/// The region's name in `info mtree`.
+pub const REGION_NAME: &str = "serial";
 
 /// The `baudbase` QEMU's `virt` board gives its UART (`serial_mm_init(..., 399193, ...)`);
 /// it only affects the character time used for the receive timeout.
@@ -194,6 +199,11 @@ impl Serial {
         s
     }
 
+    /// Size of the register region to map: 8 registers of `1 << regshift` bytes.
+    pub fn region_size(&self) -> u64 {
+        8 << self.regshift
+    }
+
     /// Installs a hook called when the receive path frees space after the
     /// guest reads RBR (QEMU: `qemu_chr_fe_accept_input`). It runs inside the
     /// MMIO access, so it must only wake the main loop, never call back into
@@ -269,8 +279,9 @@ impl Serial {
         let data_bits = u32::from(self.lcr & 0x03) + 5;
         let frame_size = 1 + parity + data_bits + stop_bits;
         let speed = f64::from(self.baudbase) / f64::from(self.divider);
+        // As QEMU: the per-bit time stays fractional until multiplied out.
         self.char_transmit_time =
-            ((NANOSECONDS_PER_SECOND as f64 / speed) as i64) * i64::from(frame_size);
+            (NANOSECONDS_PER_SECOND as f64 / speed * f64::from(frame_size)) as i64;
     }
 
     /// The time one character takes on the line at the current settings, in ns.

@@ -6,8 +6,8 @@
 //! `0x8000` bytes at `0x0200_4000` (`mtimecmp[h]` at `8h`, `mtime` at
 //! `0x7ff8`). [`AclintSwi`] and [`AclintMtimer`] are those two regions.
 //!
-//! `mtime` counts at 10 MHz from the VIRTUAL clock: `mtime = ns × 10 MHz / 1e9
-//! + delta`; writing it changes `delta`. The same counter feeds the harts'
+//! `mtime` counts at 10 MHz from the VIRTUAL clock,
+//! `mtime = ns × 10 MHz / 1e9 + delta`; writing it changes `delta`. The same counter feeds the harts'
 //! `time` CSR through [`MtimeSource`], which the CPU holds in an `Arc`.
 //! `MTIP(h) = mtime ≥ mtimecmp[h]`: a comparator in the future arms a
 //! one-shot [`Timer`] for the exact nanosecond at which `mtime` reaches it;
@@ -26,6 +26,10 @@ pub const TIMEBASE_FREQ: u64 = 10_000_000;
 pub const SWI_SIZE: u64 = 0x4000;
 /// Size of the MTIMER region (`RISCV_ACLINT_DEFAULT_MTIMER_SIZE`).
 pub const MTIMER_SIZE: u64 = 0x8000;
+/// The MSWI region's name in `info mtree`.
+pub const SWI_REGION_NAME: &str = "riscv.aclint.swi";
+/// The MTIMER region's name in `info mtree`.
+pub const MTIMER_REGION_NAME: &str = "riscv.aclint.mtimer";
 /// Offset of `mtimecmp[0]` in the MTIMER region (`RISCV_ACLINT_DEFAULT_MTIMECMP`).
 pub const MTIMECMP: u64 = 0x0;
 /// Offset of `mtime` in the MTIMER region (`RISCV_ACLINT_DEFAULT_MTIME`).

@@ -19,11 +19,18 @@
 //! bit and puts it in service; a completion ends service.
 //!
 //! Gateways are level-triggered, as the PLIC specification describes and as
-//! all `virt` devices are: a source becomes pending while its line is high
-//! and it is not in service, so a source whose line is still high when the
-//! guest completes it becomes pending again at once. Like QEMU, lowering a
-//! line also withdraws a request that has not been claimed yet, which avoids
-//! spurious claims for devices that have already been serviced by polling.
+//! all `virt` devices are: a source becomes pending when its line is high and
+//! it is not in service, and a source whose line is still high when the guest
+//! completes it becomes pending again at once. A pending request stays
+//! pending until claimed even if the line drops (the gateway has already
+//! forwarded it); QEMU 7.2 behaves the same way, which Linux handles as a
+//! spurious interrupt.
+//!
+//! Measured differences from QEMU 7.2 (see `docs/divergences.md`): QEMU does
+//! not re-evaluate the outputs when enable bits change (only on the next
+//! priority, threshold, claim, complete or line change), lets the enable bit
+//! of the nonexistent source 0 be set, and only re-forwards a still-high line
+//! at completion when the device next touches it.
 
 use std::sync::Arc;
 
@@ -50,6 +57,9 @@ pub const ENABLE_STRIDE: u64 = 0x80;
 pub const CONTEXT_BASE: u64 = 0x20_0000;
 /// Distance between two contexts' threshold and claim registers.
 pub const CONTEXT_STRIDE: u64 = 0x1000;
+
+/// The region's name in `info mtree`.
+pub const REGION_NAME: &str = "riscv.sifive.plic";
 
 /// Size of the MMIO region for `num_contexts` contexts (QEMU: `VIRT_PLIC_SIZE`).
 pub const fn region_size(num_contexts: u64) -> u64 {
@@ -106,7 +116,7 @@ impl Plic {
             num_sources,
             num_priorities,
             words,
-            priority: vec![0; num_sources as usize],
+            priority: vec![0; num_sources as usize + 1],
             level: vec![0; words],
             pending: vec![0; words],
             claimed: vec![0; words],
@@ -159,8 +169,8 @@ impl Plic {
                 self.pending[w] |= bit;
             }
         } else {
+            // A forwarded request stays pending until claimed.
             self.level[w] &= !bit;
-            self.pending[w] &= !bit;
         }
         self.update();
     }
@@ -262,9 +272,12 @@ impl Plic {
         (ctx < self.outputs.len() && word < self.words).then_some(ctx * self.words + word)
     }
 
+    /// Decodes `offset` into a priority register. Like QEMU 7.2 (and the DT's
+    /// `riscv,ndev`), priorities exist for ids `1..=num_sources`, one more
+    /// than the pending and enable bits cover; the last is plain storage.
     fn priority_source(&self, offset: u64) -> Option<usize> {
         let s = (offset - PRIORITY_BASE) / 4;
-        (offset < PENDING_BASE && s < u64::from(self.num_sources)).then_some(s as usize)
+        (offset < PENDING_BASE && s <= u64::from(self.num_sources)).then_some(s as usize)
     }
 
     fn pending_word(&self, offset: u64) -> Option<usize> {

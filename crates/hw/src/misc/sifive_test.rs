@@ -10,6 +10,11 @@
 use crate::mmio::{AccessRules, GUEST_ERROR, MmioDevice, SizeRange};
 use std::sync::Arc;
 
+/// The region's name in `info mtree`.
+pub const REGION_NAME: &str = "riscv.sifive.test";
+/// Size of the region.
+pub const REGION_SIZE: u64 = 0x1000;
+
 /// Status value asking for a failure exit (`FINISHER_FAIL`).
 pub const FINISHER_FAIL: u64 = 0x3333;
 /// Status value asking for power-off (`FINISHER_PASS`).

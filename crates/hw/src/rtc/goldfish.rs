@@ -26,6 +26,12 @@ use crate::clock::{Clock, Timer};
 use crate::irq::IrqLine;
 use crate::mmio::{AccessRules, GUEST_ERROR, MmioDevice, deposit64};
 
+/// The region's name in `info mtree`.
+pub const REGION_NAME: &str = "goldfish_rtc";
+/// Size of the region (QEMU maps 0x24 bytes; the rest of the 0x1000-byte
+/// slot is unassigned).
+pub const REGION_SIZE: u64 = 0x24;
+
 /// TIME_LOW register offset.
 pub const RTC_TIME_LOW: u64 = 0x00;
 /// TIME_HIGH register offset.

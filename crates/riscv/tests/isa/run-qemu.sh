@@ -15,15 +15,22 @@
 #            so the same script runs the programs on ferrite.
 #   BUILD    where the ELFs go (default: <repo>/target/riscv-isa)
 #   TIMEOUT  seconds per run (default 10)
+#   SKIP     space-separated program names to leave out (e.g. SKIP=zb on an
+#            emulator without the optional bit-manipulation extensions)
 #
 # A program NAME may have a NAME.args file next to its source: each line
 # that is neither empty nor a #-comment is one run, with those extra
 # emulator arguments (e.g. `-smp 4`); without the file there is one run
 # with none. A line may start with `exit=N`: that run must end with exit
 # status N instead of 0 (for programs that test the exit path itself). A
-# NAME.expect file holds the exact console output each run must print; a
+# NAME.expect file holds the exact console output each run must print.
+# NAME.status holds the exit status every run of NAME must end with (same
+# as `exit=N` on each line). NAME.qemu-args holds extra options passed only
+# when the emulator is QEMU (e.g. `-icount shift=0` for exact counters). A
 # NAME.stdin file is fed to the emulator's standard input (the console's
-# receive side) instead of /dev/null.
+# receive side) instead of /dev/null. These files sit next to the
+# program's source: in the board's directory, or in smp/ for the
+# multi-hart programs both boards run.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 EMU="${EMU:-qemu-system-riscv64}"
@@ -49,6 +56,7 @@ if [ $# -gt 0 ]; then
 fi
 
 pass=0
+skipped=0
 failed=()
 # The source directory of program NAME: the board's own, or smp/.
 srcdir_of() {
@@ -58,6 +66,15 @@ srcdir_of() {
 for elf in "${elfs[@]}"; do
     name="$(basename "$elf" .elf)"
     dir="$(srcdir_of "$name")"
+    if [[ " ${SKIP:-} " == *" $name "* ]]; then
+        echo "SKIP $name"
+        skipped=$((skipped + 1))
+        continue
+    fi
+    qemu_only=()
+    if [ -e "$dir/$name.qemu-args" ] && [[ "$(basename "$EMU")" == qemu-system-* ]]; then
+        read -r -a qemu_only <"$dir/$name.qemu-args"
+    fi
     runs=("")
     if [ -e "$dir/$name.args" ]; then
         mapfile -t runs < <(grep -v -e '^[[:space:]]*#' -e '^[[:space:]]*$' "$dir/$name.args")
@@ -68,6 +85,9 @@ for elf in "${elfs[@]}"; do
         label="$name${extra:+ [$extra]}"
         log="$elfdir/$name.$i.log"
         want=0
+        if [ -e "$dir/$name.status" ]; then
+            want="$(cat "$dir/$name.status")"
+        fi
         if [[ "$extra" =~ ^[[:space:]]*exit=([0-9]+)[[:space:]]*(.*)$ ]]; then
             want="${BASH_REMATCH[1]}"
             extra="${BASH_REMATCH[2]}"
@@ -77,7 +97,7 @@ for elf in "${elfs[@]}"; do
         [ -e "$dir/$name.stdin" ] && input="$dir/$name.stdin"
         set +e
         timeout "$TIMEOUT" "$EMU" -M "$BOARD" -nographic -bios none \
-            "${extra_args[@]}" -kernel "$elf" <"$input" >"$log" 2>&1
+            "${extra_args[@]}" "${qemu_only[@]}" -kernel "$elf" <"$input" >"$log" 2>&1
         rc=$?
         set -e
         if [ "$want" -ne 0 ]; then
@@ -90,7 +110,7 @@ for elf in "${elfs[@]}"; do
         fi
         # Exit statuses are 8 bits wide, so test numbers stay below 256; the
         # failure message printed by the runtime is checked as well.
-        if [ $rc -eq 0 ] && grep -q -e '^FAIL' -e 'unexpected trap' "$log"; then
+        if [ "$want" -eq 0 ] && [ $rc -eq 0 ] && grep -q -e '^FAIL' -e 'unexpected trap' "$log"; then
             rc=255
         fi
         # Programs with an .expect file must print exactly that.
@@ -117,5 +137,5 @@ for elf in "${elfs[@]}"; do
     done
 done
 
-echo "$BOARD: ${pass} passed, ${#failed[@]} failed (emulator: $EMU)"
+echo "$BOARD: ${pass} passed, ${#failed[@]} failed, ${skipped} skipped (emulator: $EMU)"
 [ ${#failed[@]} -eq 0 ]

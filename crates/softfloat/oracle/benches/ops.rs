@@ -3,8 +3,10 @@
 //! same process. Each iteration runs one operation over 1024 operand sets
 //! of ordinary finite values (random signs, exponents within ±30 of the
 //! bias, random significands), so criterion's element throughput is
-//! operations per second. Rounding is to nearest even; ours accumulates
-//! flags in a FloatStatus as the CPU will, Berkeley in its thread-local.
+//! operations per second. Rounding is to nearest even. Ours runs twice: on
+//! the soft path (flags cleared before each operation) and with inexact
+//! already raised, which enables the host-FPU fast path; Berkeley keeps
+//! its flags in its thread-local.
 //!
 //! Run: `cargo bench --manifest-path crates/softfloat/oracle/Cargo.toml`.
 
@@ -16,39 +18,7 @@ use ferrite_softfloat as sf;
 use ferrite_softfloat::{FloatStatus, MulAddOp, RoundingMode};
 use ferrite_softfloat_oracle::{Brm, F32, F64, Float};
 
-const N: usize = 1024;
-
-/// A small deterministic generator (xorshift64*), so both sides see the
-/// same inputs on every run.
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn f64(&mut self) -> u64 {
-        let r = self.next();
-        let exp = 1023 - 30 + (r >> 58) % 61;
-        (r & (1 << 63)) | (exp << 52) | (self.next() & ((1 << 52) - 1))
-    }
-    fn f32(&mut self) -> u32 {
-        let r = self.next();
-        let exp = 127 - 30 + (r >> 58) % 61;
-        ((r >> 32) as u32 & (1 << 31)) | ((exp as u32) << 23) | (r as u32 & ((1 << 23) - 1))
-    }
-}
-
-fn inputs64() -> Vec<(u64, u64, u64)> {
-    let mut r = Rng(0x9e37_79b9_7f4a_7c15);
-    (0..N).map(|_| (r.f64(), r.f64(), r.f64())).collect()
-}
-
-fn inputs32() -> Vec<(u32, u32, u32)> {
-    let mut r = Rng(0x51_7cc1_b727_220a);
-    (0..N).map(|_| (r.f32(), r.f32(), r.f32())).collect()
-}
+use ferrite_softfloat_oracle::bench_inputs::{N, inputs32, inputs64};
 
 macro_rules! bench_pair {
     ($c:expr, $name:expr, $inputs:expr, |$a:ident, $b:ident, $cc:ident, $s:ident| $ours:expr, |$x:ident, $y:ident, $z:ident| $theirs:expr) => {{
@@ -58,6 +28,19 @@ macro_rules! bench_pair {
         g.bench_function("ferrite", |bench| {
             bench.iter(|| {
                 let mut $s = FloatStatus::new(RoundingMode::NearestEven);
+                for &($a, $b, $cc) in black_box(&inputs) {
+                    // Cleared flags keep the host-FPU fast path off.
+                    $s.float_exception_flags = 0;
+                    black_box($ours);
+                }
+                $s.float_exception_flags
+            })
+        });
+        g.bench_function("ferrite_nx_set", |bench| {
+            bench.iter(|| {
+                let mut $s = FloatStatus::new(RoundingMode::NearestEven);
+                // Inexact already raised: the fast path applies where it can.
+                $s.float_exception_flags = sf::FLAG_INEXACT;
                 for &($a, $b, $cc) in black_box(&inputs) {
                     black_box($ours);
                 }

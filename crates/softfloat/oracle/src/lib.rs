@@ -31,3 +31,46 @@ pub fn oracle<R>(f: impl FnOnce() -> R) -> (R, u8) {
     flags.get();
     (r, flags.to_bits())
 }
+
+/// Deterministic operands for the benchmarks, shared so that both harnesses
+/// (criterion's `ops` and the interleaved `ratio`) time the same inputs.
+pub mod bench_inputs {
+    /// Operand sets per batch.
+    pub const N: usize = 1024;
+
+    /// A small deterministic generator (xorshift64*).
+    struct Rng(u64);
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 >> 12;
+            self.0 ^= self.0 << 25;
+            self.0 ^= self.0 >> 27;
+            self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+        }
+        /// An ordinary binary64: random sign and significand, exponent
+        /// within ±30 of the bias.
+        fn f64(&mut self) -> u64 {
+            let r = self.next();
+            let exp = 1023 - 30 + (r >> 58) % 61;
+            (r & (1 << 63)) | (exp << 52) | (self.next() & ((1 << 52) - 1))
+        }
+        /// The binary32 counterpart of [`Rng::f64`].
+        fn f32(&mut self) -> u32 {
+            let r = self.next();
+            let exp = 127 - 30 + (r >> 58) % 61;
+            ((r >> 32) as u32 & (1 << 31)) | ((exp as u32) << 23) | (r as u32 & ((1 << 23) - 1))
+        }
+    }
+
+    /// `N` triples of ordinary binary64 operands.
+    pub fn inputs64() -> Vec<(u64, u64, u64)> {
+        let mut r = Rng(0x9e37_79b9_7f4a_7c15);
+        (0..N).map(|_| (r.f64(), r.f64(), r.f64())).collect()
+    }
+
+    /// `N` triples of ordinary binary32 operands.
+    pub fn inputs32() -> Vec<(u32, u32, u32)> {
+        let mut r = Rng(0x51_7cc1_b727_220a);
+        (0..N).map(|_| (r.f32(), r.f32(), r.f32())).collect()
+    }
+}

@@ -31,6 +31,21 @@ fn ours<R>(rm: RoundingMode, f: impl FnOnce(&mut FloatStatus) -> R) -> (R, u8) {
     (r, s.float_exception_flags)
 }
 
+/// Runs one of our operations with inexact already raised, as it usually
+/// is in a running program: that enables the host-FPU fast path in
+/// round-to-nearest-even, which must give the same result and flags.
+fn ours_nx<R>(rm: RoundingMode, f: impl FnOnce(&mut FloatStatus) -> R) -> (R, u8) {
+    let mut s = FloatStatus::new(rm);
+    s.float_exception_flags = sf::FLAG_INEXACT;
+    let r = f(&mut s);
+    (r, s.float_exception_flags)
+}
+
+/// The oracle's answer as seen with inexact already raised.
+fn with_nx<R>((r, flags): (R, u8)) -> (R, u8) {
+    (r, flags | sf::FLAG_INEXACT)
+}
+
 fn rounding_mode() -> impl Strategy<Value = RoundingMode> {
     prop::sample::select(RoundingMode::ALL.to_vec())
 }
@@ -201,17 +216,19 @@ macro_rules! check_binary {
                 let want = oracle(|| $ty::from_bits(a).$theirs($ty::from_bits(b), brm(rm)).to_bits());
                 let got = ours(rm, |s| $ours(a, b, s));
                 prop_assert_eq!(got, want, "a={:#x} b={:#x} rm={:?}", a, b, rm);
+                let got = ours_nx(rm, |s| $ours(a, b, s));
+                prop_assert_eq!(got, with_nx(want), "NX set: a={:#x} b={:#x} rm={:?}", a, b, rm);
             }
         }
     };
 }
 
 fn config() -> ProptestConfig {
-    // 4096 cases per property by default; PROPTEST_CASES overrides.
+    // 16384 cases per property by default; PROPTEST_CASES overrides.
     let cases = std::env::var("PROPTEST_CASES")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(4096);
+        .unwrap_or(16384);
     ProptestConfig {
         cases,
         ..ProptestConfig::default()
@@ -287,6 +304,8 @@ proptest! {
         });
         let got = ours(rm, |s| sf::f32_muladd(a, b, c, op, s));
         prop_assert_eq!(got, want, "a={:#x} b={:#x} c={:#x} {:?} {:?}", a, b, c, op, rm);
+        let got = ours_nx(rm, |s| sf::f32_muladd(a, b, c, op, s));
+        prop_assert_eq!(got, with_nx(want), "NX set: a={:#x} b={:#x} c={:#x} {:?} {:?}", a, b, c, op, rm);
     }
 
     #[test]
@@ -299,18 +318,22 @@ proptest! {
         });
         let got = ours(rm, |s| sf::f64_muladd(a, b, c, op, s));
         prop_assert_eq!(got, want, "a={:#x} b={:#x} c={:#x} {:?} {:?}", a, b, c, op, rm);
+        let got = ours_nx(rm, |s| sf::f64_muladd(a, b, c, op, s));
+        prop_assert_eq!(got, with_nx(want), "NX set: a={:#x} b={:#x} c={:#x} {:?} {:?}", a, b, c, op, rm);
     }
 
     #[test]
     fn f32_sqrt(a in val32(), rm in rounding_mode()) {
         let want = oracle(|| F32::from_bits(a).sqrt(brm(rm)).to_bits());
         prop_assert_eq!(ours(rm, |s| sf::f32_sqrt(a, s)), want, "a={:#x} {:?}", a, rm);
+        prop_assert_eq!(ours_nx(rm, |s| sf::f32_sqrt(a, s)), with_nx(want), "NX set: a={:#x} {:?}", a, rm);
     }
 
     #[test]
     fn f64_sqrt(a in val64(), rm in rounding_mode()) {
         let want = oracle(|| F64::from_bits(a).sqrt(brm(rm)).to_bits());
         prop_assert_eq!(ours(rm, |s| sf::f64_sqrt(a, s)), want, "a={:#x} {:?}", a, rm);
+        prop_assert_eq!(ours_nx(rm, |s| sf::f64_sqrt(a, s)), with_nx(want), "NX set: a={:#x} {:?}", a, rm);
     }
 
     #[test]
@@ -506,4 +529,25 @@ fn classify_model<T: Float>(a: T) -> u32 {
         mask |= (*p as u32) << i;
     }
     mask
+}
+
+/// The parallel tests above rely on Berkeley's flags being thread-local
+/// (softfloat-sys builds `softfloat_exceptionFlags` as `_Thread_local`);
+/// if that ever changes, this fails instead of the others flaking.
+#[test]
+fn berkeley_flags_are_thread_local() {
+    use ferrite_softfloat_oracle::ExceptionFlags;
+    ExceptionFlags::from_bits(0).set();
+    let _ = F64::from_bits(1.0f64.to_bits()).div(F64::from_bits(0), Brm::TiesToEven);
+    let mut here = ExceptionFlags::default();
+    here.get();
+    assert_eq!(here.to_bits(), sf::FLAG_DIVBYZERO);
+    let there = std::thread::spawn(|| {
+        let mut f = ExceptionFlags::default();
+        f.get();
+        f.to_bits()
+    })
+    .join()
+    .unwrap();
+    assert_eq!(there, 0, "another thread saw this thread's flags");
 }

@@ -69,9 +69,9 @@ main:
         csrr    a3, minstret
         bgtu    a2, a0, 2f
         j       fail
-2:      sub     a3, a3, a1
-        li      t0, 200                 /* at least the 200 loop instructions */
-        bgeu    a3, t0, 3f
+2:      /* minstret advanced too. (Not by exactly 201 here: QEMU without
+         * -icount counts host ticks; counters.S checks exact counts.) */
+        bgtu    a3, a1, 3f
         j       fail
 3:      /* The unprivileged aliases read the same counters. */
         TEST    21

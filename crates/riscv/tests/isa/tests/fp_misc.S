@@ -95,6 +95,11 @@ main:
         FTEST_D(52, D_MONE, 0, D_ONE, 0, 0, fneg.d fa3, fa0)
         FTEST_S(53, 0xbf800000, 0, S_ONE, 0xc0000000, 0, fsgnj.s fa3, fa0, fa1)
         FTEST_S(54, 0xffa00000, 0, S_SNAN, 0, 0, fneg.s fa3, fa0)
+        FTEST_S(94, 0x3f800000, 0, S_ONE, 0xc0000000, 0, fsgnjn.s fa3, fa0, fa1)
+        FTEST_S(95, 0x3f800000, 0, 0xbf800000, 0xc0000000, 0, fsgnjx.s fa3, fa0, fa1)
+        FTEST_S(96, 0x7f7fffff, 0, 0xff7fffff, 0, 0, fabs.s fa3, fa0)
+        FTEST_S(97, S_ONE, NV, S_ONE, S_SNAN, 0, fmax.s fa3, fa0, fa1)
+        FTEST_S(98, 0x00000000, 0, 0x80000000, 0x00000000, 0, fmax.s fa3, fa0, fa1)
 
         /* fmv.x.w sign-extends bit 31; fmv.w.x boxes; fmv.x.d/fmv.d.x
          * move all 64 bits. */

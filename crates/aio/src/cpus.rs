@@ -1,0 +1,338 @@
+//! vCPU control primitives for the accelerators (`system/cpus.c`,
+//! `cpus-common.c`): kicks, `run_on_cpu`, pause/resume of all vCPUs.
+//!
+//! An accelerator owns its vCPU threads; each thread has a [`VcpuCtl`] and
+//! runs a loop shaped like QEMU's:
+//!
+//! ```text
+//! let mut bql = bql_lock();
+//! cpu.attach_current_thread(signal_kick);
+//! loop {
+//!     if cpu.can_run() {
+//!         bql.unlocked(|| run_guest_until(cpu.exit_requested()));
+//!         cpu.clear_exit_request();
+//!     }
+//!     cpu.wait_io_event();   // sleeps while idle, handles stop and work
+//! }
+//! ```
+//!
+//! [`VcpuCtl::kick`] wakes a vCPU that sleeps in `wait_io_event` (halt
+//! condition), sets its exit request (checked by translated code at block
+//! boundaries) and, for threads attached with `signal_kick`, sends
+//! [`SIG_IPI`] so a blocking syscall (e.g. `KVM_RUN`) returns `EINTR`.
+//! Kicks by signal are deduplicated with `thread_kicked`, which the vCPU
+//! clears when it processes events, so a kick after that is never lost.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Once};
+use std::thread::ThreadId;
+
+use parking_lot::Mutex;
+
+use crate::bql::{BqlCondvar, bql_locked};
+
+/// The signal used to kick vCPU threads out of blocking syscalls
+/// (`SIG_IPI` = `SIGUSR1`, as in QEMU).
+pub const SIG_IPI: libc::c_int = libc::SIGUSR1;
+
+struct WorkItem {
+    f: Box<dyn FnOnce() + Send>,
+    done: Option<Arc<AtomicBool>>,
+}
+
+/// The control block of one vCPU (the `CPUState` fields that
+/// `system/cpus.c` uses).
+pub struct VcpuCtl {
+    index: usize,
+    stop: AtomicBool,
+    stopped: AtomicBool,
+    halted: AtomicBool,
+    exit_request: AtomicBool,
+    thread_kicked: AtomicBool,
+    signal_kick: AtomicBool,
+    halt_cond: BqlCondvar,
+    work: Mutex<VecDeque<WorkItem>>,
+    thread: Mutex<Option<(ThreadId, libc::pthread_t)>>,
+}
+
+impl std::fmt::Debug for VcpuCtl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VcpuCtl")
+            .field("index", &self.index)
+            .field("stopped", &self.stopped.load(Ordering::Relaxed))
+            .field("halted", &self.halted.load(Ordering::Relaxed))
+            .finish()
+    }
+}
+
+static CPUS: Mutex<Vec<Arc<VcpuCtl>>> = Mutex::new(Vec::new());
+/// `qemu_work_cond`.
+static WORK_COND: BqlCondvar = BqlCondvar::new();
+/// `qemu_pause_cond`.
+static PAUSE_COND: BqlCondvar = BqlCondvar::new();
+static SIG_IPI_INSTALLED: Once = Once::new();
+static SIG_IPI_COUNT: AtomicUsize = AtomicUsize::new(0);
+
+thread_local! {
+    static CURRENT_CPU: std::cell::RefCell<Option<Arc<VcpuCtl>>> = const { std::cell::RefCell::new(None) };
+}
+
+/// `current_cpu`: the vCPU the calling thread runs, if any.
+pub fn current_cpu() -> Option<Arc<VcpuCtl>> {
+    CURRENT_CPU.with(|c| c.borrow().clone())
+}
+
+/// The registered vCPUs (`CPU_FOREACH`).
+pub fn all_cpus() -> Vec<Arc<VcpuCtl>> {
+    CPUS.lock().clone()
+}
+
+/// How many `SIG_IPI`s this process's handler has received.
+pub fn sig_ipi_count() -> usize {
+    SIG_IPI_COUNT.load(Ordering::Relaxed)
+}
+
+extern "C" fn sig_ipi_handler(_sig: libc::c_int) {
+    // Nothing else to do: the point is to interrupt a blocking syscall
+    // (installed without SA_RESTART). An accelerator that needs more (KVM's
+    // immediate_exit) checks exit_requested() after EINTR.
+    SIG_IPI_COUNT.fetch_add(1, Ordering::Relaxed);
+}
+
+fn install_sig_ipi() {
+    SIG_IPI_INSTALLED.call_once(|| {
+        // SAFETY: a zeroed sigaction with an async-signal-safe handler and
+        // no SA_RESTART, so blocking syscalls return EINTR.
+        let r = unsafe {
+            let mut sa: libc::sigaction = std::mem::zeroed();
+            sa.sa_sigaction = sig_ipi_handler as *const () as libc::sighandler_t;
+            libc::sigemptyset(&mut sa.sa_mask);
+            sa.sa_flags = 0;
+            libc::sigaction(SIG_IPI, &sa, std::ptr::null_mut())
+        };
+        assert_eq!(r, 0, "sigaction(SIG_IPI) failed");
+    });
+}
+
+impl VcpuCtl {
+    /// A vCPU control block, registered in the CPU list
+    /// (`cpu_list_add`). It starts stopped, like QEMU's vCPUs before the
+    /// first `vm_start`.
+    pub fn new(index: usize) -> Arc<Self> {
+        let c = Arc::new(VcpuCtl {
+            index,
+            stop: AtomicBool::new(false),
+            stopped: AtomicBool::new(true),
+            halted: AtomicBool::new(false),
+            exit_request: AtomicBool::new(false),
+            thread_kicked: AtomicBool::new(false),
+            signal_kick: AtomicBool::new(false),
+            halt_cond: BqlCondvar::new(),
+            work: Mutex::new(VecDeque::new()),
+            thread: Mutex::new(None),
+        });
+        CPUS.lock().push(Arc::clone(&c));
+        c
+    }
+
+    /// `cpu_list_remove`.
+    pub fn unregister(self: &Arc<Self>) {
+        CPUS.lock().retain(|c| !Arc::ptr_eq(c, self));
+    }
+
+    /// `cpu_index`.
+    pub fn index(&self) -> usize {
+        self.index
+    }
+
+    /// Called by the vCPU thread before its loop: records the thread (for
+    /// signal kicks and `run_on_cpu`) and makes this the thread's
+    /// [`current_cpu`]. With `signal_kick`, kicks also send [`SIG_IPI`].
+    pub fn attach_current_thread(self: &Arc<Self>, signal_kick: bool) {
+        if signal_kick {
+            install_sig_ipi();
+        }
+        // SAFETY: pthread_self has no preconditions.
+        let pt = unsafe { libc::pthread_self() };
+        *self.thread.lock() = Some((std::thread::current().id(), pt));
+        self.signal_kick.store(signal_kick, Ordering::Release);
+        CURRENT_CPU.with(|c| *c.borrow_mut() = Some(Arc::clone(self)));
+    }
+
+    fn is_self_thread(&self) -> bool {
+        self.thread
+            .lock()
+            .is_some_and(|(t, _)| t == std::thread::current().id())
+    }
+
+    /// `qemu_cpu_kick`: wakes the vCPU from its halt wait, requests an exit
+    /// from guest code (`cpu_exit`) and, for signal-kicked threads, sends
+    /// `SIG_IPI` unless a kick is already pending. Any thread.
+    pub fn kick(&self) {
+        self.exit_request.store(true, Ordering::Release);
+        self.halt_cond.notify_all();
+        if self.signal_kick.load(Ordering::Acquire)
+            && !self.thread_kicked.swap(true, Ordering::AcqRel)
+            && let Some((_, pt)) = *self.thread.lock()
+        {
+            // SAFETY: `pt` is the live vCPU thread (it is only recorded
+            // by that thread and vCPU threads outlive their CtL use).
+            unsafe { libc::pthread_kill(pt, SIG_IPI) };
+        }
+    }
+
+    /// Whether an exit from guest code was requested (`exit_request`).
+    pub fn exit_requested(&self) -> bool {
+        self.exit_request.load(Ordering::Acquire)
+    }
+
+    /// Clears the exit request (the vCPU did leave guest code).
+    pub fn clear_exit_request(&self) {
+        self.exit_request.store(false, Ordering::Release);
+    }
+
+    /// Sets `halted` (e.g. on `wfi`); clearing it from another thread
+    /// should be followed by [`kick`](Self::kick).
+    pub fn set_halted(&self, halted: bool) {
+        self.halted.store(halted, Ordering::Release);
+    }
+
+    /// `cpu->halted`.
+    pub fn is_halted(&self) -> bool {
+        self.halted.load(Ordering::Acquire)
+    }
+
+    /// `cpu->stopped`.
+    pub fn is_stopped(&self) -> bool {
+        self.stopped.load(Ordering::Acquire)
+    }
+
+    /// `cpu_can_run`: not stopped and no stop request.
+    pub fn can_run(&self) -> bool {
+        !self.stop.load(Ordering::Acquire) && !self.stopped.load(Ordering::Acquire)
+    }
+
+    /// `cpu_thread_is_idle`.
+    pub fn thread_is_idle(&self) -> bool {
+        if !self.work.lock().is_empty() || self.stop.load(Ordering::Acquire) {
+            return false;
+        }
+        self.stopped.load(Ordering::Acquire) || self.halted.load(Ordering::Acquire)
+    }
+
+    /// `qemu_process_cpu_events` (formerly `qemu_wait_io_event`): sleeps
+    /// (releasing the BQL) while the vCPU is idle, then acknowledges a
+    /// stop request and runs queued work. Called by the vCPU thread with the
+    /// BQL held.
+    ///
+    /// # Panics
+    /// Without the BQL.
+    pub fn wait_io_event(&self) {
+        assert!(bql_locked(), "wait_io_event needs the BQL");
+        while self.thread_is_idle() {
+            self.halt_cond.wait();
+        }
+        self.wait_io_event_common();
+    }
+
+    /// `qemu_wait_io_event_common`: re-arms signal kicks (a kick after this
+    /// point sends a new signal), acknowledges a stop request and runs
+    /// queued work, without sleeping. vCPU thread, BQL held.
+    pub fn wait_io_event_common(&self) {
+        self.thread_kicked.store(false, Ordering::SeqCst);
+        if self.stop.swap(false, Ordering::AcqRel) {
+            self.stopped.store(true, Ordering::Release);
+            PAUSE_COND.notify_all();
+        }
+        self.process_queued_work();
+    }
+
+    /// `process_queued_cpu_work`: runs the queued `run_on_cpu` items.
+    pub fn process_queued_work(&self) {
+        loop {
+            let item = self.work.lock().pop_front();
+            let Some(item) = item else { break };
+            (item.f)();
+            if let Some(d) = item.done {
+                d.store(true, Ordering::Release);
+                WORK_COND.notify_all();
+            }
+        }
+    }
+
+    /// `run_on_cpu`: runs `f` on the vCPU thread and waits for it,
+    /// releasing the BQL while waiting. Runs `f` directly when called from
+    /// the vCPU's own thread.
+    ///
+    /// # Panics
+    /// Without the BQL (the wait must release it).
+    pub fn run_on_cpu(&self, f: impl FnOnce() + Send + 'static) {
+        if self.is_self_thread() {
+            f();
+            return;
+        }
+        assert!(bql_locked(), "run_on_cpu needs the BQL");
+        let done = Arc::new(AtomicBool::new(false));
+        self.work.lock().push_back(WorkItem {
+            f: Box::new(f),
+            done: Some(Arc::clone(&done)),
+        });
+        self.kick();
+        while !done.load(Ordering::Acquire) {
+            WORK_COND.wait();
+        }
+    }
+
+    /// `async_run_on_cpu`: queues `f` for the vCPU thread and kicks it.
+    pub fn async_run_on_cpu(&self, f: impl FnOnce() + Send + 'static) {
+        self.work.lock().push_back(WorkItem {
+            f: Box::new(f),
+            done: None,
+        });
+        self.kick();
+    }
+
+    /// `cpu_resume`.
+    fn resume(&self) {
+        self.stop.store(false, Ordering::Release);
+        self.stopped.store(false, Ordering::Release);
+        self.kick();
+    }
+}
+
+/// `all_vcpus_paused`.
+pub fn all_vcpus_paused() -> bool {
+    CPUS.lock().iter().all(|c| c.is_stopped())
+}
+
+/// `pause_all_vcpus`: asks every vCPU to stop and waits (releasing the
+/// BQL) until all have. Once it returns no vCPU executes guest code. A vCPU
+/// thread that calls it stops itself at once (`cpu_stop_current`).
+///
+/// # Panics
+/// Without the BQL.
+pub fn pause_all_vcpus() {
+    assert!(bql_locked(), "pause_all_vcpus needs the BQL");
+    let me = current_cpu();
+    for c in all_cpus() {
+        if me.as_ref().is_some_and(|m| Arc::ptr_eq(m, &c)) {
+            c.stop.store(false, Ordering::Release);
+            c.stopped.store(true, Ordering::Release);
+            c.exit_request.store(true, Ordering::Release);
+        } else if !c.is_stopped() {
+            c.stop.store(true, Ordering::Release);
+            c.kick();
+        }
+    }
+    while !all_vcpus_paused() {
+        PAUSE_COND.wait();
+    }
+}
+
+/// `resume_all_vcpus`.
+pub fn resume_all_vcpus() {
+    for c in all_cpus() {
+        c.resume();
+    }
+}

@@ -1,0 +1,75 @@
+//! IOThread objects: creation and destruction at run time, ids, poll
+//! parameters, callbacks in the IOThread, panics not wedging it.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use ferrite_aio::{
+    IOTHREAD_POLL_MAX_NS_DEFAULT, IoThread, IoThreadError, IoThreadParams, aio_wait_bh_oneshot,
+};
+
+#[test]
+fn create_run_and_destroy() {
+    let t = IoThread::new("io-a").unwrap();
+    assert_eq!(t.id(), "io-a");
+    assert_eq!(t.ctx().poll_params(), (IOTHREAD_POLL_MAX_NS_DEFAULT, 0, 0));
+    assert!(matches!(
+        IoThread::new("io-a"),
+        Err(IoThreadError::DuplicateId(_))
+    ));
+    assert!(Arc::ptr_eq(&IoThread::by_id("io-a").unwrap(), &t));
+
+    let (tx, rx) = std::sync::mpsc::channel();
+    t.ctx().bh_schedule_oneshot(move || {
+        tx.send(std::thread::current().name().map(str::to_owned))
+            .unwrap();
+    });
+    assert_eq!(rx.recv().unwrap().as_deref(), Some("IO io-a"));
+
+    t.set_poll_params(0, 4, 2);
+    assert_eq!(t.ctx().poll_params(), (0, 4, 2));
+
+    // A panicking callback is reported and the thread keeps serving.
+    t.ctx().bh_schedule_oneshot(|| panic!("callback bug"));
+    let ok = Arc::new(AtomicBool::new(false));
+    let o2 = Arc::clone(&ok);
+    let (tx, rx) = std::sync::mpsc::channel();
+    t.ctx().bh_schedule_oneshot(move || {
+        o2.store(true, Ordering::SeqCst);
+        tx.send(()).unwrap();
+    });
+    rx.recv().unwrap();
+    assert!(ok.load(Ordering::SeqCst));
+
+    t.stop();
+    t.stop();
+    assert!(IoThread::by_id("io-a").is_none());
+    // The id can be reused once destroyed.
+    let t2 = IoThread::new("io-a").unwrap();
+    drop(t2);
+    drop(t);
+}
+
+#[test]
+fn bad_pool_params_are_rejected() {
+    let p = IoThreadParams {
+        thread_pool_min: 5,
+        thread_pool_max: 2,
+        ..Default::default()
+    };
+    assert!(matches!(
+        IoThread::with_params("io-bad", p),
+        Err(IoThreadError::BadPoolParams(5, 2))
+    ));
+}
+
+#[test]
+fn wait_bh_oneshot_on_an_unbound_context() {
+    // A thread with no context that waits on an unbound context becomes its
+    // home and polls it until the BH has run.
+    let ctx = ferrite_aio::AioContext::new("waiter").unwrap();
+    let done = Arc::new(AtomicBool::new(false));
+    let d2 = Arc::clone(&done);
+    aio_wait_bh_oneshot(&ctx, move || d2.store(true, Ordering::SeqCst));
+    assert!(done.load(Ordering::SeqCst));
+}

@@ -1,0 +1,641 @@
+//! An interim blocking-socket transport for QMP and HMP monitors.
+//!
+//! **Interim design.** QEMU runs monitor I/O in the main loop (or, for
+//! monitors that offer `oob`, in the `mon_iothread` IOThread) and executes
+//! in-band commands from a dispatcher coroutine on the main loop. Until
+//! `ferrite-aio`'s main loop and IOThreads are on main, this module
+//! approximates that with threads, keeping the same observable rules:
+//! - [`Dispatcher`]: one thread standing in for the main loop. Every
+//!   in-band command of every monitor runs there, one at a time, in
+//!   arrival order — like QEMU's `monitor_qmp_dispatcher_co`. After each
+//!   command it checks [`MachineControl::exit_requested`] (QEMU's
+//!   `main_loop_should_exit()`) and, if set, shuts all servers down.
+//! - one I/O thread per connection standing in for the monitor's I/O
+//!   handler (the IOThread, for OOB): it reads bytes, runs the JSON
+//!   streamer, executes `exec-oob` requests itself immediately — so they
+//!   are answered while the dispatcher is busy — and queues the rest. With
+//!   `oob` not negotiated at most one request is outstanding (QEMU suspends
+//!   the monitor); with `oob`, at most 8 (`QMP_REQ_QUEUE_LEN_MAX`).
+//! - one writer thread per connection with a bounded output queue, so a
+//!   slow client never blocks the dispatcher or other monitors; a client
+//!   whose queue exceeds [`MAX_OUTPUT_QUEUE`] is disconnected.
+//! - like QEMU's socket chardev, a monitor serves one client at a time; the
+//!   next is accepted when the current one disconnects. Several monitors
+//!   (several sockets) run at once.
+//!
+//! When the aio main loop lands, the reader/writer become fd handlers of
+//! the monitor's AioContext and [`Dispatcher`] a bottom half on the main
+//! context; [`QmpMonitor`] and the protocol code do not change.
+//!
+//! [`MachineControl::exit_requested`]: crate::machine::MachineControl::exit_requested
+
+use crate::hmp::to_crlf;
+use crate::json::JsonMessageParser;
+use crate::qmp::{OutputSink, QmpCore, QmpMonitor};
+use std::collections::VecDeque;
+use std::io::{Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
+use std::sync::{Arc, Condvar, Mutex, Weak};
+use std::thread::JoinHandle;
+
+/// Largest amount of unsent output queued for one client before the
+/// client is considered stuck and disconnected.
+pub const MAX_OUTPUT_QUEUE: usize = 16 << 20;
+
+/// Most in-band requests queued per monitor with `oob` enabled
+/// (`QMP_REQ_QUEUE_LEN_MAX`).
+pub const QMP_REQ_QUEUE_LEN_MAX: usize = 8;
+
+type Job = Box<dyn FnOnce() + Send>;
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The main-loop stand-in that runs in-band monitor commands.
+pub struct Dispatcher {
+    tx: Mutex<Option<mpsc::Sender<Job>>>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+    exited: Mutex<bool>,
+    exited_cv: Condvar,
+    servers: Mutex<Vec<Weak<ServerShared>>>,
+}
+
+impl Dispatcher {
+    /// Start the dispatcher thread for `core`.
+    pub fn start(core: Arc<QmpCore>) -> Arc<Self> {
+        let (tx, rx) = mpsc::channel::<Job>();
+        let d = Arc::new(Dispatcher {
+            tx: Mutex::new(Some(tx)),
+            thread: Mutex::new(None),
+            exited: Mutex::new(false),
+            exited_cv: Condvar::new(),
+            servers: Mutex::new(Vec::new()),
+        });
+        let weak = Arc::downgrade(&d);
+        let t = std::thread::Builder::new()
+            .name("monitor-dispatch".into())
+            .spawn(move || {
+                for job in rx {
+                    job();
+                    if core.machine.exit_requested() {
+                        if let Some(d) = weak.upgrade() {
+                            d.exit();
+                        }
+                        break;
+                    }
+                }
+            })
+            .expect("spawning the monitor dispatcher thread");
+        *lock(&d.thread) = Some(t);
+        d
+    }
+
+    /// Queue a job; returns false once the dispatcher has stopped.
+    fn submit(&self, job: Job) -> bool {
+        match &*lock(&self.tx) {
+            Some(tx) => tx.send(job).is_ok(),
+            None => false,
+        }
+    }
+
+    /// Run `f` on the dispatcher thread and wait for it.
+    pub fn run_sync<R: Send + 'static>(&self, f: impl FnOnce() -> R + Send + 'static) -> Option<R> {
+        let (tx, rx) = mpsc::channel();
+        if !self.submit(Box::new(move || {
+            let _ = tx.send(f());
+        })) {
+            return None;
+        }
+        rx.recv().ok()
+    }
+
+    fn exit(&self) {
+        *lock(&self.tx) = None;
+        let servers: Vec<_> = lock(&self.servers)
+            .iter()
+            .filter_map(Weak::upgrade)
+            .collect();
+        for s in servers {
+            s.shutdown();
+        }
+        *lock(&self.exited) = true;
+        self.exited_cv.notify_all();
+    }
+
+    /// Block until the machine asked to exit (e.g. `quit`) and every
+    /// monitor has been shut down.
+    pub fn wait_exit(&self) {
+        let mut e = lock(&self.exited);
+        while !*e {
+            e = self.exited_cv.wait(e).unwrap_or_else(|p| p.into_inner());
+        }
+    }
+
+    /// Whether the machine asked to exit.
+    pub fn has_exited(&self) -> bool {
+        *lock(&self.exited)
+    }
+}
+
+/// A connected client stream (Unix or TCP).
+enum Stream {
+    Unix(UnixStream),
+    Tcp(TcpStream),
+}
+
+impl Stream {
+    fn try_clone(&self) -> std::io::Result<Stream> {
+        Ok(match self {
+            Stream::Unix(s) => Stream::Unix(s.try_clone()?),
+            Stream::Tcp(s) => Stream::Tcp(s.try_clone()?),
+        })
+    }
+    fn shutdown(&self) {
+        let _ = match self {
+            Stream::Unix(s) => s.shutdown(Shutdown::Both),
+            Stream::Tcp(s) => s.shutdown(Shutdown::Both),
+        };
+    }
+}
+
+impl Read for Stream {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match self {
+            Stream::Unix(s) => s.read(buf),
+            Stream::Tcp(s) => s.read(buf),
+        }
+    }
+}
+
+impl Write for Stream {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self {
+            Stream::Unix(s) => s.write(buf),
+            Stream::Tcp(s) => s.write(buf),
+        }
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Where a monitor listens: `unix:PATH` or `tcp:HOST:PORT`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SocketAddr {
+    /// A Unix socket path.
+    Unix(PathBuf),
+    /// A TCP `host:port`.
+    Tcp(String),
+}
+
+enum Listener {
+    Unix(UnixListener, PathBuf),
+    Tcp(TcpListener),
+}
+
+impl Listener {
+    fn bind(addr: &SocketAddr) -> std::io::Result<Self> {
+        match addr {
+            SocketAddr::Unix(p) => {
+                // Like QEMU (unix_listen_saddr()), replace whatever is at
+                // the path; failing to remove it is the start-up error.
+                if let Err(e) = std::fs::remove_file(p)
+                    && e.kind() != std::io::ErrorKind::NotFound
+                {
+                    return Err(std::io::Error::new(
+                        e.kind(),
+                        format!(
+                            "Failed to unlink socket {}: {}",
+                            p.display(),
+                            crate::commands::strerror(&e)
+                        ),
+                    ));
+                }
+                UnixListener::bind(p)
+                    .map(|l| Listener::Unix(l, p.clone()))
+                    .map_err(|e| {
+                        std::io::Error::new(
+                            e.kind(),
+                            format!(
+                                "Failed to bind socket to {}: {}",
+                                p.display(),
+                                crate::commands::strerror(&e)
+                            ),
+                        )
+                    })
+            }
+            SocketAddr::Tcp(a) => TcpListener::bind(a).map(Listener::Tcp).map_err(|e| {
+                std::io::Error::new(
+                    e.kind(),
+                    format!(
+                        "Failed to bind socket on {a}: {}",
+                        crate::commands::strerror(&e)
+                    ),
+                )
+            }),
+        }
+    }
+
+    fn accept(&self) -> std::io::Result<Stream> {
+        Ok(match self {
+            Listener::Unix(l, _) => Stream::Unix(l.accept()?.0),
+            Listener::Tcp(l) => Stream::Tcp(l.accept()?.0),
+        })
+    }
+
+    /// Wake a blocked `accept()` by connecting to ourselves.
+    fn wake(&self) {
+        match self {
+            Listener::Unix(_, p) => {
+                let _ = UnixStream::connect(p);
+            }
+            Listener::Tcp(l) => {
+                if let Ok(a) = l.local_addr() {
+                    let _ = TcpStream::connect(a);
+                }
+            }
+        }
+    }
+}
+
+/// Output queue of one connection, drained by its writer thread.
+struct ConnOutput {
+    state: Mutex<OutState>,
+    cv: Condvar,
+    stream: Stream,
+}
+
+#[derive(Default)]
+struct OutState {
+    queue: VecDeque<Vec<u8>>,
+    bytes: usize,
+    /// No more output will be queued; drain then stop.
+    finishing: bool,
+    /// The client is gone or stuck; drop everything.
+    broken: bool,
+}
+
+impl ConnOutput {
+    fn push(&self, line: &[u8]) {
+        let mut st = lock(&self.state);
+        if st.broken || st.finishing {
+            return;
+        }
+        if st.bytes + line.len() > MAX_OUTPUT_QUEUE {
+            log::warn!("monitor client is not reading its output; disconnecting it");
+            st.broken = true;
+            st.queue.clear();
+            self.stream.shutdown();
+            self.cv.notify_all();
+            return;
+        }
+        st.bytes += line.len();
+        st.queue.push_back(line.to_vec());
+        self.cv.notify_all();
+    }
+
+    fn writer_loop(&self, mut w: Stream) {
+        loop {
+            let line = {
+                let mut st = lock(&self.state);
+                loop {
+                    if st.broken {
+                        return;
+                    }
+                    if let Some(l) = st.queue.pop_front() {
+                        st.bytes -= l.len();
+                        break l;
+                    }
+                    if st.finishing {
+                        // Everything is sent: close the connection, which
+                        // also ends the reader (QEMU closes the socket on
+                        // exit after flushing).
+                        self.stream.shutdown();
+                        return;
+                    }
+                    st = self.cv.wait(st).unwrap_or_else(|p| p.into_inner());
+                }
+            };
+            if w.write_all(&line).is_err() {
+                let mut st = lock(&self.state);
+                st.broken = true;
+                st.queue.clear();
+                return;
+            }
+        }
+    }
+
+    fn finish(&self) {
+        lock(&self.state).finishing = true;
+        self.cv.notify_all();
+    }
+}
+
+/// The monitor's output: whichever client is connected now.
+#[derive(Default)]
+struct ConnSlot {
+    current: Mutex<Option<Arc<ConnOutput>>>,
+}
+
+impl OutputSink for ConnSlot {
+    fn write_line(&self, line: &[u8]) {
+        let cur = lock(&self.current).clone();
+        if let Some(c) = cur {
+            c.push(line);
+        }
+    }
+}
+
+/// Which protocol a server speaks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MonitorMode {
+    /// QMP (`-qmp`, `-mon mode=control`).
+    Control,
+    /// HMP (`-monitor`, `-mon mode=readline`).
+    Readline,
+}
+
+struct ServerShared {
+    listener: Listener,
+    stop: AtomicBool,
+    slot: Arc<ConnSlot>,
+}
+
+impl ServerShared {
+    fn shutdown(&self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(c) = lock(&self.slot.current).clone() {
+            // Send what is queued (e.g. the reply to `quit`), then close.
+            c.finish();
+        }
+        self.listener.wake();
+    }
+}
+
+/// A listening monitor socket.
+pub struct MonitorServer {
+    shared: Arc<ServerShared>,
+    accept_thread: Option<JoinHandle<()>>,
+    monitor: Option<Arc<QmpMonitor>>,
+}
+
+impl MonitorServer {
+    /// Bind `addr` and serve monitor clients on it. Binding errors (the
+    /// path exists, the directory does not, the port is taken) are returned
+    /// with a clear message for start-up reporting.
+    pub fn start(
+        core: Arc<QmpCore>,
+        dispatcher: Arc<Dispatcher>,
+        addr: &SocketAddr,
+        mode: MonitorMode,
+    ) -> std::io::Result<MonitorServer> {
+        let listener = Listener::bind(addr)?;
+        let slot = Arc::new(ConnSlot::default());
+        let shared = Arc::new(ServerShared {
+            listener,
+            stop: AtomicBool::new(false),
+            slot: slot.clone(),
+        });
+        lock(&dispatcher.servers).push(Arc::downgrade(&shared));
+        let monitor = match mode {
+            // Threads give every QMP monitor its own I/O thread, so `oob`
+            // is offered, as QEMU does for socket monitors.
+            MonitorMode::Control => Some(QmpMonitor::new(core.clone(), slot.clone(), true)),
+            MonitorMode::Readline => None,
+        };
+        let sh = shared.clone();
+        let mon = monitor.clone();
+        let t = std::thread::Builder::new()
+            .name("monitor-accept".into())
+            .spawn(move || {
+                while !sh.stop.load(Ordering::SeqCst) {
+                    let Ok(stream) = sh.listener.accept() else {
+                        continue;
+                    };
+                    if sh.stop.load(Ordering::SeqCst) {
+                        break;
+                    }
+                    serve_connection(&core, &dispatcher, &sh, mon.as_ref(), stream);
+                }
+            })?;
+        Ok(MonitorServer {
+            shared,
+            accept_thread: Some(t),
+            monitor,
+        })
+    }
+
+    /// The local TCP port, for `tcp:HOST:0` listeners.
+    pub fn tcp_port(&self) -> Option<u16> {
+        match &self.shared.listener {
+            Listener::Tcp(l) => l.local_addr().ok().map(|a| a.port()),
+            Listener::Unix(..) => None,
+        }
+    }
+
+    /// The QMP monitor behind this socket (None for HMP).
+    pub fn monitor(&self) -> Option<&Arc<QmpMonitor>> {
+        self.monitor.as_ref()
+    }
+
+    /// Stop accepting, disconnect the client, and wait for the threads.
+    pub fn shutdown(mut self) {
+        self.shutdown_inner();
+    }
+
+    fn shutdown_inner(&mut self) {
+        self.shared.shutdown();
+        if let Some(t) = self.accept_thread.take() {
+            let _ = t.join();
+        }
+        if let Listener::Unix(_, p) = &self.shared.listener {
+            let _ = std::fs::remove_file(p);
+        }
+    }
+}
+
+impl Drop for MonitorServer {
+    fn drop(&mut self) {
+        if self.accept_thread.is_some() {
+            self.shutdown_inner();
+        }
+    }
+}
+
+/// Counts a monitor's outstanding in-band requests.
+#[derive(Default)]
+struct Inflight {
+    n: Mutex<usize>,
+    cv: Condvar,
+}
+
+impl Inflight {
+    fn acquire(&self, max: usize) {
+        let mut n = lock(&self.n);
+        while *n >= max {
+            n = self.cv.wait(n).unwrap_or_else(|p| p.into_inner());
+        }
+        *n += 1;
+    }
+    fn release(&self) {
+        *lock(&self.n) -= 1;
+        self.cv.notify_all();
+    }
+    fn wait_idle(&self) {
+        let mut n = lock(&self.n);
+        while *n > 0 {
+            n = self.cv.wait(n).unwrap_or_else(|p| p.into_inner());
+        }
+    }
+}
+
+fn serve_connection(
+    core: &Arc<QmpCore>,
+    dispatcher: &Arc<Dispatcher>,
+    server: &Arc<ServerShared>,
+    qmp: Option<&Arc<QmpMonitor>>,
+    stream: Stream,
+) {
+    let Ok(wstream) = stream.try_clone() else {
+        return;
+    };
+    let Ok(cstream) = stream.try_clone() else {
+        return;
+    };
+    let out = Arc::new(ConnOutput {
+        state: Mutex::new(OutState::default()),
+        cv: Condvar::new(),
+        stream: cstream,
+    });
+    let o2 = out.clone();
+    let Ok(writer) = std::thread::Builder::new()
+        .name("monitor-out".into())
+        .spawn(move || o2.writer_loop(wstream))
+    else {
+        return;
+    };
+    *lock(&server.slot.current) = Some(out.clone());
+    match qmp {
+        Some(mon) => serve_qmp(core, dispatcher, server, mon, stream),
+        None => serve_hmp(core, dispatcher, server, stream),
+    }
+    *lock(&server.slot.current) = None;
+    out.finish();
+    let _ = writer.join();
+    out.stream.shutdown();
+}
+
+fn serve_qmp(
+    _core: &Arc<QmpCore>,
+    dispatcher: &Arc<Dispatcher>,
+    server: &Arc<ServerShared>,
+    mon: &Arc<QmpMonitor>,
+    mut stream: Stream,
+) {
+    let generation = mon.client_connected();
+    let mut parser = JsonMessageParser::new();
+    let inflight = Arc::new(Inflight::default());
+    let mut buf = vec![0u8; 4096];
+    'conn: while !server.stop.load(Ordering::SeqCst) {
+        let n = match stream.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        let msgs = parser.feed_collect(&buf[..n]);
+        for msg in msgs {
+            if QmpMonitor::is_oob_request(&msg) {
+                // Out of band: executed right here in the I/O thread.
+                mon.handle(msg);
+                continue;
+            }
+            let max = if mon.oob_enabled() {
+                QMP_REQ_QUEUE_LEN_MAX
+            } else {
+                1
+            };
+            inflight.acquire(max);
+            let (m, inf) = (mon.clone(), inflight.clone());
+            let ok = dispatcher.submit(Box::new(move || {
+                // Requests of a client that has gone are dropped
+                // (monitor_qmp_cleanup_queue_and_resume()).
+                if m.generation() == generation {
+                    m.handle(msg);
+                }
+                inf.release();
+            }));
+            if !ok {
+                break 'conn;
+            }
+            if !mon.oob_enabled() {
+                // Without OOB QEMU suspends the monitor until the request
+                // is done, so later input is not even read.
+                inflight.wait_idle();
+            }
+        }
+    }
+    mon.client_disconnected();
+    // Let a command still running for this client finish before the next
+    // client is accepted, so its reply cannot reach the next client.
+    inflight.wait_idle();
+}
+
+fn serve_hmp(
+    core: &Arc<QmpCore>,
+    dispatcher: &Arc<Dispatcher>,
+    server: &Arc<ServerShared>,
+    mut stream: Stream,
+) {
+    let v = &core.version;
+    let banner = format!(
+        "QEMU {}.{}.{} monitor - type 'help' for more information\r\n(qemu) ",
+        v.major, v.minor, v.micro
+    );
+    server.slot.write_line(banner.as_bytes());
+    let mut line = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !server.stop.load(Ordering::SeqCst) {
+        let n = match stream.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        for &b in &buf[..n] {
+            if b != b'\n' && b != b'\r' {
+                // Bound a line like QEMU's readline buffer (READLINE_CMD_BUF_SIZE 4095).
+                if line.len() < 4095 {
+                    line.push(b);
+                }
+                continue;
+            }
+            if b == b'\r' && line.is_empty() {
+                continue;
+            }
+            let text = String::from_utf8_lossy(&line).into_owned();
+            line.clear();
+            let c = core.clone();
+            let Some(out) = dispatcher.run_sync(move || c.hmp.run_line(&c, &text, None)) else {
+                return;
+            };
+            let mut reply = to_crlf(&out);
+            if !dispatcher.has_exited() {
+                reply.push_str("(qemu) ");
+            }
+            server.slot.write_line(reply.as_bytes());
+        }
+    }
+}
+
+/// Convenience for tests and the CLI: parse `unix:PATH` / `tcp:HOST:PORT`
+/// (options after a comma, such as `server=on,wait=off`, are ignored).
+pub fn parse_socket_addr(spec: &str) -> Option<SocketAddr> {
+    let main = spec.split(',').next()?;
+    if let Some(p) = main.strip_prefix("unix:") {
+        return Some(SocketAddr::Unix(Path::new(p).to_path_buf()));
+    }
+    main.strip_prefix("tcp:")
+        .map(|a| SocketAddr::Tcp(a.to_owned()))
+}

@@ -1,0 +1,253 @@
+//! Helper functions called from translated code (QEMU's `op_helper.c`,
+//! `csr.c` entry points, `trans_rva.c.inc` atomics). Each takes the
+//! instruction word and decodes its own operands.
+
+use ferrite_aio::log::LogMask;
+use ferrite_aio::qemu_log_mask;
+use ferrite_tcg::Fault;
+use ferrite_tcg::cpu::{load, probe_write, store};
+
+use crate::cpu::{PRV_M, PRV_S, PRV_U, RiscvCpu, excp};
+use crate::csr::{self, MSTATUS_MIE, MSTATUS_MPIE, MSTATUS_MPP, MSTATUS_MPRV, MSTATUS_SIE};
+use crate::csr::{MSTATUS_SPIE, MSTATUS_SPP, MSTATUS_TVM, MSTATUS_TW};
+
+fn rd(i: u32) -> usize {
+    ((i >> 7) & 31) as usize
+}
+fn rs1(i: u32) -> usize {
+    ((i >> 15) & 31) as usize
+}
+fn rs2(i: u32) -> usize {
+    ((i >> 20) & 31) as usize
+}
+
+/// Raises illegal instruction with the instruction bits as `tval`.
+pub fn illegal(cpu: &mut RiscvCpu, raw: u32) -> Result<(), Fault> {
+    qemu_log_mask!(
+        LogMask::UNIMP,
+        "illegal instruction 0x{raw:08x} at pc 0x{:x}\n",
+        cpu.common.pc
+    );
+    Err(cpu.illegal(raw))
+}
+
+/// Marks the FP state dirty (after an FP load).
+pub fn fs_dirty(cpu: &mut RiscvCpu, _: u32) -> Result<(), Fault> {
+    cpu.csr.set_fs_dirty();
+    Ok(())
+}
+
+/// `ecall`.
+pub fn ecall(cpu: &mut RiscvCpu, _: u32) -> Result<(), Fault> {
+    let cause = excp::ECALL_U + cpu.priv_ as u64;
+    Err(cpu.raise(cause, 0))
+}
+
+/// `ebreak` (`tval` is filled with the PC at delivery).
+pub fn ebreak(cpu: &mut RiscvCpu, _: u32) -> Result<(), Fault> {
+    Err(cpu.raise(excp::BREAKPOINT, 0))
+}
+
+/// Zicsr: `csrrw`, `csrrs`, `csrrc` and the immediate forms.
+pub fn csr(cpu: &mut RiscvCpu, i: u32) -> Result<(), Fault> {
+    let csr = (i >> 20) as u16;
+    let f3 = (i >> 12) & 7;
+    let src = if f3 & 4 != 0 {
+        rs1(i) as u64
+    } else {
+        cpu.x(rs1(i))
+    };
+    // csrrs/csrrc with rs1 = x0 (or a zero immediate) do not write.
+    let write = f3 & 3 == 1 || rs1(i) != 0;
+    if csr::csr_check(cpu, csr, write).is_err() {
+        return Err(cpu.illegal(i));
+    }
+    let Ok(old) = csr::csr_read(cpu, csr) else {
+        return Err(cpu.illegal(i));
+    };
+    if write {
+        let new = match f3 & 3 {
+            1 => src,
+            2 => old | src,
+            _ => old & !src,
+        };
+        if csr::csr_write(cpu, csr, new).is_err() {
+            return Err(cpu.illegal(i));
+        }
+    }
+    cpu.set_x(rd(i), old);
+    Ok(())
+}
+
+/// `mret`.
+pub fn mret(cpu: &mut RiscvCpu, i: u32) -> Result<(), Fault> {
+    if cpu.priv_ < PRV_M {
+        return Err(cpu.illegal(i));
+    }
+    let s = cpu.csr.mstatus;
+    let mpp = ((s & MSTATUS_MPP) >> 11) as u8;
+    let mut n = s & !(MSTATUS_MIE | MSTATUS_MPP);
+    if s & MSTATUS_MPIE != 0 {
+        n |= MSTATUS_MIE;
+    }
+    n |= MSTATUS_MPIE;
+    if mpp != PRV_M {
+        n &= !MSTATUS_MPRV;
+    }
+    cpu.csr.mstatus = n;
+    cpu.priv_ = mpp;
+    cpu.common.pc = cpu.csr.mepc;
+    Ok(())
+}
+
+/// `sret`.
+pub fn sret(cpu: &mut RiscvCpu, i: u32) -> Result<(), Fault> {
+    if !csr::sret_allowed(cpu) {
+        return Err(cpu.illegal(i));
+    }
+    let s = cpu.csr.mstatus;
+    let spp = if s & MSTATUS_SPP != 0 { PRV_S } else { PRV_U };
+    let mut n = s & !(MSTATUS_SIE | MSTATUS_SPP | MSTATUS_MPRV);
+    if s & MSTATUS_SPIE != 0 {
+        n |= MSTATUS_SIE;
+    }
+    n |= MSTATUS_SPIE;
+    cpu.csr.mstatus = n;
+    cpu.priv_ = spp;
+    cpu.common.pc = cpu.csr.sepc;
+    Ok(())
+}
+
+/// `wfi`: legality only; the block then exits with `Halt`.
+pub fn wfi(cpu: &mut RiscvCpu, i: u32) -> Result<(), Fault> {
+    if cpu.priv_ == PRV_U || (cpu.priv_ == PRV_S && cpu.csr.mstatus & MSTATUS_TW != 0) {
+        return Err(cpu.illegal(i));
+    }
+    Ok(())
+}
+
+/// `sfence.vma rs1, rs2`: precise by address; by ASID drops non-global
+/// entries (the TLB only ever holds the current ASID's translations because a
+/// `satp` change flushes it).
+pub fn sfence_vma(cpu: &mut RiscvCpu, i: u32) -> Result<(), Fault> {
+    if cpu.priv_ == PRV_U || (cpu.priv_ == PRV_S && cpu.csr.mstatus & MSTATUS_TVM != 0) {
+        return Err(cpu.illegal(i));
+    }
+    let (a, asid) = (rs1(i), rs2(i));
+    if a != 0 {
+        let va = cpu.x(a);
+        qemu_log_mask!(LogMask::MMU, "sfence.vma: flush page 0x{va:x}\n");
+        cpu.common.tlb_flush_page(va);
+    } else if asid != 0 {
+        let cur = (cpu.csr.satp >> 44) & 0xffff;
+        if cpu.x(asid) & 0xffff == cur {
+            cpu.common.tlb_flush_nonglobal();
+        }
+    } else {
+        cpu.common.tlb_flush();
+    }
+    Ok(())
+}
+
+fn amo_size(i: u32) -> u32 {
+    if (i >> 12) & 7 == 2 { 4 } else { 8 }
+}
+
+fn sext_size(v: u64, size: u32) -> u64 {
+    if size == 4 { v as i32 as i64 as u64 } else { v }
+}
+
+/// A load that belongs to an AMO or SC reports store/AMO faults.
+fn as_store_fault(cpu: &mut RiscvCpu) -> Fault {
+    if let Some(e) = cpu.pending.as_mut() {
+        e.cause = match e.cause {
+            excp::LOAD_ACCESS => excp::STORE_ACCESS,
+            excp::LOAD_PAGE => excp::STORE_PAGE,
+            c => c,
+        };
+    }
+    Fault
+}
+
+/// `lr.w`/`lr.d`.
+pub fn lr(cpu: &mut RiscvCpu, i: u32) -> Result<(), Fault> {
+    let size = amo_size(i);
+    let addr = cpu.x(rs1(i));
+    if !addr.is_multiple_of(size as u64) {
+        return Err(cpu.raise(excp::LOAD_MISALIGNED, addr));
+    }
+    let mmu = cpu.data_mmu_idx();
+    let v = sext_size(load(cpu, addr, size, mmu)?, size);
+    cpu.reservation = Some((addr, v));
+    cpu.set_x(rd(i), v);
+    Ok(())
+}
+
+/// `sc.w`/`sc.d`: succeeds if the reservation is for this address and memory
+/// still holds the value LR read (QEMU's compare-and-swap emulation).
+pub fn sc(cpu: &mut RiscvCpu, i: u32) -> Result<(), Fault> {
+    let size = amo_size(i);
+    let addr = cpu.x(rs1(i));
+    if !addr.is_multiple_of(size as u64) {
+        return Err(cpu.raise(excp::STORE_MISALIGNED, addr));
+    }
+    let res = cpu.reservation.take();
+    let mmu = cpu.data_mmu_idx();
+    let ok = match res {
+        Some((a, val)) if a == addr => {
+            probe_write(cpu, addr, size, mmu)?;
+            let cur = load(cpu, addr, size, mmu).map_err(|_| as_store_fault(cpu))?;
+            if sext_size(cur, size) == val {
+                store(cpu, addr, size, cpu.x(rs2(i)), mmu)?;
+                true
+            } else {
+                false
+            }
+        }
+        _ => false,
+    };
+    cpu.set_x(rd(i), (!ok) as u64);
+    Ok(())
+}
+
+/// The AMO read-modify-write instructions.
+pub fn amo(cpu: &mut RiscvCpu, i: u32) -> Result<(), Fault> {
+    let size = amo_size(i);
+    let addr = cpu.x(rs1(i));
+    if !addr.is_multiple_of(size as u64) {
+        return Err(cpu.raise(excp::STORE_MISALIGNED, addr));
+    }
+    let mmu = cpu.data_mmu_idx();
+    probe_write(cpu, addr, size, mmu)?;
+    let old = sext_size(
+        load(cpu, addr, size, mmu).map_err(|_| as_store_fault(cpu))?,
+        size,
+    );
+    let src = sext_size(cpu.x(rs2(i)), size);
+    let new = match i >> 27 {
+        0x01 => src,
+        0x00 => old.wrapping_add(src),
+        0x04 => old ^ src,
+        0x0c => old & src,
+        0x08 => old | src,
+        0x10 => (old as i64).min(src as i64) as u64,
+        0x14 => (old as i64).max(src as i64) as u64,
+        0x18 => {
+            if size == 4 {
+                (old as u32).min(src as u32) as u64
+            } else {
+                old.min(src)
+            }
+        }
+        _ => {
+            if size == 4 {
+                (old as u32).max(src as u32) as u64
+            } else {
+                old.max(src)
+            }
+        }
+    };
+    store(cpu, addr, size, new, mmu)?;
+    cpu.set_x(rd(i), old);
+    Ok(())
+}

@@ -1,0 +1,395 @@
+//! Translation blocks, the TB cache and the execution loop
+//! (QEMU's `accel/tcg/cpu-exec.c`, `translate-all.c`, `tb-maint.c`).
+//!
+//! # TB lifecycle
+//!
+//! 1. **Lookup.** At a block boundary the loop computes the key: virtual PC
+//!    and the target's flags word. The per-vCPU jump cache (4,096 entries
+//!    indexed by a hash of the virtual PC) is probed first; on a miss the PC
+//!    is translated through the code TLB to a physical address and the TB
+//!    hash table, keyed by (physical PC, virtual PC, flags), is probed.
+//! 2. **Translation.** On a miss the target front end fills an
+//!    [`IrBuilder`]; the RAM pages the code came from are marked in the
+//!    memory's code bitmap ([`crate::PhysMemory::mark_code_page`]) and TLB
+//!    write entries for them get `TLB_NOTDIRTY`, so stores to them take the
+//!    slow path. The block is added to the hash table and to the per-page
+//!    lists used for invalidation. A block whose (single) instruction
+//!    straddles two pages is executed once and not cached.
+//! 3. **Execution and chaining.** The interpreter runs the ops. A
+//!    `goto_tb n` exit looks at the block's chain slot `n`: if it holds a
+//!    valid block, execution continues there directly (QEMU's patched jump);
+//!    otherwise the next block is looked up and, when it lies on the same
+//!    virtual page, stored in the slot. Indirect exits (`Lookup`) probe the
+//!    jump cache without returning to the top of the loop (QEMU's
+//!    `lookup_and_goto_ptr`). Before each chained block the request word is
+//!    checked, so interrupts and exit requests are seen within one block.
+//! 4. **Invalidation.** A guest store or device write to a code page
+//!    invalidates every block on that page: it is marked invalid, removed from
+//!    the hash table and its ops are freed. Chain slots and jump-cache entries
+//!    that still name it are caught by the validity check on use (block ids
+//!    are never reused until a full flush). A store that hits code ends its
+//!    block after the storing instruction, so even the running block is
+//!    re-translated before the next instruction executes.
+//! 5. **Flush.** When the cache exceeds its capacity, everything is dropped
+//!    at a block boundary (QEMU's `tb_flush`).
+
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+
+use ferrite_aio::log::{LogMask, log_enabled};
+use ferrite_aio::qemu_log_mask;
+
+use crate::cpu::{
+    CpuEnv, JmpCacheEntry, REQ_EXIT, REQ_HARD, check_mem_generation, code_page, jmp_cache_hash,
+    protect_code,
+};
+use crate::interp::{TbExit, interp};
+use crate::ir::{ExitKind, IrBuilder, Op};
+use crate::memory::PAGE_MASK;
+
+/// Maximum guest instructions per block (QEMU's `TCG_MAX_INSNS`).
+pub const TCG_MAX_INSNS: usize = 512;
+/// Blocks kept before a full flush.
+const MAX_TBS: usize = 1 << 18;
+
+const NO_TB: u32 = u32::MAX;
+
+/// A translation block.
+pub struct Tb<C> {
+    /// Virtual PC of the first instruction.
+    pub pc: u64,
+    /// Physical PC of the first instruction.
+    pub phys_pc: u64,
+    /// Translation flags.
+    pub flags: u64,
+    /// RAM pages the code came from.
+    pub pages: Vec<u64>,
+    /// The ops.
+    pub ops: Box<[Op<C>]>,
+    /// Offsets of the instructions from `pc`, plus the end offset.
+    pub insn_off: Box<[u16]>,
+    /// Number of guest instructions.
+    pub ninsns: u64,
+    /// Chain slots (QEMU's `jmp_dest`).
+    pub jmp: [u32; 2],
+    /// False once invalidated.
+    pub valid: bool,
+}
+
+impl<C> Tb<C> {
+    /// Number of guest instructions.
+    pub fn num_insns(&self) -> u64 {
+        self.ninsns
+    }
+}
+
+/// Why [`Executor::cpu_exec`] returned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CpuExit {
+    /// An exit was requested ([`crate::CpuCommon::request_exit`]).
+    Exit,
+    /// The vCPU executed `wfi` (or equivalent) and waits for an interrupt.
+    Halted,
+    /// The instruction budget passed to `cpu_exec` is used up.
+    Budget,
+}
+
+/// Counters, for `info jit`-style reporting and tests.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ExecStats {
+    /// Blocks translated.
+    pub translations: u64,
+    /// Blocks invalidated by code writes.
+    pub invalidations: u64,
+    /// Full TB flushes.
+    pub flushes: u64,
+    /// Chain slots patched.
+    pub chains: u64,
+}
+
+/// The TB cache and execution loop of one vCPU.
+pub struct Executor<C> {
+    tbs: Vec<Tb<C>>,
+    htable: HashMap<(u64, u64, u64), u32>,
+    page_tbs: HashMap<u64, Vec<u32>>,
+    /// Statistics.
+    pub stats: ExecStats,
+    /// Instructions per block limit (1 makes every instruction its own block).
+    pub max_insns: usize,
+}
+
+impl<C: CpuEnv> Default for Executor<C> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<C: CpuEnv> Executor<C> {
+    /// An empty cache.
+    pub fn new() -> Self {
+        Executor {
+            tbs: Vec::new(),
+            htable: HashMap::new(),
+            page_tbs: HashMap::new(),
+            stats: ExecStats::default(),
+            max_insns: TCG_MAX_INSNS,
+        }
+    }
+
+    /// Number of valid cached blocks.
+    pub fn num_tbs(&self) -> usize {
+        self.htable.len()
+    }
+
+    /// Drops every block (QEMU's `tb_flush`).
+    pub fn tb_flush(&mut self, cpu: &mut C) {
+        self.tbs.clear();
+        self.htable.clear();
+        self.page_tbs.clear();
+        cpu.common().jmp_cache.fill(JmpCacheEntry {
+            pc: u64::MAX,
+            flags: 0,
+            tb: NO_TB,
+        });
+        self.stats.flushes += 1;
+    }
+
+    /// Invalidates every block whose code lies on RAM page `page`
+    /// (QEMU's `tb_invalidate_phys_page`).
+    pub fn invalidate_page(&mut self, cpu: &mut C, page: u64) {
+        let page = page & PAGE_MASK;
+        if let Some(ids) = self.page_tbs.remove(&page) {
+            for id in ids {
+                let tb = &mut self.tbs[id as usize];
+                if !tb.valid {
+                    continue;
+                }
+                tb.valid = false;
+                tb.ops = Box::new([]);
+                let key = (tb.phys_pc, tb.pc, tb.flags);
+                if self.htable.get(&key) == Some(&id) {
+                    self.htable.remove(&key);
+                }
+                self.stats.invalidations += 1;
+                qemu_log_mask!(
+                    LogMask::EXEC,
+                    "Invalidate TB pc={:016x} (code written)\n",
+                    tb.pc
+                );
+            }
+        }
+        let common = cpu.common();
+        common.mem.clear_code_page(page);
+        common.tlb.set_notdirty(page, false);
+    }
+
+    fn translate(&mut self, cpu: &mut C, pc: u64, phys_pc: u64, flags: u64) -> Result<u32, ()> {
+        let mut b = IrBuilder::new();
+        if cpu
+            .translate_block(pc, flags, &mut b, self.max_insns)
+            .is_err()
+        {
+            return Err(());
+        }
+        assert!(
+            b.insn_off.len() >= 2,
+            "front end produced an empty block or did not call IrBuilder::finish"
+        );
+        b.validate();
+        let id = self.tbs.len() as u32;
+        let cached = b.pages.len() == 1;
+        let common = cpu.common();
+        for &p in &b.pages {
+            if !common.mem.is_code_page(p) {
+                common.mem.mark_code_page(p);
+                protect_code(common, p);
+            }
+        }
+        if log_enabled(LogMask::IN_ASM) {
+            cpu.log_translation(pc, &b.insn_off);
+        }
+        if cached {
+            self.htable.insert((phys_pc, pc, flags), id);
+            for &p in &b.pages {
+                self.page_tbs.entry(p).or_default().push(id);
+            }
+        }
+        self.tbs.push(Tb {
+            pc,
+            phys_pc,
+            flags,
+            pages: b.pages,
+            ops: b.ops.into_boxed_slice(),
+            ninsns: (b.insn_off.len() - 1) as u64,
+            insn_off: b.insn_off.into_boxed_slice(),
+            jmp: [NO_TB; 2],
+            valid: cached,
+        });
+        self.stats.translations += 1;
+        Ok(id)
+    }
+
+    /// Finds or translates the block at the current PC. On `Err` an
+    /// exception (fetch fault) is pending.
+    fn find_tb(&mut self, cpu: &mut C) -> Result<u32, ()> {
+        let pc = cpu.common_ref().pc;
+        let flags = cpu.tb_flags();
+        let h = jmp_cache_hash(pc);
+        let e = cpu.common_ref().jmp_cache[h];
+        if e.pc == pc
+            && e.flags == flags
+            && e.tb != NO_TB
+            && self.tbs.get(e.tb as usize).is_some_and(|tb| tb.valid)
+        {
+            return Ok(e.tb);
+        }
+        let ent = code_page(cpu, pc).map_err(|_| ())?;
+        let phys_pc = ent.paddr | (pc & !PAGE_MASK);
+        let id = match self.htable.get(&(phys_pc, pc, flags)) {
+            Some(&id) => id,
+            None => self.translate(cpu, pc, phys_pc, flags)?,
+        };
+        if self.tbs[id as usize].valid {
+            cpu.common().jmp_cache[h] = JmpCacheEntry { pc, flags, tb: id };
+        }
+        Ok(id)
+    }
+
+    /// Runs the vCPU until an exit request, a halt, or until at least
+    /// `budget` more instructions have retired (checked at block
+    /// boundaries). QEMU's `cpu_exec`.
+    pub fn cpu_exec(&mut self, cpu: &mut C, budget: u64) -> CpuExit {
+        let end = cpu.common_ref().icount.saturating_add(budget);
+        let log_exec = log_enabled(LogMask::EXEC);
+        let mut spins = 0u64;
+        loop {
+            // Block-boundary housekeeping.
+            if !cpu.common_ref().smc_pages.is_empty() {
+                let pages = std::mem::take(&mut cpu.common().smc_pages);
+                for p in pages {
+                    self.invalidate_page(cpu, p);
+                }
+            }
+            if cpu.common_ref().mem.code_dirty_pending() {
+                let pages = cpu.common_ref().mem.take_dirty_code_pages();
+                for p in pages {
+                    self.invalidate_page(cpu, p);
+                }
+            }
+            check_mem_generation(cpu.common());
+            let req = cpu.common_ref().interrupt_request.load(Ordering::Acquire);
+            if req & REQ_EXIT != 0 {
+                cpu.common()
+                    .interrupt_request
+                    .fetch_and(!REQ_EXIT, Ordering::AcqRel);
+                return CpuExit::Exit;
+            }
+            if req & REQ_HARD != 0 {
+                cpu.common()
+                    .interrupt_request
+                    .fetch_and(!REQ_HARD, Ordering::AcqRel);
+            }
+            cpu.exec_interrupt();
+            if cpu.common_ref().icount >= end {
+                return CpuExit::Budget;
+            }
+            if self.tbs.len() >= MAX_TBS {
+                self.tb_flush(cpu);
+            }
+            let Ok(mut id) = self.find_tb(cpu) else {
+                cpu.do_exception();
+                // A fetch fault retires nothing; count it against the budget
+                // so a guest stuck in a trap loop still returns.
+                spins += 1;
+                if spins >= budget {
+                    return CpuExit::Budget;
+                }
+                continue;
+            };
+            // Run chained blocks until something needs the top of the loop.
+            loop {
+                let tb = &self.tbs[id as usize];
+                if log_exec {
+                    qemu_log_mask!(
+                        LogMask::EXEC,
+                        "Trace 0: {:p} [{:016x}/{:016x}/{:08x}]\n",
+                        tb as *const Tb<C>,
+                        0,
+                        tb.pc,
+                        tb.flags
+                    );
+                }
+                let exit = interp(cpu, &tb.ops);
+                let tb = &self.tbs[id as usize];
+                let common = cpu.common();
+                match exit {
+                    TbExit::Chain(n) => {
+                        common.icount += tb.ninsns;
+                        let t = tb.jmp[n as usize];
+                        // (A code write always leaves through `Smc`, so
+                        // chained exits need not look at `smc_pages`.)
+                        if (common.interrupt_request.load(Ordering::Relaxed) != 0)
+                            | (common.icount >= end)
+                        {
+                            break;
+                        }
+                        if t != NO_TB && self.tbs[t as usize].valid {
+                            id = t;
+                            continue;
+                        }
+                        let src_page = tb.pc & PAGE_MASK;
+                        match self.find_tb(cpu) {
+                            Ok(next) => {
+                                let nt = &self.tbs[next as usize];
+                                if nt.valid && nt.pc & PAGE_MASK == src_page {
+                                    self.tbs[id as usize].jmp[n as usize] = next;
+                                    self.stats.chains += 1;
+                                }
+                                id = next;
+                            }
+                            Err(()) => {
+                                cpu.do_exception();
+                                break;
+                            }
+                        }
+                    }
+                    TbExit::Exit(ExitKind::Lookup) => {
+                        common.icount += tb.num_insns();
+                        if common.interrupt_request.load(Ordering::Relaxed) != 0
+                            || common.icount >= end
+                            || !common.smc_pages.is_empty()
+                        {
+                            break;
+                        }
+                        match self.find_tb(cpu) {
+                            Ok(next) => id = next,
+                            Err(()) => {
+                                cpu.do_exception();
+                                break;
+                            }
+                        }
+                    }
+                    TbExit::Exit(ExitKind::Loop) => {
+                        common.icount += tb.num_insns();
+                        break;
+                    }
+                    TbExit::Exit(ExitKind::Halt) => {
+                        common.icount += tb.num_insns();
+                        return CpuExit::Halted;
+                    }
+                    TbExit::Fault(k) => {
+                        common.icount += k as u64;
+                        common.pc = tb.pc.wrapping_add(tb.insn_off[k as usize] as u64);
+                        cpu.do_exception();
+                        break;
+                    }
+                    TbExit::Smc(k) => {
+                        common.icount += k as u64;
+                        common.pc = tb.pc.wrapping_add(tb.insn_off[k as usize] as u64);
+                        break;
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# ferrite-monitor: drive the QMP server (fake machine) with QEMU's own Python
+# client library, qemu.qmp, and its qmp-shell; run the same client checks
+# against the installed qemu-system-riscv64 as a differential reference.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+TARGET=${CARGO_TARGET_DIR:-target}
+VENV=${QEMU_QMP_VENV:-$TARGET/monitor-venv}
+if ! "$VENV/bin/python" -c 'import qemu.qmp' 2>/dev/null; then
+    python3 -m venv "$VENV"
+    "$VENV/bin/pip" install -q 'qemu.qmp==0.0.6'
+fi
+PY="$VENV/bin/python"
+
+cargo build -q --locked -p ferrite-monitor --example fake_monitor
+BIN="$TARGET/debug/examples/fake_monitor"
+
+D=$(mktemp -d)
+PIDS=()
+cleanup() {
+    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+    rm -rf "$D"
+}
+trap cleanup EXIT
+
+wait_for_socket() {
+    for _ in $(seq 100); do [ -S "$1" ] && return 0; sleep 0.1; done
+    echo "socket $1 did not appear" >&2
+    return 1
+}
+
+# 1. qemu.qmp: connect, query-status, stop/cont with events, HMP, errors,
+#    an OOB command, quit (the server must exit afterwards).
+"$BIN" -qmp "unix:$D/q.sock,server=on,wait=off" &
+PID=$!; PIDS+=("$PID")
+wait_for_socket "$D/q.sock"
+"$PY" scripts/monitor/qemu_qmp_test.py "$D/q.sock"
+wait "$PID"
+
+# 2. qmp-shell running a short script.
+"$BIN" -qmp "unix:$D/s.sock,server=on,wait=off" &
+PID=$!; PIDS+=("$PID")
+wait_for_socket "$D/s.sock"
+printf 'query-status\ncont\nquery-status\nstop\nquery-name\n' \
+    | "$VENV/bin/qmp-shell" "$D/s.sock" > "$D/shell.out"
+grep -q '"status": "prelaunch"' "$D/shell.out"
+grep -q '"status": "running"' "$D/shell.out"
+grep -q '"name": "fake"' "$D/shell.out"
+"$PY" -c '
+import socket, sys
+s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); f = s.makefile("rb")
+f.readline(); s.sendall(b"{\"execute\":\"qmp_capabilities\"}{\"execute\":\"quit\"}")
+while f.readline(): pass
+' "$D/s.sock"
+wait "$PID"
+echo "qmp-shell checks passed"
+
+# 3. The same client checks against QEMU itself, when installed.
+if command -v qemu-system-riscv64 >/dev/null; then
+    qemu-system-riscv64 -M virt -display none -S -name testvm \
+        -qmp "unix:$D/qemu.sock,server=on,wait=off" &
+    PID=$!; PIDS+=("$PID")
+    wait_for_socket "$D/qemu.sock"
+    "$PY" scripts/monitor/qemu_qmp_test.py "$D/qemu.sock"
+    wait "$PID" || true
+fi
