@@ -28,7 +28,11 @@
 # as `exit=N` on each line). NAME.qemu-args holds extra options passed only
 # when the emulator is QEMU (e.g. `-icount shift=0` for exact counters). A
 # NAME.stdin file is fed to the emulator's standard input (the console's
-# receive side) instead of /dev/null. These files sit next to the
+# receive side) instead of /dev/null. `@IMG@` in a NAME.args line becomes
+# the path of a fresh 64 KiB disk image for that run, every byte 'Z'; a
+# NAME.post script then runs after a passing run (bash, with IMG and
+# RUN_ARGS set) and fails the run if it fails, e.g. to check what the
+# guest wrote to the image. These files sit next to the
 # program's source: in the board's directory, or in smp/ for the
 # multi-hart programs both boards run.
 set -euo pipefail
@@ -92,6 +96,11 @@ for elf in "${elfs[@]}"; do
             want="${BASH_REMATCH[1]}"
             extra="${BASH_REMATCH[2]}"
         fi
+        img="$elfdir/$name.$i.img"
+        if [[ "$extra" == *@IMG@* ]]; then
+            head -c 65536 /dev/zero | tr '\0' 'Z' >"$img"
+            extra="${extra//@IMG@/$img}"
+        fi
         read -r -a extra_args <<<"$extra"
         input=/dev/null
         [ -e "$dir/$name.stdin" ] && input="$dir/$name.stdin"
@@ -112,6 +121,13 @@ for elf in "${elfs[@]}"; do
         # failure message printed by the runtime is checked as well.
         if [ "$want" -eq 0 ] && [ $rc -eq 0 ] && grep -q -e '^FAIL' -e 'unexpected trap' "$log"; then
             rc=255
+        fi
+        if [ $rc -eq 0 ] && [ -e "$dir/$name.post" ] &&
+            ! IMG="$img" RUN_ARGS="$extra" bash "$dir/$name.post" >>"$log" 2>&1; then
+            echo "FAIL $label: $name.post failed"
+            sed 's/^/    | /' "$log" | tail -n 20
+            failed+=("$label")
+            continue
         fi
         # Programs with an .expect file must print exactly that.
         expect="$dir/$name.expect"

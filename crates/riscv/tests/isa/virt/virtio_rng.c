@@ -20,33 +20,11 @@
  *      across both buffers.
  *   4. Reset: Status = 0 clears the status and QueueReady. */
 #include <string.h>
-#include "virt.h"
+#include "virtio.h"
 
-#define T(n) (VIRTIO_BASE + 0x1000ull * (n))
-#define QSIZE 8
+#define T(n) VIRTIO_T(n)
 
-#define ST_ACK        1
-#define ST_DRIVER     2
-#define ST_DRIVER_OK  4
-#define ST_FEATURES_OK 8
-
-#define VIRTQ_DESC_F_NEXT  1
-#define VIRTQ_DESC_F_WRITE 2
-
-struct virtq_desc { uint64_t addr; uint32_t len; uint16_t flags, next; };
-struct virtq_avail { uint16_t flags, idx, ring[QSIZE], used_event; };
-struct virtq_used_elem { uint32_t id, len; };
-struct virtq_used { uint16_t flags, idx; struct virtq_used_elem ring[QSIZE]; uint16_t avail_event; };
-
-static volatile struct virtq_desc desc[QSIZE] __attribute__((aligned(4096)));
-static volatile struct virtq_avail avail __attribute__((aligned(4096)));
-static volatile struct virtq_used used __attribute__((aligned(4096)));
 static volatile uint8_t bufs[3][64] __attribute__((aligned(64)));
-
-static void mb(void)
-{
-    __asm__ volatile("fence iorw, iorw" ::: "memory");
-}
 
 static int nonzero(volatile uint8_t *p, int n)
 {
@@ -54,19 +32,6 @@ static int nonzero(volatile uint8_t *p, int n)
         if (p[i])
             return 1;
     return 0;
-}
-
-/* Publish head `head` in the available ring, notify queue 0 and wait for
- * the used ring to reach `want_used`. */
-static void submit(uint64_t b, uint16_t head, uint16_t want_used)
-{
-    avail.ring[avail.idx % QSIZE] = head;
-    mb();
-    avail.idx = avail.idx + 1;
-    mb();
-    wr32(b + 0x050, 0);                         /* QueueNotify */
-    CHECK_TRUE(WAIT_UNTIL(used.idx == want_used, 10 * TIMEBASE_HZ));
-    mb();
 }
 
 int main(void)
@@ -94,47 +59,21 @@ int main(void)
 
     /* 2: initialisation. */
     test_num = 2;
-    wr32(b + 0x070, 0);
-    CHECK_EQ(rd32(b + 0x070), 0);
-    wr32(b + 0x070, ST_ACK);
-    wr32(b + 0x070, ST_ACK | ST_DRIVER);
-    CHECK_EQ(rd32(b + 0x070), ST_ACK | ST_DRIVER);
-    wr32(b + 0x014, 1);
-    uint32_t fhi = rd32(b + 0x010);
+    virtio_begin(b);
+    uint32_t fhi = virtio_features(b, 1);
     CHECK_EQ(fhi & 1, 1);                       /* VERSION_1 */
     CHECK_EQ(fhi & 6, 0);                       /* no ACCESS_PLATFORM, RING_PACKED */
-    wr32(b + 0x014, 0);
-    uint32_t flo = rd32(b + 0x010);
-    CHECK_EQ(flo, 0x30000000);                  /* INDIRECT_DESC, EVENT_IDX */
-    wr32(b + 0x024, 1);
-    wr32(b + 0x020, 1);                         /* VERSION_1 only */
-    wr32(b + 0x024, 0);
-    wr32(b + 0x020, 0);
-    wr32(b + 0x070, ST_ACK | ST_DRIVER | ST_FEATURES_OK);
-    CHECK_EQ(rd32(b + 0x070), ST_ACK | ST_DRIVER | ST_FEATURES_OK);
-    wr32(b + 0x030, 0);                         /* QueueSel */
-    CHECK_TRUE(rd32(b + 0x034) >= QSIZE);       /* QueueNumMax */
-    CHECK_EQ(rd32(b + 0x044), 0);               /* QueueReady */
-    wr32(b + 0x038, QSIZE);
-    wr32(b + 0x080, (uint32_t)(uintptr_t)desc);
-    wr32(b + 0x084, 0);
-    wr32(b + 0x090, (uint32_t)(uintptr_t)&avail);
-    wr32(b + 0x094, 0);
-    wr32(b + 0x0a0, (uint32_t)(uintptr_t)&used);
-    wr32(b + 0x0a4, 0);
-    wr32(b + 0x044, 1);
-    CHECK_EQ(rd32(b + 0x044), 1);
+    CHECK_EQ(virtio_features(b, 0), 0x30000000); /* INDIRECT_DESC, EVENT_IDX */
+    virtio_accept(b, 0, 1);                     /* VERSION_1 only */
     /* Queue 1 does not exist. */
-    wr32(b + 0x030, 1);
-    CHECK_EQ(rd32(b + 0x034), 0);
-    wr32(b + 0x030, 0);
+    wr32(b + VIO_QUEUE_SEL, 1);
+    CHECK_EQ(rd32(b + VIO_QUEUE_NUM_MAX), 0);
     /* No shared memory regions. */
     wr32(b + 0x0ac, 0);
     CHECK_EQ(rd32(b + 0x0b0), 0xffffffff);
     CHECK_EQ(rd32(b + 0x0b4), 0xffffffff);
-    wr32(b + 0x070, ST_ACK | ST_DRIVER | ST_FEATURES_OK | ST_DRIVER_OK);
-    CHECK_EQ(rd32(b + 0x070), ST_ACK | ST_DRIVER | ST_FEATURES_OK | ST_DRIVER_OK);
-    CHECK_EQ(rd32(b + 0x060), 0);
+    virtio_queue(b);
+    CHECK_EQ(rd32(b + VIO_INT_STATUS), 0);
 
     /* 3: one 64-byte request. */
     test_num = 3;
@@ -145,9 +84,9 @@ int main(void)
     desc[0].len = 64;
     desc[0].flags = VIRTQ_DESC_F_WRITE;
     desc[0].next = 0;
-    submit(b, 0, 1);
-    CHECK_EQ(used.ring[0].id, 0);
-    CHECK_EQ(used.ring[0].len, 64);
+    volatile struct virtq_used_elem *e = virtio_submit(b, 0);
+    CHECK_EQ(e->id, 0);
+    CHECK_EQ(e->len, 64);
     CHECK_TRUE(nonzero(bufs[0], 64));
     CHECK_EQ(rd32(b + 0x060) & 1, 1);
     CHECK_TRUE(WAIT_UNTIL(plic_pending(irq), TIMEBASE_HZ));
@@ -167,9 +106,9 @@ int main(void)
     desc[2].len = 64;
     desc[2].flags = VIRTQ_DESC_F_WRITE;
     desc[2].next = 0;
-    submit(b, 1, 2);
-    CHECK_EQ(used.ring[1].id, 1);
-    CHECK_EQ(used.ring[1].len, 96);
+    e = virtio_submit(b, 1);
+    CHECK_EQ(e->id, 1);
+    CHECK_EQ(e->len, 96);
     CHECK_TRUE(nonzero(bufs[1], 32));
     CHECK_TRUE(nonzero(bufs[2], 64));
     /* Two different requests did not return the same bytes. */
