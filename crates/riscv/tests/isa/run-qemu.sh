@@ -9,7 +9,10 @@
 #   BOARD    spike (default: the programs in tests/, pass/fail over HTIF)
 #            or virt (the programs in virt/, pass/fail through the
 #            sifive_test finisher, console on UART0); run-virt-qemu.sh
-#            sets it. The multi-hart programs in smp/ run on both.
+#            sets it. The multi-hart programs in smp/ run on both: on
+#            virt with the rest, on spike only when named (or with
+#            SMP=1), since the spike list also runs on single-hart
+#            emulators.
 #   EMU      the emulator binary (default qemu-system-riscv64); any binary
 #            taking QEMU's `-M <board> -nographic -bios none -kernel` works,
 #            so the same script runs the programs on ferrite.
@@ -51,6 +54,9 @@ esac
 make -s -C "$here" -j2 all
 
 mapfile -t elfs < <(make -s -C "$here" "$list")
+if [ "$BOARD" = spike ] && [ "${SMP:-0}" = 1 ]; then
+    mapfile -t -O "${#elfs[@]}" elfs < <(make -s -C "$here" list-smp)
+fi
 if [ $# -gt 0 ]; then
     wanted=()
     for name in "$@"; do
