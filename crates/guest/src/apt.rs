@@ -65,8 +65,8 @@ impl Mirror {
         let Some(rest) = url.strip_prefix("http://") else {
             if url.starts_with("https://") {
                 return Err(bad(
-                    "this build fetches over plain http only (every package is checked \
-                     against the index's SHA-256)",
+                    "this build fetches over plain http only (the suite's signature and \
+                     every file's SHA-256 are checked instead)",
                 ));
             }
             return Err(bad("it is not an http:// URL"));

@@ -692,6 +692,34 @@ mod tests {
         ));
     }
 
+    /// Damaged packages (random byte flips, cuts) give errors, never panics.
+    #[test]
+    fn mutated_packages_never_panic() {
+        let mut x = 0x9e37_79b9u32;
+        let mut rand = move || {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            x as usize
+        };
+        for ext in ["", ".xz", ".zst", ".gz"] {
+            let good = deb(ext, &sample());
+            for _ in 0..150 {
+                let mut d = good.clone();
+                for _ in 0..1 + rand() % 4 {
+                    let i = rand() % d.len();
+                    d[i] ^= 1 << (rand() % 8);
+                }
+                let cut = if rand() % 4 == 0 {
+                    rand() % d.len()
+                } else {
+                    d.len()
+                };
+                let _ = extract_data(&d[..cut], |_| true);
+            }
+        }
+    }
+
     #[test]
     fn pax_path_and_base256_size() {
         assert_eq!(

@@ -156,7 +156,9 @@ pub enum GuestError {
     },
 
     /// The cache exists but does not match its manifest.
-    #[error("the guest cache in {dir} is damaged ({reason}); run `ferrite guest fetch --refresh`")]
+    #[error(
+        "the guest cache in {dir} is damaged ({reason}); run `ferrite guest fetch` to fetch it again"
+    )]
     CacheDamaged {
         /// The cache directory.
         dir: PathBuf,

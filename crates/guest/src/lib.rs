@@ -25,6 +25,22 @@
 //! [`path`] and [`list`] read the cache only; [`seed_from_dir`] fills it from
 //! a directory laid out like `shared/guests/riscv64`.
 //!
+//! ```no_run
+//! use ferrite_guest::{FetchOptions, fetch, progress};
+//!
+//! // `ferrite guest fetch --mirror http://deb.debian.org/debian`
+//! let opts = FetchOptions {
+//!     mirror: Some("http://deb.debian.org/debian".into()),
+//!     ..FetchOptions::default()
+//! };
+//! match fetch(&opts, &mut *progress::auto()) {
+//!     // -bios, -kernel and -initrd for the default run.
+//!     Ok(r) => println!("{}", r.paths),
+//!     // One line naming the problem and what to do.
+//!     Err(e) => eprintln!("ferrite guest: {e}"),
+//! }
+//! ```
+//!
 //! Integrity: every `.deb` is checked against the size and SHA-256 in the
 //! index, each index against the suite's `InRelease`, and `InRelease`'s
 //! OpenPGP signature with `gpgv` and the Debian archive keyring when both are

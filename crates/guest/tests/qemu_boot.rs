@@ -59,3 +59,25 @@ fn interactive_shell_has_job_control_and_poweroff_works() {
     );
     assert!(seen.contains("reboot: Power down"), "{seen}");
 }
+
+#[test]
+fn on_a_terminal_the_shell_runs_jobs_and_ctrl_a_x_leaves() {
+    let Some((_tmp, paths, qemu)) = setup() else {
+        return;
+    };
+    let mut g = Guest::boot_pty(&qemu, &paths, "console=ttyS0 panic=-1");
+    assert!(g.wait_for("Ctrl-A"), "{}", g.seen);
+    g.send("\r");
+    assert!(g.wait_for("guest:/# "), "{}", g.seen);
+    // Job control: a background job is listed with its job number.
+    g.send("sleep 100 &\r");
+    g.send("jobs\r");
+    assert!(g.wait_for("[1]+"), "{}", g.seen);
+    assert!(g.wait_for("Running"), "{}", g.seen);
+    // The way out the welcome text promises: Ctrl-A, then x.
+    g.send("\u{1}x");
+    let status = g.wait_exit();
+    assert!(g.seen.contains("QEMU: Terminated"), "{}", g.seen);
+    assert!(!g.seen.contains("job control turned off"), "{}", g.seen);
+    assert!(status.success(), "qemu: {status}");
+}

@@ -20,7 +20,11 @@
 
 pub mod boot;
 pub mod fdt;
+pub mod glue;
+pub mod htif;
 pub mod loader;
+pub mod spike;
+pub mod vcpu;
 pub mod virt_fdt;
 
 #[cfg(test)]

@@ -55,6 +55,10 @@ pub const TIMEBASE_FREQ: u32 = 10_000_000;
 /// NS16550A input clock.
 pub const UART_CLOCK_FREQ: u32 = 3_686_400;
 
+/// The `riscv,isa` string of ferrite's hart: QEMU 7.2's default without
+/// the extensions ferrite does not implement (H, Zbc).
+pub const RISCV_ISA: &str = "rv64imafdc_zicsr_zifencei_zihintpause_zba_zbb_zbs_sstc";
+
 /// Hart-local interrupt numbers (`mip` bits) used in `interrupts-extended`.
 const IRQ_M_SOFT: u32 = 3;
 const IRQ_M_TIMER: u32 = 7;

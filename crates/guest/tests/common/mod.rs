@@ -3,9 +3,11 @@
 
 #![allow(dead_code, unreachable_pub)]
 
+use std::fs::File;
 use std::io::{Read, Write};
+use std::os::fd::{FromRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
@@ -39,37 +41,75 @@ pub fn qemu() -> Option<PathBuf> {
 /// A QEMU process running a guest, killed if the test ends early.
 pub struct Guest {
     child: Child,
-    stdin: Option<ChildStdin>,
+    input: Box<dyn Write + Send>,
     rx: mpsc::Receiver<Vec<u8>>,
     /// Everything the console printed so far.
     pub seen: String,
 }
 
 impl Guest {
-    /// Boots `p` the way the reference guest is booted.
-    pub fn boot(qemu: &Path, p: &GuestPaths, append: &str) -> Guest {
-        let mut child = Command::new(qemu)
-            .args([
-                "-M",
-                "virt",
-                "-m",
-                "512",
-                "-nographic",
-                "-no-reboot",
-                "-bios",
-            ])
+    fn command(qemu: &Path, p: &GuestPaths, append: &str) -> Command {
+        let mut c = Command::new(qemu);
+        c.args(["-M", "virt", "-m", "512", "-nographic", "-no-reboot"])
+            .arg("-bios")
             .arg(&p.bios)
             .arg("-kernel")
             .arg(&p.kernel)
             .arg("-initrd")
             .arg(&p.initrd)
             .args(["-append", append])
+            .stderr(Stdio::inherit());
+        c
+    }
+
+    /// Boots `p` the way the reference guest is booted, console on pipes.
+    pub fn boot(qemu: &Path, p: &GuestPaths, append: &str) -> Guest {
+        let mut child = Self::command(qemu, p, append)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
             .spawn()
             .expect("start qemu");
-        let mut out = child.stdout.take().unwrap();
+        let out = child.stdout.take().unwrap();
+        let input = Box::new(child.stdin.take().unwrap());
+        Self::with_console(child, input, out)
+    }
+
+    /// Boots `p` with the console on a pseudo-terminal, as a user's terminal
+    /// would be (QEMU switches it to raw mode and handles Ctrl-A itself).
+    pub fn boot_pty(qemu: &Path, p: &GuestPaths, append: &str) -> Guest {
+        let (mut master, mut slave) = (-1, -1);
+        // SAFETY: openpty writes two descriptors into the valid locals; the
+        // name, termios and winsize arguments may be null.
+        let r = unsafe {
+            libc::openpty(
+                &mut master,
+                &mut slave,
+                std::ptr::null_mut(),
+                std::ptr::null(),
+                std::ptr::null(),
+            )
+        };
+        assert_eq!(r, 0, "openpty: {}", std::io::Error::last_os_error());
+        // SAFETY: both descriptors were just opened and are owned here only.
+        let (master, slave) =
+            unsafe { (OwnedFd::from_raw_fd(master), OwnedFd::from_raw_fd(slave)) };
+        let child = Self::command(qemu, p, append)
+            .stdin(Stdio::from(slave.try_clone().unwrap()))
+            .stdout(Stdio::from(slave))
+            .spawn()
+            .expect("start qemu");
+        // The parent's copies of the slave are closed now, so reads on the
+        // master end (EIO) once QEMU exits.
+        let master = File::from(master);
+        let out = master.try_clone().unwrap();
+        Self::with_console(child, Box::new(master), out)
+    }
+
+    fn with_console(
+        child: Child,
+        input: Box<dyn Write + Send>,
+        mut out: impl Read + Send + 'static,
+    ) -> Guest {
         let (tx, rx) = mpsc::channel();
         std::thread::spawn(move || {
             let mut buf = [0u8; 4096];
@@ -79,10 +119,9 @@ impl Guest {
                 }
             }
         });
-        let stdin = child.stdin.take();
         Guest {
             child,
-            stdin,
+            input,
             rx,
             seen: String::new(),
         }
@@ -102,9 +141,8 @@ impl Guest {
 
     /// Types `text` on the console.
     pub fn send(&mut self, text: &str) {
-        let stdin = self.stdin.as_mut().expect("console input");
-        stdin.write_all(text.as_bytes()).unwrap();
-        stdin.flush().unwrap();
+        self.input.write_all(text.as_bytes()).unwrap();
+        self.input.flush().unwrap();
     }
 
     /// Reads the console until it closes, then waits for QEMU to exit.

@@ -1,0 +1,210 @@
+//! `ferrite`: the emulator binary (QEMU: `system/main.c`, `system/vl.c`).
+//!
+//! Parses a QEMU-style command line, builds the machine, starts the vCPUs
+//! and runs the main loop until the guest or the user ends it. Errors are
+//! printed as `ferrite: <message>` and exit with status 1, as QEMU does.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI32, Ordering};
+
+use ferrite_aio::log::{LOG_ITEMS, parse_log_items, set_log_filename, set_log_mask};
+use ferrite_aio::main_loop::{qemu_init_main_loop, qemu_main_loop, qemu_system_shutdown_request};
+use ferrite_aio::runstate::{ShutdownCause, vm_start};
+use ferrite_cli::config::{self, Action, VmConfig, check_smp_limits, version_banner};
+use ferrite_cli::{CliError, options};
+use ferrite_hw::chardev::{CharBackend, FileBackend, NullBackend, WriterBackend};
+use ferrite_machine::htif::HtifExit;
+use ferrite_machine::spike::{SPIKE_CPUS_MAX, SPIKE_DEFAULT_RAM, Spike, SpikeConfig};
+
+/// The machines `-machine help` lists; `virt` is listed once it can run.
+const MACHINES: &[(&str, &str)] = &[("spike", "RISC-V Spike board (default)")];
+
+/// The guest's requested exit status (HTIF exit, sifive_test fail code).
+static EXIT_CODE: AtomicI32 = AtomicI32::new(0);
+
+struct ExitToMainLoop;
+
+impl HtifExit for ExitToMainLoop {
+    fn exit(&self, code: u32) {
+        EXIT_CODE.store(code as i32, Ordering::SeqCst);
+        qemu_system_shutdown_request(ShutdownCause::GuestShutdown);
+    }
+}
+
+fn fail(e: impl std::fmt::Display) -> ExitCode {
+    eprintln!("ferrite: {e}");
+    ExitCode::from(1)
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let cfg = match config::parse(&args) {
+        Ok(Action::Help) => {
+            print!("{}", options::help_text("ferrite"));
+            return ExitCode::SUCCESS;
+        }
+        Ok(Action::Version) => {
+            println!("{}", version_banner());
+            return ExitCode::SUCCESS;
+        }
+        Ok(Action::MachineHelp) => {
+            println!("Supported machines are:");
+            for (name, desc) in MACHINES {
+                println!("{name:<20} {desc}");
+            }
+            return ExitCode::SUCCESS;
+        }
+        Ok(Action::LogHelp) => {
+            print_log_items();
+            return ExitCode::SUCCESS;
+        }
+        Ok(Action::Run(cfg)) => cfg,
+        Err(e) => return fail(e),
+    };
+    for w in &cfg.warnings {
+        eprintln!("ferrite: {w}");
+    }
+    match run(&cfg) {
+        Ok(code) => code,
+        Err(e) => fail(e),
+    }
+}
+
+fn print_log_items() {
+    println!("Log items (comma separated):");
+    for (_, name, help) in LOG_ITEMS {
+        println!("{name:<15} {help}");
+    }
+}
+
+fn setup_logging(cfg: &VmConfig) -> Result<(), CliError> {
+    if let Some(items) = &cfg.log_items {
+        match parse_log_items(items) {
+            Ok(m) => set_log_mask(m),
+            Err(_) => {
+                // QEMU prints the list and fails.
+                print_log_items();
+                return Err(CliError::plain(format!("-d {items}: invalid log item")));
+            }
+        }
+    }
+    if let Some(f) = &cfg.log_file {
+        set_log_filename(std::path::Path::new(f)).map_err(|e| {
+            CliError::at(format!("-D {f}"), format!("could not open log file: {e}"))
+        })?;
+    }
+    Ok(())
+}
+
+/// The console backend for `-serial` (or `-nographic`'s default).
+fn console_backend(cfg: &VmConfig) -> Result<Arc<dyn CharBackend>, CliError> {
+    let spec = cfg.serials.first().map(String::as_str).unwrap_or("stdio");
+    match spec {
+        "stdio" | "mon:stdio" => Ok(Arc::new(WriterBackend::new(std::io::stdout()))),
+        "null" | "none" => Ok(Arc::new(NullBackend)),
+        s if s.starts_with("file:") => {
+            let path = &s[5..];
+            FileBackend::open(std::path::Path::new(path), false)
+                .map(|b| Arc::new(b) as Arc<dyn CharBackend>)
+                .map_err(|e| {
+                    CliError::at(
+                        format!("-serial {s}"),
+                        format!("could not open '{path}': {e}"),
+                    )
+                })
+        }
+        s => Err(CliError::at(
+            format!("-serial {s}"),
+            format!("'{s}' is not a valid char driver"),
+        )),
+    }
+}
+
+fn run(cfg: &VmConfig) -> Result<ExitCode, CliError> {
+    setup_logging(cfg)?;
+    match cfg.machine.as_str() {
+        "spike" => run_spike(cfg),
+        "virt" => Err(CliError::plain(
+            "machine 'virt' cannot run yet in this version of ferrite (its devices are not wired up); use -M spike for bare-metal programs",
+        )),
+        _ => Err(CliError::plain(
+            "unsupported machine type\nUse -machine help to list supported machines",
+        )),
+    }
+}
+
+fn run_spike(cfg: &VmConfig) -> Result<ExitCode, CliError> {
+    check_smp_limits(&cfg.smp, "spike", 1, SPIKE_CPUS_MAX)?;
+    if cfg.smp.cpus > 1 {
+        return Err(CliError::plain(format!(
+            "-smp {}: this version of ferrite runs one hart on the spike board",
+            cfg.smp.cpus
+        )));
+    }
+    if let Some((k, _)) = cfg.machine_props.params.first() {
+        return Err(CliError::plain(format!(
+            "Property 'spike-machine.{k}' not found"
+        )));
+    }
+    match cfg.bios.as_deref() {
+        Some("none") => {}
+        _ => {
+            return Err(CliError::plain(
+                "machine 'spike' needs -bios none in this version of ferrite (firmware loading is not supported on spike); run bare-metal programs with -bios none -kernel PROGRAM",
+            ));
+        }
+    }
+    let console = console_backend(cfg)?;
+    qemu_init_main_loop()
+        .map_err(|e| CliError::plain(format!("cannot start the main loop: {e}")))?;
+    let ram_size = cfg.memory.size.unwrap_or(SPIKE_DEFAULT_RAM);
+    if let Some(k) = &cfg.kernel
+        && let Err(e) = std::fs::metadata(k)
+    {
+        eprintln!("{k}: {}", io_reason(&e));
+        return Err(CliError::plain(format!("could not load kernel '{k}'")));
+    }
+    let spike = {
+        let _bql = ferrite_aio::bql::bql_lock();
+        Spike::build(SpikeConfig {
+            ram_size,
+            harts: cfg.smp.cpus,
+            kernel: cfg.kernel.clone(),
+            console,
+            on_exit: Arc::new(ExitToMainLoop),
+        })
+        .map_err(|e| CliError::plain(e.to_string()))?
+    };
+    if !cfg.start_paused {
+        let _bql = ferrite_aio::bql::bql_lock();
+        vm_start();
+    }
+    let cause = qemu_main_loop();
+    for v in &spike.vcpus {
+        v.request_quit();
+    }
+    match cause {
+        ShutdownCause::GuestShutdown => {
+            let code = EXIT_CODE.load(Ordering::SeqCst);
+            Ok(ExitCode::from((code & 0xff) as u8))
+        }
+        ShutdownCause::HostSignal => {
+            if let Some((sig, pid)) = ferrite_aio::runstate::shutdown_signal_info() {
+                eprintln!("ferrite: terminating on signal {sig} from pid {pid}");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        _ => Ok(ExitCode::SUCCESS),
+    }
+}
+
+/// The text of an I/O error without Rust's " (os error N)" suffix, as C's
+/// `strerror` would print it.
+fn io_reason(e: &std::io::Error) -> String {
+    let s = e.to_string();
+    match s.find(" (os error") {
+        Some(i) => s[..i].to_string(),
+        None => s,
+    }
+}

@@ -1,0 +1,175 @@
+//! Glue between the subsystems a board wires together.
+//!
+//! - [`DeviceOps`] puts a `ferrite-hw` register model ([`MmioDevice`]) behind
+//!   the memory API's [`MemoryRegionOps`], turning its access rules into an
+//!   [`OpsDesc`] so that the memory core does the splitting and widening
+//!   QEMU's `memory_region_dispatch_*` does.
+//! - [`AsPhysMemory`] lets a vCPU reach guest memory through an
+//!   [`AddressSpace`]: the translator's [`PhysMemory`] is exactly the part of
+//!   the memory API QEMU's TCG uses (`address_space_translate_for_iotlb`,
+//!   `io_readx`/`io_writex`, and the CODE dirty client for self-modifying
+//!   code).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use ferrite_hw::mmio::MmioDevice;
+use ferrite_memory::ram::{self, CodeWriteHook};
+use ferrite_memory::{AddressSpace, MemoryRegion, MemoryRegionOps, PhysTarget};
+use ferrite_memory::{DirtyClient, Endian, MEMTXATTRS_UNSPECIFIED, OpsDesc};
+use ferrite_tcg::memory::{MemTxError, PAGE_MASK, PAGE_SIZE, PhysMemory, Section};
+use parking_lot::Mutex;
+
+/// A device register model as memory-region ops. The device sits behind a
+/// mutex because the memory API hands ops a shared reference; accesses are
+/// already serialised by the BQL, so the lock is never contended.
+pub struct DeviceOps<D: MmioDevice + Send + 'static> {
+    dev: Arc<Mutex<D>>,
+}
+
+impl<D: MmioDevice + Send + 'static> DeviceOps<D> {
+    /// Wraps a shared device.
+    pub fn new(dev: Arc<Mutex<D>>) -> Self {
+        DeviceOps { dev }
+    }
+
+    /// An MMIO region named `name` of `size` bytes for the device.
+    pub fn region(name: &str, size: u64, dev: Arc<Mutex<D>>) -> MemoryRegion {
+        let rules = dev.lock().access_rules();
+        let mut desc = OpsDesc::new()
+            .little_endian()
+            .valid_sizes(rules.valid.min, rules.valid.max)
+            .impl_sizes(rules.impl_sizes.min, rules.impl_sizes.max);
+        if rules.unaligned {
+            desc = desc.valid_unaligned();
+        }
+        MemoryRegion::new_io(name, size, Arc::new(DeviceOps::new(dev)), desc)
+    }
+}
+
+impl<D: MmioDevice + Send + 'static> MemoryRegionOps for DeviceOps<D> {
+    fn read(&self, addr: u64, size: u32) -> u64 {
+        self.dev.lock().read(addr, size)
+    }
+
+    fn write(&self, addr: u64, value: u64, size: u32) {
+        self.dev.lock().write(addr, size, value)
+    }
+}
+
+/// Guest physical memory for a vCPU, through an [`AddressSpace`].
+pub struct AsPhysMemory {
+    space: AddressSpace,
+    /// RAM pages written by non-CPU writers (devices, DMA, loaders) while
+    /// they held translated code; drained by the vCPU at block boundaries.
+    dirty_code: Arc<Mutex<Vec<u64>>>,
+    dirty_pending: Arc<AtomicBool>,
+}
+
+impl AsPhysMemory {
+    /// Wraps `space` and installs the memory API's code-write hook, so that
+    /// writes through the memory API to pages holding code reach the
+    /// translator. TCG must have been enabled with
+    /// [`ram::set_tcg_enabled`] before the RAM was created.
+    pub fn new(space: AddressSpace) -> Arc<Self> {
+        let dirty_code = Arc::new(Mutex::new(Vec::new()));
+        let dirty_pending = Arc::new(AtomicBool::new(false));
+        let (dc, dp) = (dirty_code.clone(), dirty_pending.clone());
+        let hook: CodeWriteHook = Arc::new(move |ram_addr: u64, len: u64| {
+            let mut pages = dc.lock();
+            let mut page = ram_addr & PAGE_MASK;
+            let end = ram_addr.saturating_add(len);
+            while page < end {
+                pages.push(page);
+                page += PAGE_SIZE;
+            }
+            dp.store(true, Ordering::Release);
+        });
+        ram::set_code_write_hook(Some(hook));
+        Arc::new(AsPhysMemory {
+            space,
+            dirty_code,
+            dirty_pending,
+        })
+    }
+
+    /// The address space.
+    pub fn address_space(&self) -> &AddressSpace {
+        &self.space
+    }
+}
+
+impl PhysMemory for AsPhysMemory {
+    fn translate(&self, paddr: u64) -> Section {
+        self.space.with_flatview(|fv| match fv.translate(paddr) {
+            PhysTarget::Ram {
+                host,
+                len,
+                ram_addr,
+                writable,
+                ..
+            } => Section::Ram {
+                host,
+                avail: len,
+                ram_addr,
+                writable,
+            },
+            // ROM devices in romd mode and MMIO both go through dispatch:
+            // a write to a romd region must reach the device.
+            PhysTarget::Romd { len, .. } => Section::Mmio {
+                handle: 0,
+                avail: len,
+            },
+            PhysTarget::Mmio { fr, .. } => {
+                let end = fr.end();
+                let avail = u64::try_from(end - u128::from(paddr)).unwrap_or(u64::MAX);
+                Section::Mmio { handle: 0, avail }
+            }
+            PhysTarget::Unassigned => Section::Unassigned,
+        })
+    }
+
+    fn mmio_read(&self, _handle: u32, paddr: u64, size: u32) -> Result<u64, MemTxError> {
+        let (v, r) = self
+            .space
+            .ld(paddr, size, Endian::Little, MEMTXATTRS_UNSPECIFIED);
+        if r.is_ok() { Ok(v) } else { Err(MemTxError) }
+    }
+
+    fn mmio_write(&self, _handle: u32, paddr: u64, size: u32, val: u64) -> Result<(), MemTxError> {
+        let r = self
+            .space
+            .st(paddr, val, size, Endian::Little, MEMTXATTRS_UNSPECIFIED);
+        if r.is_ok() { Ok(()) } else { Err(MemTxError) }
+    }
+
+    fn generation(&self) -> u64 {
+        self.space.with_flatview(|fv| fv.generation())
+    }
+
+    fn mark_code_page(&self, ram_addr: u64) {
+        // QEMU's tlb_protect_code: a clean CODE bit means "holds code".
+        ram::reset_dirty_range(ram_addr & PAGE_MASK, PAGE_SIZE, DirtyClient::Code.mask());
+    }
+
+    fn is_code_page(&self, ram_addr: u64) -> bool {
+        !ram::get_dirty(ram_addr & PAGE_MASK, PAGE_SIZE, DirtyClient::Code)
+    }
+
+    fn clear_code_page(&self, ram_addr: u64) {
+        ram::set_dirty_range(ram_addr & PAGE_MASK, PAGE_SIZE, DirtyClient::Code.mask());
+    }
+
+    fn code_dirty_pending(&self) -> bool {
+        self.dirty_pending.load(Ordering::Acquire)
+    }
+
+    fn take_dirty_code_pages(&self) -> Vec<u64> {
+        let mut pages = self.dirty_code.lock();
+        self.dirty_pending.store(false, Ordering::Release);
+        let mut v = std::mem::take(&mut *pages);
+        v.sort_unstable();
+        v.dedup();
+        v
+    }
+}

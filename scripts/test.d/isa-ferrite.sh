@@ -1,0 +1,20 @@
+# The RISC-V ISA test programs on ferrite's spike board (the same programs
+# scripts/test.d/isa-qemu.sh checks on QEMU 7.2). Needs a release build of
+# ferrite: an interpreter built without optimisation is far too slow.
+#
+# KNOWN_FAILING lists the programs that still fail on ferrite's hart; each
+# is an open defect recorded on issue 4 (the hart), not an accepted result.
+# Remove a name as soon as its program passes.
+set -euo pipefail
+KNOWN_FAILING="counters csr exceptions fp_arith interrupts rv64a pmp vm_sv39 vm_sv48"
+missing=()
+command -v riscv64-unknown-elf-gcc >/dev/null 2>&1 || missing+=(gcc-riscv64-unknown-elf)
+[ -e /usr/lib/picolibc/riscv64-unknown-elf/picolibc.specs ] || missing+=(picolibc-riscv64-unknown-elf)
+command -v make >/dev/null 2>&1 || missing+=(make)
+if [ ${#missing[@]} -gt 0 ]; then
+    echo "SKIPPED: RISC-V ISA tests on ferrite need: ${missing[*]} (.ci/run installs them)"
+    exit 0
+fi
+cargo build --release --locked -p ferrite-cli
+target_dir="$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')"
+EMU="$target_dir/release/ferrite" SKIP="$KNOWN_FAILING" TIMEOUT=60 crates/riscv/tests/isa/run-qemu.sh
