@@ -1,6 +1,7 @@
 /* A virtio-blk device (version-2 transport) over a raw image, driven like
  * Linux's driver; virtio_blk.args runs it on a fresh 64 KiB image (every
- * byte 'Z', see run-qemu.sh) read-write and with readonly=on, and
+ * byte 'Z', see run-qemu.sh) read-write and with readonly=on (version 2
+ * through virtio_blk.qemu-args, as in virtio_mmio.c), and
  * virtio_blk.post checks on the host what reached the file.
  *   1. Device 2 on the highest transport; features: VERSION_1, FLUSH and
  *      BLK_SIZE offered, RO exactly when the drive is read-only; config:

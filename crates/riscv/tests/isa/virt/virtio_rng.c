@@ -1,8 +1,8 @@
 /* A virtio-rng device on a version-2 virtio-mmio transport, driven the
  * way Linux does it (virtio v1.2 sections 3.1 and 4.2.3; spec
  * riscv-virt-tcg.md 2.6-2.7). virtio_rng.args runs it with one and with
- * two `-device virtio-rng-device` (QEMU's force-legacy=false for version
- * 2, as in virtio_mmio.c).
+ * two `-device virtio-rng-device` (virtio_rng.qemu-args: QEMU's
+ * force-legacy=false for version 2, as in virtio_mmio.c).
  *   1. Placement: the devices take the highest transports, the first
  *      -device the highest (0x10008000, PLIC source 8), with no gaps; the
  *      others say DeviceID 0.
