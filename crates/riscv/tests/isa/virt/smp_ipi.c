@@ -11,7 +11,8 @@
  *      counts; hart 0 wakes them all at once (broadcast) each round.
  *   3. PLIC context 2h (hart h's M context) routes the UART's source 10
  *      to hart h only: the last hart wakes from wfi on MEIP, claims 10
- *      from its own context and completes it; hart 0 sees no MEIP.
+ *      from its own context and completes it; hart 0 sees no MEIP. Then
+ *      the same through context 2h + 1 (its S context) and SEIP.
  *   4. Per-hart timers: each hart other than 0 arms its own mtimecmp
  *      (staggered deadlines), sleeps in wfi until its MTIP, which never
  *      comes before mtime reaches its deadline; hart 0's mtimecmp stays
@@ -22,6 +23,7 @@
 
 static volatile uint32_t woken[MAX_HARTS], woken2[MAX_HARTS];
 static volatile uint32_t ext_ready, ext_claimed, ext_done;
+static volatile uint32_t ext2_ready, ext2_claimed, ext2_done;
 static volatile uint32_t timer_go, timer_woken[MAX_HARTS];
 static volatile uint32_t bad[MAX_HARTS];
 
@@ -87,14 +89,19 @@ void hart_main(uint64_t h)
     barrier(n);
     csr_write(mscratch, (uint64_t)(uintptr_t)&area[h]);
     csr_write(mtvec, (uint64_t)(uintptr_t)ipi_vector);
-    csr_set(mstatus, MSTATUS_MIE);
     for (uint32_t r = 1; r <= ROUNDS; r++) {
-        while (__atomic_load_n(&area[h].count, __ATOMIC_ACQUIRE) < r)
+        /* Check with MIE = 0, sleep (wfi wakes on the pending MSIP
+         * whatever MIE), then open a one-instruction window for the
+         * interrupt. With MIE = 1 throughout, an interrupt taken between
+         * the check and the wfi would leave the hart asleep for good. */
+        while (__atomic_load_n(&area[h].count, __ATOMIC_ACQUIRE) < r) {
             __asm__ volatile("wfi");
+            csr_set(mstatus, MSTATUS_MIE);
+            csr_clear(mstatus, MSTATUS_MIE);
+        }
         __atomic_store_n(&woken2[h], r, __ATOMIC_RELEASE);
         notify(0);
     }
-    csr_clear(mstatus, MSTATUS_MIE);
     csr_write(mtvec, (uint64_t)(uintptr_t)trap_entry);
     csr_write(mie, 0);
 
@@ -111,6 +118,18 @@ void hart_main(uint64_t h)
         wr32(PLIC_CLAIM(PLIC_CTX_M(h)), id);
         csr_write(mie, 0);
         __atomic_store_n(&ext_done, 1, __ATOMIC_RELEASE);
+        notify(0);
+        /* The same through this hart's S context (SEIP). */
+        csr_write(mie, MIP_SEIP);
+        __atomic_store_n(&ext2_ready, 1, __ATOMIC_RELEASE);
+        notify(0);
+        while (!(csr_read(mip) & MIP_SEIP))
+            __asm__ volatile("wfi");
+        id = rd32(PLIC_CLAIM(PLIC_CTX_S(h)));
+        __atomic_store_n(&ext2_claimed, id, __ATOMIC_RELEASE);
+        wr32(PLIC_CLAIM(PLIC_CTX_S(h)), id);
+        csr_write(mie, 0);
+        __atomic_store_n(&ext2_done, 1, __ATOMIC_RELEASE);
         notify(0);
     }
 
@@ -177,12 +196,22 @@ int main(void)
     CHECK_EQ(rd32(PLIC_ENABLE(PLIC_CTX_M(last), 0)), 1u << UART0_IRQ);
     wr8(UART(UART_IER), 0x02);              /* THR empty: line up */
     WAIT_IPI(__atomic_load_n(&ext_done, __ATOMIC_ACQUIRE));
-    csr_write(mie, 0);
     CHECK_EQ(ext_claimed, UART0_IRQ);
     CHECK_EQ(csr_read(mip) & (MIP_MEIP | MIP_SEIP), 0);
     CHECK_EQ(rd32(PLIC_CLAIM(PLIC_CTX_M(0))), 0);
     wr8(UART(UART_IER), 0);
     wr32(PLIC_ENABLE(PLIC_CTX_M(last), 0), 0);
+    /* S context of the last hart. */
+    WAIT_IPI(__atomic_load_n(&ext2_ready, __ATOMIC_ACQUIRE));
+    wr32(PLIC_ENABLE(PLIC_CTX_S(last), 0), 1u << UART0_IRQ);
+    wr8(UART(UART_IER), 0x02);
+    WAIT_IPI(__atomic_load_n(&ext2_done, __ATOMIC_ACQUIRE));
+    csr_write(mie, 0);
+    CHECK_EQ(ext2_claimed, UART0_IRQ);
+    CHECK_EQ(csr_read(mip) & (MIP_MEIP | MIP_SEIP), 0);
+    CHECK_EQ(rd32(PLIC_CLAIM(PLIC_CTX_S(0))), 0);
+    wr8(UART(UART_IER), 0);
+    wr32(PLIC_ENABLE(PLIC_CTX_S(last), 0), 0);
     wr32(PLIC_PRIORITY(UART0_IRQ), 0);
 
     /* 4: per-hart timers. */
