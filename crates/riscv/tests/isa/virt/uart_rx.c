@@ -42,15 +42,21 @@ int main(void)
     csr_write(mie, MIP_MEIP);
     wr8(UART(UART_IER), 0x01);
     n = 0;
-    int irqs = 0;
+    int irqs = 0, rdi = 0;
     while (n < sizeof buf - 1 && (n == 0 || buf[n - 1] != '\n')) {
         while (!(csr_read(mip) & MIP_MEIP))
             __asm__ volatile("wfi");
         uint32_t id = rd32(PLIC_CLAIM(PLIC_CTX_M(0)));
         CHECK_EQ(id, UART0_IRQ);
         irqs++;
-        /* The interrupt says data is there. */
-        CHECK_EQ(rd8(UART(UART_IIR)) & 0x0f, 0x04);
+        /* The UART reports received data, or nothing: a byte that
+         * arrived while the previous pass was draining RBR raised the
+         * line again (latched at the PLIC while in service) although
+         * that pass already read it, so a claim may find it gone, as
+         * drivers expect. */
+        uint8_t iir = rd8(UART(UART_IIR));
+        CHECK_TRUE(iir == 0x04 || iir == 0x01);
+        rdi += iir == 0x04;
         while ((rd8(UART(UART_LSR)) & UART_LSR_DR) && n < sizeof buf - 1)
             buf[n++] = (char)rd8(UART(UART_RBR));
         wr32(PLIC_CLAIM(PLIC_CTX_M(0)), id);
@@ -62,7 +68,7 @@ int main(void)
     wr32(PLIC_PRIORITY(UART0_IRQ), 0);
     CHECK_EQ(n, strlen(line2));
     CHECK_EQ(memcmp(buf, line2, n), 0);
-    CHECK_TRUE(irqs >= 1);
+    CHECK_TRUE(irqs >= 1 && rdi >= 1);
     printf("%s", buf);
     return 0;
 }
