@@ -105,6 +105,103 @@ fn busy_writes_ferrite() -> f64 {
     (ctx.eventfd_writes() - w0) as f64 / N as f64
 }
 
+/// B1b: like B1, but the loop busy-polls (`poll-max-ns=32768`, one
+/// handler with an `io_poll`) and the producer waits only ~10 µs between
+/// wakes, so the wake usually lands while the loop spins: it sees
+/// `notified` without any eventfd write.
+fn wake_ferrite_polling(gap: Duration) -> (Lat, f64) {
+    let ctx = AioContext::new("bench-poll").unwrap();
+    ctx.set_poll_params(32768, 0, 0);
+    let e = Arc::new(ferrite_aio::EventNotifier::new(true).unwrap());
+    let e2 = Arc::clone(&e);
+    use std::os::fd::AsRawFd;
+    ctx.set_fd_handler(
+        e.as_raw_fd(),
+        ferrite_aio::AioHandlerOps {
+            io_read: Some(Arc::new(move || {
+                e2.test_and_clear();
+            })),
+            io_poll: Some(Arc::new(|| false)),
+            io_poll_ready: Some(Arc::new(|| {})),
+            ..Default::default()
+        },
+    );
+    let stop = Arc::new(AtomicBool::new(false));
+    let (c2, s2) = (Arc::clone(&ctx), Arc::clone(&stop));
+    let home = std::thread::spawn(move || {
+        ferrite_aio::set_current_aio_context(&c2);
+        while !s2.load(Ordering::Acquire) {
+            c2.poll(true);
+        }
+    });
+    std::thread::sleep(Duration::from_millis(20));
+    let base = Instant::now();
+    let seen = Arc::new(AtomicU64::new(u64::MAX));
+    let mut samples = Vec::with_capacity(WAKES);
+    let w0 = ctx.eventfd_writes();
+    for _ in 0..WAKES {
+        let t = Instant::now();
+        while t.elapsed() < gap {
+            std::hint::spin_loop();
+        }
+        seen.store(u64::MAX, Ordering::Release);
+        let s = Arc::clone(&seen);
+        let t0 = base.elapsed().as_nanos() as u64;
+        ctx.bh_schedule_oneshot(move || {
+            s.store(base.elapsed().as_nanos() as u64, Ordering::Release)
+        });
+        let t1 = loop {
+            let v = seen.load(Ordering::Acquire);
+            if v != u64::MAX {
+                break v;
+            }
+            std::hint::spin_loop();
+        };
+        samples.push(t1 - t0);
+    }
+    let writes = (ctx.eventfd_writes() - w0) as f64 / WAKES as f64;
+    stop.store(true, Ordering::Release);
+    ctx.bh_schedule_oneshot(|| {});
+    home.join().unwrap();
+    ctx.remove_fd_handler(e.as_raw_fd());
+    (lat(samples), writes)
+}
+
+fn wake_tokio_gap(gap: Duration) -> Lat {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let handle = rt.handle().clone();
+    let stop = Arc::new(tokio::sync::Notify::new());
+    let s2 = Arc::clone(&stop);
+    let driver = std::thread::spawn(move || rt.block_on(async move { s2.notified().await }));
+    std::thread::sleep(Duration::from_millis(20));
+    let base = Instant::now();
+    let seen = Arc::new(AtomicU64::new(u64::MAX));
+    let mut samples = Vec::with_capacity(WAKES);
+    for _ in 0..WAKES {
+        let t = Instant::now();
+        while t.elapsed() < gap {
+            std::hint::spin_loop();
+        }
+        seen.store(u64::MAX, Ordering::Release);
+        let s = Arc::clone(&seen);
+        let t0 = base.elapsed().as_nanos() as u64;
+        handle.spawn(async move { s.store(base.elapsed().as_nanos() as u64, Ordering::Release) });
+        let t1 = loop {
+            let v = seen.load(Ordering::Acquire);
+            if v != u64::MAX {
+                break v;
+            }
+            std::hint::spin_loop();
+        };
+        samples.push(t1 - t0);
+    }
+    stop.notify_one();
+    driver.join().unwrap();
+    lat(samples)
+}
+
 fn wake_tokio(multi: bool) -> Lat {
     let rt = if multi {
         tokio::runtime::Builder::new_multi_thread()
@@ -295,6 +392,74 @@ fn coroutine_cost_tokio(multi: bool) -> f64 {
     t.elapsed().as_nanos() as f64 / iters as f64
 }
 
+/// B5: lateness of a one-shot timer armed 100 µs ahead (fire time minus
+/// deadline), 2000 samples, loop otherwise idle.
+fn timer_lateness_ferrite() -> Lat {
+    let ctx = AioContext::new("late").unwrap();
+    ctx.poll(false);
+    let fired = Arc::new(AtomicU64::new(0));
+    let f2 = Arc::clone(&fired);
+    let t = Timer::new(&ctx, ClockType::Realtime, move || {
+        f2.store(
+            QemuClock::get_ns(ClockType::Realtime) as u64,
+            Ordering::Release,
+        );
+    });
+    let mut samples = Vec::with_capacity(2000);
+    for _ in 0..2000 {
+        fired.store(0, Ordering::Release);
+        let deadline = QemuClock::get_ns(ClockType::Realtime) + 100_000;
+        t.modify_ns(deadline);
+        while fired.load(Ordering::Acquire) == 0 {
+            ctx.poll(true);
+        }
+        samples.push(fired.load(Ordering::Acquire) - deadline as u64);
+    }
+    lat(samples)
+}
+
+fn timer_lateness_tokio() -> Lat {
+    let rt = tokio_rt(false);
+    rt.block_on(async {
+        let mut samples = Vec::with_capacity(2000);
+        for _ in 0..2000 {
+            let deadline = tokio::time::Instant::now() + Duration::from_micros(100);
+            tokio::time::sleep_until(deadline).await;
+            samples.push(deadline.elapsed().as_nanos() as u64);
+        }
+        lat(samples)
+    })
+}
+
+/// B7: thread-pool round trip of a no-op, sequential, from a coroutine
+/// (`submit_co`) vs tokio's `spawn_blocking`; ns per round trip.
+fn pool_round_trip_ferrite() -> f64 {
+    let ctx = AioContext::new("pool").unwrap();
+    ctx.poll(false);
+    let n = 20_000;
+    let c2 = Arc::clone(&ctx);
+    let t = Instant::now();
+    ferrite_aio::run_until_done(&ctx, async move {
+        let pool = c2.thread_pool();
+        for _ in 0..n {
+            pool.submit_co(|| black_box(1)).await.unwrap();
+        }
+    });
+    t.elapsed().as_nanos() as f64 / n as f64
+}
+
+fn pool_round_trip_tokio() -> f64 {
+    let rt = tokio_rt(false);
+    let n = 20_000;
+    let t = Instant::now();
+    rt.block_on(async {
+        for _ in 0..n {
+            tokio::task::spawn_blocking(|| black_box(1)).await.unwrap();
+        }
+    });
+    t.elapsed().as_nanos() as f64 / n as f64
+}
+
 fn main() {
     // `cargo bench` passes --bench; `cargo test --benches` passes nothing
     // useful: only run when asked to benchmark.
@@ -306,6 +471,24 @@ fn main() {
     let want = |c: &str| only.as_deref().is_none_or(|o| o == c);
     if want("b1") {
         b1();
+    }
+    if want("b1b") {
+        let gap = Duration::from_micros(10);
+        let (f, writes) = wake_ferrite_polling(gap);
+        let ct = wake_tokio_gap(gap);
+        println!(
+            "B1b cross-thread wake latency, 10 us between wakes, ferrite busy-polling (poll-max-ns=32768)"
+        );
+        println!(
+            "  ferrite  p50 {:>7} ns  p99 {:>7} ns  eventfd writes/wake {:.3}",
+            f.p50, f.p99, writes
+        );
+        println!("  tokio-ct p50 {:>7} ns  p99 {:>7} ns", ct.p50, ct.p99);
+        println!(
+            "  ratio tokio/ferrite: p50 {:.2} p99 {:.2}",
+            ct.p50 as f64 / f.p50 as f64,
+            ct.p99 as f64 / f.p99 as f64
+        );
     }
     if want("b1c") {
         println!(
@@ -321,6 +504,26 @@ fn main() {
     }
     if want("b4") {
         b4();
+    }
+    if want("b7") {
+        let f = pool_round_trip_ferrite();
+        let ct = pool_round_trip_tokio();
+        println!("B7 thread-pool round trip of a no-op (submit_co vs spawn_blocking)");
+        println!("  ferrite  {:>8.0} ns", f);
+        println!("  tokio-ct {:>8.0} ns", ct);
+        println!("  ratio tokio/ferrite: {:.2}", ct / f);
+    }
+    if want("b5") {
+        let f = timer_lateness_ferrite();
+        let ct = timer_lateness_tokio();
+        println!("B5 timer lateness, armed 100 us ahead, idle loop (fire time - deadline)");
+        println!("  ferrite  p50 {:>8} ns  p99 {:>8} ns", f.p50, f.p99);
+        println!("  tokio-ct p50 {:>8} ns  p99 {:>8} ns", ct.p50, ct.p99);
+        println!(
+            "  ratio tokio/ferrite: p50 {:.2} p99 {:.2}",
+            ct.p50 as f64 / f.p50 as f64,
+            ct.p99 as f64 / f.p99 as f64
+        );
     }
 }
 

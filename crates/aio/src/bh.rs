@@ -9,7 +9,9 @@
 //! a slice is being dispatched (even by itself) runs on the next poll.
 
 use std::ptr;
-use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+
+use crate::sync::AtomicPtr;
 use std::sync::{Arc, Weak};
 
 use parking_lot::Mutex;
@@ -123,70 +125,12 @@ impl BhInner {
     }
 }
 
-/// The context's list of pending BHs: a Treiber stack of `Arc<BhInner>`.
-/// Pushing is wait-free-ish (one CAS) from any thread; only the home
-/// thread takes the whole stack.
-pub(crate) struct BhStack {
-    head: AtomicPtr<BhInner>,
-}
+/// The context's list of pending BHs (`ctx->bh_list`).
+pub(crate) type BhStack = crate::stack::TreiberStack<BhInner>;
 
-impl BhStack {
-    pub(crate) fn new() -> Self {
-        BhStack {
-            head: AtomicPtr::new(ptr::null_mut()),
-        }
-    }
-
-    pub(crate) fn push(&self, bh: Arc<BhInner>) {
-        let p = Arc::into_raw(bh).cast_mut();
-        let mut head = self.head.load(Ordering::Relaxed);
-        loop {
-            // SAFETY: `p` came from `Arc::into_raw` above and stays alive
-            // (the stack owns that reference); only the thread that set
-            // PENDING writes `next`.
-            unsafe { (*p).next.store(head, Ordering::Relaxed) };
-            match self
-                .head
-                .compare_exchange_weak(head, p, Ordering::AcqRel, Ordering::Relaxed)
-            {
-                Ok(_) => return,
-                Err(h) => head = h,
-            }
-        }
-    }
-
-    /// Takes every pending BH, most recently scheduled first.
-    pub(crate) fn take_all(&self) -> std::collections::VecDeque<Arc<BhInner>> {
-        let mut p = self.head.swap(ptr::null_mut(), Ordering::AcqRel);
-        let mut out = std::collections::VecDeque::new();
-        while !p.is_null() {
-            // SAFETY: every pointer on the stack came from `Arc::into_raw`
-            // in `push`; after the swap we own the whole chain.
-            let bh = unsafe { Arc::from_raw(p) };
-            p = bh.next.swap(ptr::null_mut(), Ordering::Relaxed);
-            out.push_back(bh);
-        }
-        out
-    }
-
-    /// Calls `f` on the flags of every BH still on the stack. Only the home
-    /// thread may call this (it is the only one that removes entries).
-    pub(crate) fn for_each_flags(&self, mut f: impl FnMut(u32)) {
-        let mut p = self.head.load(Ordering::Acquire);
-        while !p.is_null() {
-            // SAFETY: entries are removed (and freed) only by `take_all`,
-            // which runs in the same (home) thread as this walk; pushes by
-            // other threads only add in front of `p`.
-            let bh = unsafe { &*p };
-            f(bh.flags.load(Ordering::Acquire));
-            p = bh.next.load(Ordering::Relaxed);
-        }
-    }
-}
-
-impl Drop for BhStack {
-    fn drop(&mut self) {
-        drop(self.take_all());
+impl crate::stack::StackNode for BhInner {
+    fn next(&self) -> &AtomicPtr<BhInner> {
+        &self.next
     }
 }
 

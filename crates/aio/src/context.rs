@@ -130,6 +130,9 @@ pub(crate) struct AioHandler {
     /// epoll refused the fd (EPERM: a regular file or directory, which
     /// poll(2) reports as always ready): dispatched on every iteration.
     always_ready: AtomicBool,
+    /// The context's own notifier (`ctx->notifier`): polled like any
+    /// handler (its `io_poll` is `notified`) but never counts as progress.
+    is_notifier: bool,
     /// Stamp of the ready list that holds this node (0 = none), so a
     /// readiness is dispatched at most once across nested polls.
     ready_stamp: AtomicU64,
@@ -191,6 +194,7 @@ pub struct AioContext {
     poll_shrink: AtomicI64,
     pub(crate) co_scheduled: Mutex<VecDeque<Arc<CoInner>>>,
     co_schedule_bh: Arc<BhInner>,
+    notifier_node: Arc<AioHandler>,
     pub(crate) thread_pool: OnceLock<Arc<ThreadPool>>,
     pub(crate) is_iohandler: bool,
     eventfd_writes: AtomicU64,
@@ -348,6 +352,31 @@ impl AioContext {
                 "co_schedule_bh",
                 None,
             );
+            let wn = weak.clone();
+            let notifier_node = Arc::new(AioHandler {
+                id: 0,
+                fd: notifier.as_raw_fd(),
+                ops: AioHandlerOps {
+                    // Epoll: edge-triggered, nothing to drain; poll: drained
+                    // in fdmon_wait.
+                    io_read: Some(Arc::new(|| {})),
+                    io_poll: Some(Arc::new(move || {
+                        wn.upgrade().is_some_and(|c| c.notify_state.notified())
+                    })),
+                    io_poll_ready: Some(Arc::new(|| {})),
+                    ..Default::default()
+                },
+                deleted: AtomicBool::new(false),
+                invalid: AtomicBool::new(false),
+                always_ready: AtomicBool::new(false),
+                is_notifier: true,
+                ready_stamp: AtomicU64::new(0),
+                poll: Mutex::new(PollState {
+                    ns: 0,
+                    idle_timeout: 0,
+                    in_poll_list: false,
+                }),
+            });
             AioContext {
                 name: name.to_owned(),
                 notify_state: NotifyState::new(),
@@ -373,6 +402,7 @@ impl AioContext {
                 poll_shrink: AtomicI64::new(0),
                 co_scheduled: Mutex::new(VecDeque::new()),
                 co_schedule_bh,
+                notifier_node,
                 thread_pool: OnceLock::new(),
                 is_iohandler,
                 eventfd_writes: AtomicU64::new(0),
@@ -409,6 +439,21 @@ impl AioContext {
             self.name
         );
         set_timer_slack_once();
+    }
+
+    /// Whether a home thread has been bound (by
+    /// [`set_current_aio_context`] or a first poll).
+    pub fn has_home(&self) -> bool {
+        self.home.get().is_some()
+    }
+
+    /// `aio_context_set_thread_pool_params`: bounds of this context's
+    /// thread pool.
+    ///
+    /// # Panics
+    /// If `min > max` or `max == 0`.
+    pub fn set_thread_pool_params(&self, min: usize, max: usize) {
+        self.thread_pool().set_params(min, max);
     }
 
     /// `in_aio_context_home_thread`.
@@ -602,7 +647,8 @@ impl AioContext {
             }
         }
         let mut timeout = -1i64;
-        self.bh_list.for_each_flags(|f| check(&mut timeout, f));
+        self.bh_list
+            .for_each(|bh| check(&mut timeout, bh.flags.load(Ordering::Acquire)));
         if timeout != 0 {
             let hs = self.home_state.lock();
             for s in &hs.bh_slices {
@@ -670,6 +716,7 @@ impl AioContext {
                     deleted: AtomicBool::new(false),
                     invalid: AtomicBool::new(false),
                     always_ready: AtomicBool::new(false),
+                    is_notifier: false,
                     ready_stamp: AtomicU64::new(0),
                     poll: Mutex::new(PollState {
                         ns: 0,
@@ -816,6 +863,11 @@ impl AioContext {
         )
     }
 
+    /// The busy-poll window of the context's own notifier.
+    pub fn notifier_poll_ns(&self) -> i64 {
+        self.notifier_node.poll.lock().ns
+    }
+
     /// The busy-poll window of the handler of `fd` (`node->poll.ns`), for
     /// tests and statistics.
     pub fn handler_poll_ns(&self, fd: RawFd) -> Option<i64> {
@@ -868,9 +920,20 @@ impl AioContext {
         if timeout != 0 && self.handlers.lock().always_ready > 0 {
             timeout = 0;
         }
-        let announced = timeout != 0;
-        if announced && !self.notify_state.begin_block() {
-            timeout = 0;
+        // notify_me -= 2 also if an io_poll_end callback or the wait unwinds.
+        struct Announced<'a>(&'a NotifyState);
+        impl Drop for Announced<'_> {
+            fn drop(&mut self) {
+                self.0.end_block();
+            }
+        }
+        let mut announced = None;
+        if timeout != 0 {
+            let may_block = self.notify_state.begin_block();
+            announced = Some(Announced(&self.notify_state));
+            if !may_block {
+                timeout = 0;
+            }
         }
         if timeout != 0 && self.poll_set_started(false, &mut ready) {
             timeout = 0;
@@ -881,9 +944,7 @@ impl AioContext {
         } else {
             do_wait();
         }
-        if announced {
-            self.notify_state.end_block();
-        }
+        drop(announced);
         self.notify_state.accept();
 
         let block_ns = if poll_max > 0 { now_ns() - start } else { 0 };
@@ -997,7 +1058,10 @@ impl AioContext {
                 for ev in events {
                     let data = ev.data.u64();
                     if data == NOTIFIER_TOKEN {
-                        // Edge-triggered: nothing to drain (see build()).
+                        // Edge-triggered: nothing to drain (see build()); the
+                        // notifier node is dispatched so that it joins busy
+                        // polling like QEMU's aio_context_notifier.
+                        self.add_ready(ready, Arc::clone(&self.notifier_node), EV_IN, false, stamp);
                         continue;
                     }
                     let fd = data as u32 as RawFd;
@@ -1062,6 +1126,7 @@ impl AioContext {
                 }
                 if !fds[0].revents().is_empty() {
                     self.notifier.test_and_clear();
+                    self.add_ready(ready, Arc::clone(&self.notifier_node), EV_IN, false, stamp);
                 }
                 for (n, p) in nodes.iter().zip(&fds[1..]) {
                     let r = p.revents();
@@ -1324,6 +1389,10 @@ impl AioContext {
         if poll_max > 0 && node.ops.io_poll.is_some() {
             self.adjust_polling_time(node, block_ns, poll_max);
         }
+        if node.is_notifier {
+            // aio_dispatch_handler: being woken by aio_notify is no progress.
+            return false;
+        }
         progress
     }
 
@@ -1355,6 +1424,7 @@ impl AioContext {
         for n in self.handlers.lock().by_fd.values() {
             n.poll.lock().ns = 0;
         }
+        self.notifier_node.poll.lock().ns = 0;
     }
 
     pub(crate) fn epoll_fd(&self) -> Option<BorrowedFd<'_>> {

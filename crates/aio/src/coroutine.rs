@@ -54,6 +54,10 @@ pub(crate) struct CoInner {
     /// `co_queue_wakeup`: coroutines to enter once this one yields.
     wakeup: Mutex<VecDeque<Arc<CoInner>>>,
     locks_held: AtomicU32,
+    /// Set when the running coroutine scheduled itself (`aio_co_schedule`
+    /// of `qemu_coroutine_self()` followed by a yield): where to hand it
+    /// once it has yielded.
+    self_scheduled: Mutex<Option<Arc<AioContext>>>,
 }
 
 static NEXT_CO_ID: AtomicU64 = AtomicU64::new(1);
@@ -96,6 +100,7 @@ impl Coroutine {
             future: Mutex::new(Some(Box::pin(f))),
             wakeup: Mutex::new(VecDeque::new()),
             locks_held: AtomicU32::new(0),
+            self_scheduled: Mutex::new(None),
         }))
     }
 
@@ -179,9 +184,45 @@ impl Drop for CurrentGuard {
 /// are strict (QEMU's aborts); queued entries are skipped when another path
 /// already ran the coroutine.
 fn enter(ctx: &Arc<AioContext>, co: Arc<CoInner>, explicit: bool) {
-    let mut pending: VecDeque<(Arc<CoInner>, bool)> = VecDeque::new();
-    pending.push_back((co, explicit));
-    while let Some((to, strict)) = pending.pop_front() {
+    /// If a coroutine panics, the coroutines still waiting in this enter's
+    /// queue (and in the panicking one's wake-up queue) would never run:
+    /// hand them to their context's `co_schedule_bh` instead.
+    struct Pending<'a> {
+        ctx: &'a Arc<AioContext>,
+        q: VecDeque<(Arc<CoInner>, bool)>,
+        current: Option<Arc<CoInner>>,
+    }
+    impl Drop for Pending<'_> {
+        fn drop(&mut self) {
+            if !std::thread::panicking() {
+                return;
+            }
+            let mut rest: Vec<Arc<CoInner>> = self.q.drain(..).map(|e| e.0).collect();
+            if let Some(c) = self.current.take() {
+                rest.extend(c.wakeup.lock().drain(..));
+            }
+            for co in rest {
+                if co.state.load(Ordering::Acquire) == QUEUED {
+                    let target = co
+                        .ctx
+                        .lock()
+                        .as_ref()
+                        .and_then(Weak::upgrade)
+                        .unwrap_or_else(|| Arc::clone(self.ctx));
+                    target.co_scheduled.lock().push_back(co);
+                    target.schedule_co_bh();
+                }
+            }
+        }
+    }
+    let mut pending = Pending {
+        ctx,
+        q: VecDeque::new(),
+        current: None,
+    };
+    pending.q.push_back((co, explicit));
+    while let Some((to, strict)) = pending.q.pop_front() {
+        pending.current = Some(Arc::clone(&to));
         if strict {
             if let Some(s) = *to.scheduled.lock() {
                 panic!("qemu_aio_coroutine_enter: co-routine was already scheduled in '{s}'");
@@ -237,6 +278,10 @@ fn enter(ctx: &Arc<AioContext>, co: Arc<CoInner>, explicit: bool) {
         match result {
             Poll::Ready(()) => {
                 drop(fut);
+                assert!(
+                    to.self_scheduled.lock().take().is_none(),
+                    "coroutine terminated after scheduling itself"
+                );
                 to.state.store(DONE, Ordering::Release);
                 let held = to.locks_held.load(Ordering::Relaxed);
                 assert!(
@@ -246,7 +291,14 @@ fn enter(ctx: &Arc<AioContext>, co: Arc<CoInner>, explicit: bool) {
             }
             Poll::Pending => {
                 *to.future.lock() = Some(fut);
-                if to
+                let target = to.self_scheduled.lock().take();
+                if let Some(target) = target {
+                    // It scheduled itself and has now yielded: hand it to the
+                    // target context (never entered before the yield).
+                    to.state.store(QUEUED, Ordering::Release);
+                    target.co_scheduled.lock().push_back(Arc::clone(&to));
+                    target.schedule_co_bh();
+                } else if to
                     .state
                     .compare_exchange(RUNNING, IDLE, Ordering::AcqRel, Ordering::Acquire)
                     .is_err()
@@ -258,13 +310,14 @@ fn enter(ctx: &Arc<AioContext>, co: Arc<CoInner>, explicit: bool) {
             }
         }
         if requeue {
-            pending.push_front((Arc::clone(&to), false));
+            pending.q.push_front((Arc::clone(&to), false));
         }
         // Depth-first: the wakeups of `to` run before older pending entries.
         let wake: Vec<_> = to.wakeup.lock().drain(..).collect();
         for w in wake.into_iter().rev() {
-            pending.push_front((w, false));
+            pending.q.push_front((w, false));
         }
+        pending.current = None;
     }
 }
 
@@ -365,7 +418,9 @@ pub fn aio_co_enter(ctx: &Arc<AioContext>, co: &Coroutine) {
 }
 
 /// `aio_co_schedule(ctx, co)`: enters `co` in `ctx` from its
-/// `co_schedule_bh`. Any thread; FIFO per target context.
+/// `co_schedule_bh`. Any thread; FIFO per target context. The running
+/// coroutine may schedule itself and then yield
+/// ([`qemu_coroutine_yield`]); it is handed over only after the yield.
 ///
 /// # Panics
 /// If `co` is already scheduled (by this function or by a sleep), or is
@@ -377,6 +432,12 @@ pub fn aio_co_schedule(ctx: &Arc<AioContext>, co: &Coroutine) {
             panic!("aio_co_schedule: co-routine was already scheduled in '{prev}'");
         }
         *s = Some("aio_co_schedule");
+    }
+    if current_co().is_some_and(|cur| Arc::ptr_eq(&cur, &co.0)) {
+        // The running coroutine schedules itself and will yield next (the
+        // QMP dispatcher's pattern): hand it over after the yield.
+        *co.0.self_scheduled.lock() = Some(Arc::clone(ctx));
+        return;
     }
     if co
         .0

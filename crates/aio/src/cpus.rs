@@ -39,6 +39,8 @@ pub const SIG_IPI: libc::c_int = libc::SIGUSR1;
 struct WorkItem {
     f: Box<dyn FnOnce() + Send>,
     done: Option<Arc<AtomicBool>>,
+    /// `async_safe_run_on_cpu`: run inside an exclusive section.
+    exclusive: bool,
 }
 
 /// The control block of one vCPU (the `CPUState` fields that
@@ -54,6 +56,11 @@ pub struct VcpuCtl {
     halt_cond: BqlCondvar,
     work: Mutex<VecDeque<WorkItem>>,
     thread: Mutex<Option<(ThreadId, libc::pthread_t)>>,
+    /// Between `cpu_exec_start` and `cpu_exec_end`.
+    running: AtomicBool,
+    /// Counted in the pending count of a `start_exclusive` in progress
+    /// (protected by `EXCL`).
+    has_waiter: AtomicBool,
 }
 
 impl std::fmt::Debug for VcpuCtl {
@@ -131,6 +138,8 @@ impl VcpuCtl {
             halt_cond: BqlCondvar::new(),
             work: Mutex::new(VecDeque::new()),
             thread: Mutex::new(None),
+            running: AtomicBool::new(false),
+            has_waiter: AtomicBool::new(false),
         });
         CPUS.lock().push(Arc::clone(&c));
         c
@@ -253,7 +262,17 @@ impl VcpuCtl {
         loop {
             let item = self.work.lock().pop_front();
             let Some(item) = item else { break };
-            (item.f)();
+            if item.exclusive {
+                // Exclusive work runs without the BQL, with every other
+                // vCPU outside guest code.
+                crate::bql::unlocked(|| {
+                    start_exclusive();
+                    (item.f)();
+                    end_exclusive();
+                });
+            } else {
+                (item.f)();
+            }
             if let Some(d) = item.done {
                 d.store(true, Ordering::Release);
                 WORK_COND.notify_all();
@@ -277,6 +296,7 @@ impl VcpuCtl {
         self.work.lock().push_back(WorkItem {
             f: Box::new(f),
             done: Some(Arc::clone(&done)),
+            exclusive: false,
         });
         self.kick();
         while !done.load(Ordering::Acquire) {
@@ -289,8 +309,60 @@ impl VcpuCtl {
         self.work.lock().push_back(WorkItem {
             f: Box::new(f),
             done: None,
+            exclusive: false,
         });
         self.kick();
+    }
+
+    /// `async_safe_run_on_cpu`: queues `f` to run on the vCPU thread inside
+    /// an exclusive section: while it runs, no other vCPU is between
+    /// [`cpu_exec_start`](Self::cpu_exec_start) and
+    /// [`cpu_exec_end`](Self::cpu_exec_end). It runs without the BQL.
+    pub fn async_safe_run_on_cpu(&self, f: impl FnOnce() + Send + 'static) {
+        self.work.lock().push_back(WorkItem {
+            f: Box::new(f),
+            done: None,
+            exclusive: true,
+        });
+        self.kick();
+    }
+
+    /// `cpu_exec_start`: the vCPU enters guest code. Waits while another
+    /// thread is in an exclusive section it was not counted in.
+    pub fn cpu_exec_start(&self) {
+        self.running.store(true, Ordering::SeqCst);
+        // SeqCst store then SeqCst load: either we see the pending
+        // exclusive section, or start_exclusive sees us running.
+        if PENDING_CPUS.load(Ordering::SeqCst) != 0 {
+            let mut pending = EXCL.lock();
+            if !self.has_waiter.load(Ordering::Relaxed) {
+                // Not counted by the exclusive section: step aside until
+                // it ends.
+                self.running.store(false, Ordering::SeqCst);
+                while *pending != 0 {
+                    EXCL_RESUME.wait(&mut pending);
+                }
+                self.running.store(true, Ordering::SeqCst);
+            }
+            // Otherwise we are counted and release the waiter in
+            // cpu_exec_end.
+        }
+    }
+
+    /// `cpu_exec_end`: the vCPU left guest code; releases a waiting
+    /// exclusive section that counted it.
+    pub fn cpu_exec_end(&self) {
+        self.running.store(false, Ordering::SeqCst);
+        if PENDING_CPUS.load(Ordering::SeqCst) != 0 {
+            let mut pending = EXCL.lock();
+            if self.has_waiter.swap(false, Ordering::Relaxed) {
+                *pending -= 1;
+                PENDING_CPUS.store(*pending, Ordering::SeqCst);
+                if *pending == 1 {
+                    EXCL_COND.notify_all();
+                }
+            }
+        }
     }
 
     /// `cpu_resume`.
@@ -299,6 +371,55 @@ impl VcpuCtl {
         self.stopped.store(false, Ordering::Release);
         self.kick();
     }
+}
+
+/// `pending_cpus` (protected by `EXCL`, mirrored in `PENDING_CPUS` for the
+/// lock-free fast path of `cpu_exec_start`/`end`): 0 when no exclusive
+/// section is active, else 1 + the vCPUs it still waits for.
+static EXCL: Mutex<usize> = Mutex::new(0);
+static PENDING_CPUS: AtomicUsize = AtomicUsize::new(0);
+/// `exclusive_cond`: the last counted vCPU left guest code.
+static EXCL_COND: parking_lot::Condvar = parking_lot::Condvar::new();
+/// `exclusive_resume`: the exclusive section ended.
+static EXCL_RESUME: parking_lot::Condvar = parking_lot::Condvar::new();
+
+/// `start_exclusive`: waits until no vCPU executes guest code (kicking the
+/// ones that do) and keeps them out until [`end_exclusive`]. Must not be
+/// called between `cpu_exec_start` and `cpu_exec_end`, nor with the BQL
+/// held by a thread the vCPUs wait for.
+pub fn start_exclusive() {
+    let mut pending = EXCL.lock();
+    // exclusive_idle: one exclusive section at a time.
+    while *pending != 0 {
+        EXCL_RESUME.wait(&mut pending);
+    }
+    *pending = 1;
+    PENDING_CPUS.store(1, Ordering::SeqCst);
+    let me = current_cpu();
+    let mut running = 0;
+    for c in all_cpus() {
+        if me.as_ref().is_some_and(|m| Arc::ptr_eq(m, &c)) {
+            continue;
+        }
+        if c.running.load(Ordering::SeqCst) {
+            c.has_waiter.store(true, Ordering::Relaxed);
+            running += 1;
+            c.kick();
+        }
+    }
+    *pending = running + 1;
+    PENDING_CPUS.store(*pending, Ordering::SeqCst);
+    while *pending > 1 {
+        EXCL_COND.wait(&mut pending);
+    }
+}
+
+/// `end_exclusive`: lets the vCPUs run guest code again.
+pub fn end_exclusive() {
+    let mut pending = EXCL.lock();
+    *pending = 0;
+    PENDING_CPUS.store(0, Ordering::SeqCst);
+    EXCL_RESUME.notify_all();
 }
 
 /// `all_vcpus_paused`.

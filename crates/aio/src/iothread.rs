@@ -75,7 +75,7 @@ impl IoThread {
         Self::with_params(id, IoThreadParams::default())
     }
 
-    /// Creates the context, spawns the thread "IO <id>" and waits until it
+    /// Creates the context, spawns the thread `IO <id>` and waits until it
     /// runs (`iothread_complete`).
     pub fn with_params(id: &str, p: IoThreadParams) -> Result<Arc<IoThread>, IoThreadError> {
         if p.thread_pool_max == 0 || p.thread_pool_min > p.thread_pool_max {

@@ -23,7 +23,10 @@
 //!   ([`current_aio_context`]); otherwise it talks to contexts through
 //!   thread-safe calls: [`QemuBh::schedule`],
 //!   [`AioContext::bh_schedule_oneshot`], [`Timer::modify_ns`],
-//!   [`aio_co_schedule`].
+//!   [`aio_co_schedule`]. Accelerators drive their vCPU threads with
+//!   [`cpus::VcpuCtl`] (kick, `run_on_cpu`, pause/resume, exclusive
+//!   sections); [`runstate::vm_stop`]/[`runstate::vm_start`] pause them and
+//!   freeze/resume the VIRTUAL clock.
 //!
 //! Every callback of a context runs in that context's home thread, inside
 //! [`AioContext::poll`]; the thread-safe entry points only enqueue work and
@@ -91,12 +94,14 @@ pub mod log;
 pub mod main_loop;
 mod notify;
 pub mod runstate;
+mod stack;
 mod thread_pool;
 pub mod timer;
 
-/// The atomics used by [`notify`] (swapped for loom's in the model test).
+/// The atomics used by [`notify`] and [`stack`] (swapped for loom's in the
+/// model tests).
 mod sync {
-    pub(crate) use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+    pub(crate) use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, Ordering};
 }
 
 pub use bh::{MemReentrancyGuard, QemuBh};

@@ -185,6 +185,16 @@ static CLOCKS: [ClockState; 4] = [
     },
 ];
 
+static VIRTUAL_CLOCK_HOOK: parking_lot::RwLock<Option<fn() -> i64>> =
+    parking_lot::RwLock::new(None);
+
+/// Installs the accelerator's VIRTUAL clock source (`cpus_get_virtual_clock`,
+/// e.g. icount); `None` restores [`cpu_get_clock`]. VIRTUAL_RT keeps using
+/// `cpu_get_clock`, as in QEMU.
+pub fn set_virtual_clock_source(hook: Option<fn() -> i64>) {
+    *VIRTUAL_CLOCK_HOOK.write() = hook;
+}
+
 /// Accessors for QEMU's clocks (`qemu_clock_*`).
 #[derive(Debug)]
 pub struct QemuClock;
@@ -194,7 +204,11 @@ impl QemuClock {
     pub fn get_ns(clock: ClockType) -> i64 {
         match clock {
             ClockType::Realtime => get_clock(),
-            ClockType::Virtual | ClockType::VirtualRt => cpu_get_clock(),
+            ClockType::Virtual => match *VIRTUAL_CLOCK_HOOK.read() {
+                Some(hook) => hook(),
+                None => cpu_get_clock(),
+            },
+            ClockType::VirtualRt => cpu_get_clock(),
             ClockType::Host => get_clock_realtime(),
         }
     }

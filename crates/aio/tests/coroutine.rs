@@ -526,3 +526,63 @@ fn cross_thread_ping_pong_loses_no_wakeup() {
     a.stop();
     b.stop();
 }
+
+/// The QMP dispatcher's pattern: `aio_co_schedule(other, self)` then
+/// `qemu_coroutine_yield()`; the coroutine continues in `other` only after
+/// it yielded.
+#[test]
+fn coroutine_schedules_itself_then_yields() {
+    let ctx = home();
+    let io = IoThread::new("self-sched").unwrap();
+    let io_tid = io.thread_id();
+    let ioc = Arc::clone(io.ctx());
+    let back = Arc::clone(&ctx);
+    let me = std::thread::current().id();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let co = Coroutine::new(async move {
+        let self_co = qemu_coroutine_self().unwrap();
+        aio_co_schedule(&ioc, &self_co);
+        qemu_coroutine_yield().await;
+        let on_io = std::thread::current().id() == io_tid;
+        aio_co_schedule(&back, &self_co);
+        qemu_coroutine_yield().await;
+        tx.send((on_io, std::thread::current().id() == me)).unwrap();
+    });
+    co.enter_in(&ctx);
+    let got = loop {
+        if let Ok(v) = rx.try_recv() {
+            break v;
+        }
+        ctx.poll(true);
+    };
+    assert_eq!(got, (true, true));
+    assert!(co.is_done());
+    io.stop();
+}
+
+/// A panicking coroutine does not strand the coroutines it had woken: they
+/// run from the context's next poll.
+#[test]
+fn panicking_coroutine_does_not_strand_woken_ones() {
+    let ctx = home();
+    let l = log();
+    let lb = Arc::clone(&l);
+    let b = Coroutine::new(async move {
+        qemu_coroutine_yield().await;
+        push(&lb, "b ran");
+    });
+    b.enter_in(&ctx);
+    let b2 = b.clone();
+    let a = Coroutine::new(async move {
+        aio_co_wake(&b2); // queued: runs after a yields
+        panic!("coroutine bug");
+    });
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| a.enter_in(&ctx)));
+    assert!(r.is_err());
+    assert!(a.is_done());
+    assert!(!b.is_done());
+    while !b.is_done() {
+        ctx.poll(true);
+    }
+    assert_eq!(*l.lock().unwrap(), ["b ran"]);
+}

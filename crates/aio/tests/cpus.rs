@@ -14,6 +14,7 @@ use ferrite_aio::cpus::{
 struct Vcpu {
     ctl: Arc<VcpuCtl>,
     executed: Arc<AtomicU64>,
+    in_guest: Arc<AtomicBool>,
     quit: Arc<AtomicBool>,
     thread: std::thread::JoinHandle<()>,
 }
@@ -22,7 +23,13 @@ fn spawn_vcpu(index: usize) -> Vcpu {
     let ctl = VcpuCtl::new(index);
     let executed = Arc::new(AtomicU64::new(0));
     let quit = Arc::new(AtomicBool::new(false));
-    let (c, e, q) = (Arc::clone(&ctl), Arc::clone(&executed), Arc::clone(&quit));
+    let in_guest = Arc::new(AtomicBool::new(false));
+    let (c, e, q, ig) = (
+        Arc::clone(&ctl),
+        Arc::clone(&executed),
+        Arc::clone(&quit),
+        Arc::clone(&in_guest),
+    );
     let thread = std::thread::spawn(move || {
         let mut bql = bql_lock();
         c.attach_current_thread(false);
@@ -30,10 +37,12 @@ fn spawn_vcpu(index: usize) -> Vcpu {
             if c.can_run() && !c.is_halted() {
                 // "Guest code": runs without the BQL until an exit request.
                 bql.unlocked(|| {
+                    ig.store(true, Ordering::SeqCst);
                     while !c.exit_requested() {
                         e.fetch_add(1, Ordering::Relaxed);
                         std::thread::yield_now();
                     }
+                    ig.store(false, Ordering::SeqCst);
                 });
                 c.clear_exit_request();
             }
@@ -43,6 +52,7 @@ fn spawn_vcpu(index: usize) -> Vcpu {
     Vcpu {
         ctl,
         executed,
+        in_guest,
         quit,
         thread,
     }
@@ -90,7 +100,10 @@ fn vcpu_control() {
     resume_all_vcpus();
     vcpus[0].ctl.set_halted(true);
     vcpus[0].ctl.kick();
-    bql.unlocked(|| std::thread::sleep(Duration::from_millis(5)));
+    // Wait until it has left guest code; being halted, it cannot re-enter.
+    while vcpus[0].in_guest.load(Ordering::SeqCst) {
+        bql.unlocked(std::thread::yield_now);
+    }
     let h0 = vcpus[0].executed.load(Ordering::SeqCst);
     bql.unlocked(|| std::thread::sleep(Duration::from_millis(10)));
     assert_eq!(

@@ -212,11 +212,13 @@ fn adaptive_poll_window_grows_and_shrinks() {
     });
     let fd = d.e.as_raw_fd();
     ctx.set_fd_handler(fd, poll_ops(&d));
+    // Only the fd becomes ready (io_poll stays false), so every wake-up is
+    // an fd dispatch whose block time includes the whole polling window,
+    // however the threads are scheduled.
     let kick = |d: &Arc<PollDev>| {
         let d = Arc::clone(d);
         std::thread::spawn(move || {
             std::thread::sleep(std::time::Duration::from_millis(2));
-            d.pending.store(true, Ordering::SeqCst);
             d.e.set();
         })
     };
@@ -235,7 +237,7 @@ fn adaptive_poll_window_grows_and_shrinks() {
     );
     // New params reset the window; a block longer than poll_max_ns with
     // shrink=0 keeps it at 0.
-    ctx.set_poll_params(1000, 0, 0);
+    ctx.set_poll_params(1, 0, 0);
     assert_eq!(ctx.handler_poll_ns(fd), Some(0));
     let t = kick(&d);
     while !ctx.poll(true) {}
@@ -300,4 +302,47 @@ fn unpollable_files_are_always_ready() {
             });
         });
     }
+}
+
+/// The context's own notifier adapts its polling window like any handler
+/// (QEMU's `aio_context_notifier_poll`): wakes that come after a short
+/// block grow it.
+#[test]
+fn notifier_joins_busy_polling_and_grows_its_window() {
+    let ctx = AioContext::new("notifier").unwrap();
+    ctx.poll(false);
+    ctx.set_poll_params(1_000_000_000, 0, 0);
+    assert_eq!(ctx.notifier_poll_ns(), 0);
+    // Count only wake-ups that went through the eventfd (the loop was
+    // blocked): each grows the window one step. A wake that a preempted
+    // loop finds already pending takes no eventfd write and changes nothing.
+    let mut grown = 0;
+    while grown < 2 {
+        let before = ctx.notifier_poll_ns();
+        let w0 = ctx.eventfd_writes();
+        let ran = Arc::new(AtomicBool::new(false));
+        let (c, r) = (Arc::clone(&ctx), Arc::clone(&ran));
+        let t = std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(1));
+            c.bh_schedule_oneshot(move || r.store(true, Ordering::SeqCst));
+        });
+        while !ran.load(Ordering::SeqCst) {
+            ctx.poll(true);
+        }
+        t.join().unwrap();
+        let after = ctx.notifier_poll_ns();
+        if ctx.eventfd_writes() > w0 {
+            let expected = if before == 0 {
+                POLL_NS_INITIAL
+            } else {
+                2 * before
+            };
+            assert_eq!(after, expected);
+            grown += 1;
+        } else {
+            assert_eq!(after, before);
+        }
+    }
+    ctx.set_poll_params(0, 0, 0);
+    assert_eq!(ctx.notifier_poll_ns(), 0);
 }

@@ -173,3 +173,17 @@ fn realtime_and_host_advance() {
     assert!(QemuClock::get_ns(ClockType::Host) > h);
     assert!(QemuClock::is_enabled(RT));
 }
+
+#[test]
+fn virtual_clock_source_hook() {
+    // Only VIRTUAL follows the accelerator's source; VIRTUAL_RT does not.
+    // (Ticks are never enabled in this test binary, so cpu_get_clock is 0.)
+    fn icount_clock() -> i64 {
+        123_456
+    }
+    ferrite_aio::timer::set_virtual_clock_source(Some(icount_clock));
+    assert_eq!(QemuClock::get_ns(ClockType::Virtual), 123_456);
+    assert_eq!(QemuClock::get_ns(ClockType::VirtualRt), 0);
+    ferrite_aio::timer::set_virtual_clock_source(None);
+    assert_eq!(QemuClock::get_ns(ClockType::Virtual), 0);
+}

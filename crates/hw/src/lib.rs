@@ -16,6 +16,11 @@
 //! | [`virtio::GuestMemory`] | `address_space_rw` on guest RAM | [`virtio`] |
 //! | [`virtio::VirtioDevice`], [`virtio::VirtioInterrupt`] | `VirtioDeviceClass`, `virtio_notify`, `virtio_error` | [`virtio`] |
 //!
+//! [`adapt`] implements those seams on Ferrite's memory API and event loop
+//! (`mmio_region`, `AioClock`, `AioTimer`, `AddressSpaceMemory`); `HartIrq`
+//! and `ShutdownSink` are left to the board, which owns the harts and the run
+//! state.
+//!
 //! Devices (each module names the QEMU source file whose behaviour it follows):
 //!
 //! * [`char::serial`] — NS16550A UART (`hw/char/serial.c`)
@@ -55,6 +60,7 @@
 //! `tests/qemu_virtio_diff.rs`) that run the same accesses on Debian's QEMU
 //! 7.2 through qtest and compare.
 
+pub mod adapt;
 pub mod char;
 pub mod chardev;
 pub mod clock;
