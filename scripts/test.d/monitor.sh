@@ -56,7 +56,13 @@ while f.readline(): pass
 wait "$PID"
 echo "qmp-shell checks passed"
 
-# 3. The same client checks against QEMU itself, when installed.
+# 3. HMP on stdio: banner, prompt, a command, quit ends the process.
+printf 'info status\nquit\n' | "$BIN" -monitor stdio > "$D/hmp.out"
+printf "QEMU 7.2.0 monitor - type 'help' for more information\r\n(qemu) VM status: paused (prelaunch)\r\n(qemu) " \
+    | cmp - "$D/hmp.out"
+echo "HMP stdio checks passed"
+
+# 4. The same client checks against QEMU itself, when installed.
 if command -v qemu-system-riscv64 >/dev/null; then
     qemu-system-riscv64 -M virt -display none -S -name testvm \
         -qmp "unix:$D/qemu.sock,server=on,wait=off" &

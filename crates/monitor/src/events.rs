@@ -15,58 +15,16 @@ use crate::qobject::QDict;
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-/// QEMU's `ShutdownCause`, the `reason` member of `SHUTDOWN`/`RESET`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ShutdownCause {
-    /// No shutdown requested.
-    None,
-    /// An error prevented further operation.
-    HostError,
-    /// The `quit` command.
-    HostQmpQuit,
-    /// The `system_reset` command (also HMP's `system_reset`).
-    HostQmpSystemReset,
-    /// A signal such as SIGINT.
-    HostSignal,
-    /// The display's close button.
-    HostUi,
-    /// The guest powered off.
-    GuestShutdown,
-    /// The guest reset itself.
-    GuestReset,
-    /// The guest panicked.
-    GuestPanic,
-    /// A subsystem (e.g. migration) reset the machine.
-    SubsystemReset,
-    /// `snapshot-load`.
-    SnapshotLoad,
-}
+/// QEMU's `ShutdownCause` (the `reason` member of `SHUTDOWN`/`RESET`),
+/// shared with the event loop's run-state code.
+pub use ferrite_aio::runstate::ShutdownCause;
 
-impl ShutdownCause {
-    /// The wire name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ShutdownCause::None => "none",
-            ShutdownCause::HostError => "host-error",
-            ShutdownCause::HostQmpQuit => "host-qmp-quit",
-            ShutdownCause::HostQmpSystemReset => "host-qmp-system-reset",
-            ShutdownCause::HostSignal => "host-signal",
-            ShutdownCause::HostUi => "host-ui",
-            ShutdownCause::GuestShutdown => "guest-shutdown",
-            ShutdownCause::GuestReset => "guest-reset",
-            ShutdownCause::GuestPanic => "guest-panic",
-            ShutdownCause::SubsystemReset => "subsystem-reset",
-            ShutdownCause::SnapshotLoad => "snapshot-load",
-        }
-    }
-
-    /// QEMU's `shutdown_caused_by_guest()`: the `guest` member.
-    pub fn by_guest(self) -> bool {
-        matches!(
-            self,
-            ShutdownCause::GuestShutdown | ShutdownCause::GuestReset | ShutdownCause::GuestPanic
-        )
-    }
+/// QEMU's `shutdown_caused_by_guest()`: the `guest` member.
+pub fn shutdown_caused_by_guest(cause: ShutdownCause) -> bool {
+    matches!(
+        cause,
+        ShutdownCause::GuestShutdown | ShutdownCause::GuestReset | ShutdownCause::GuestPanic
+    )
 }
 
 /// The events Ferrite emits.
@@ -101,7 +59,7 @@ impl QapiEvent {
         match *self {
             QapiEvent::Reset(c) | QapiEvent::Shutdown(c) => Some(
                 QDict::new()
-                    .with("guest", c.by_guest())
+                    .with("guest", shutdown_caused_by_guest(c))
                     .with("reason", c.as_str()),
             ),
             _ => None,

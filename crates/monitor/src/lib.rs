@@ -19,10 +19,51 @@
 //!   (greeting, capabilities negotiation, `execute`/`exec-oob`, `id`).
 //! - [`commands`]: the built-in commands.
 //! - [`hmp`]: the human monitor and `human-monitor-command`.
+//! - [`mux`]: the `-serial mon:stdio` multiplexer's escape keys and the
+//!   monitor's focus behaviour.
 //! - [`server`]: an interim blocking Unix-socket transport (one thread per
 //!   connection plus one dispatcher thread standing in for the main loop)
 //!   until `ferrite-aio`'s main loop and IOThreads land.
 //! - [`testing`]: a fake machine implementing `MachineControl`, for tests.
+
+//! # Example
+//!
+//! A QMP session over any transport: the board implements
+//! [`MachineControl`]; a transport creates a [`QmpMonitor`] per socket,
+//! feeds it what the client sends and forwards its lines.
+//!
+//! ```
+//! use ferrite_monitor::events::EventBus;
+//! use ferrite_monitor::json::JsonMessageParser;
+//! use ferrite_monitor::machine::VersionInfo;
+//! use ferrite_monitor::qmp::{OutputSink, QmpCore, QmpMonitor};
+//! use ferrite_monitor::testing::FakeMachine;
+//! use std::sync::{Arc, Mutex};
+//!
+//! #[derive(Default)]
+//! struct Lines(Mutex<Vec<String>>);
+//! impl OutputSink for Lines {
+//!     fn write_line(&self, line: &[u8]) {
+//!         self.0.lock().unwrap().push(String::from_utf8_lossy(line).into_owned());
+//!     }
+//! }
+//!
+//! let bus = EventBus::new();
+//! let machine = FakeMachine::new(bus.clone(), Some("vm0"), 4096);
+//! let core = Arc::new(QmpCore::new(machine, bus, VersionInfo::ferrite()));
+//! let out = Arc::new(Lines::default());
+//! let mon = QmpMonitor::new(core, out.clone(), false);
+//! mon.client_connected(); // sends the greeting
+//! let mut parser = JsonMessageParser::new();
+//! for msg in parser.feed_collect(br#"{"execute": "qmp_capabilities"}
+//!                                    {"execute": "query-name", "id": 1}"#) {
+//!     mon.handle(msg);
+//! }
+//! let lines = out.0.lock().unwrap();
+//! assert!(lines[0].starts_with(r#"{"QMP": {"version": "#));
+//! assert_eq!(lines[1], "{\"return\": {}}\r\n");
+//! assert_eq!(lines[2], "{\"return\": {\"name\": \"vm0\"}, \"id\": 1}\r\n");
+//! ```
 
 pub mod commands;
 pub mod error;
@@ -30,6 +71,7 @@ pub mod events;
 pub mod hmp;
 pub mod json;
 pub mod machine;
+pub mod mux;
 pub mod qapi;
 pub mod qmp;
 pub mod qobject;

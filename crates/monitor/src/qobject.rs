@@ -11,7 +11,8 @@
 //! which of two bad request members gets reported depends on it, so Ferrite
 //! reproduces it exactly rather than using insertion or sorted order.
 
-use std::collections::HashMap;
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, HashMap};
 
 /// Number of hash buckets in a QEMU `QDict` (`QDICT_BUCKET_MAX`).
 pub const QDICT_BUCKET_MAX: u32 = 512;
@@ -180,25 +181,20 @@ impl From<Vec<QObject>> for QObject {
     }
 }
 
-#[derive(Clone, Debug)]
-struct Entry {
-    key: String,
-    value: QObject,
-    bucket: u32,
-    /// Insertion sequence number: within a bucket newer entries come first.
-    seq: u64,
-}
+/// Position of an entry in iteration order: bucket ascending, then newest
+/// first within the bucket.
+type Slot = (u32, Reverse<u64>);
 
 /// QEMU's `QDict`: a string-keyed dictionary iterated in QEMU's hash order
 /// (bucket ascending, newest first within a bucket).
+///
+/// Entries live in a B-tree keyed by their iteration position and are found
+/// by key through a hash index, so inserting, looking up and removing stay
+/// logarithmic even for the largest dictionaries a client can send.
 #[derive(Clone, Debug, Default)]
 pub struct QDict {
-    /// Entries kept sorted in iteration order.
-    entries: Vec<Entry>,
-    /// Key to nothing; used for O(1) membership so that adversarial inputs
-    /// with many keys stay linear-ish (the position is found by a search
-    /// within the key's bucket).
-    index: HashMap<String, ()>,
+    entries: BTreeMap<Slot, (String, QObject)>,
+    index: HashMap<String, Slot>,
     next_seq: u64,
 }
 
@@ -229,42 +225,20 @@ impl QDict {
         self.entries.is_empty()
     }
 
-    fn position(&self, key: &str) -> Option<usize> {
-        if !self.index.contains_key(key) {
-            return None;
-        }
-        let bucket = tdb_hash(key) % QDICT_BUCKET_MAX;
-        let start = self.entries.partition_point(|e| e.bucket < bucket);
-        self.entries[start..]
-            .iter()
-            .take_while(|e| e.bucket == bucket)
-            .position(|e| e.key == key)
-            .map(|p| start + p)
-    }
-
     /// `qdict_put_obj()`: a new key goes to the head of its bucket; an
     /// existing key has its value replaced in place.
     pub fn put(&mut self, key: &str, value: impl Into<QObject>) {
         let value = value.into();
-        if let Some(p) = self.position(key) {
-            self.entries[p].value = value;
+        if let Some(slot) = self.index.get(key) {
+            if let Some(e) = self.entries.get_mut(slot) {
+                e.1 = value;
+            }
             return;
         }
-        let bucket = tdb_hash(key) % QDICT_BUCKET_MAX;
-        // Head of the bucket: before every existing entry of that bucket.
-        let at = self.entries.partition_point(|e| e.bucket < bucket);
-        let seq = self.next_seq;
+        let slot = (tdb_hash(key) % QDICT_BUCKET_MAX, Reverse(self.next_seq));
         self.next_seq += 1;
-        self.entries.insert(
-            at,
-            Entry {
-                key: key.to_owned(),
-                value,
-                bucket,
-                seq,
-            },
-        );
-        self.index.insert(key.to_owned(), ());
+        self.index.insert(key.to_owned(), slot);
+        self.entries.insert(slot, (key.to_owned(), value));
     }
 
     /// Builder form of [`QDict::put`].
@@ -275,7 +249,8 @@ impl QDict {
 
     /// `qdict_get()`.
     pub fn get(&self, key: &str) -> Option<&QObject> {
-        self.position(key).map(|p| &self.entries[p].value)
+        let slot = self.index.get(key)?;
+        self.entries.get(slot).map(|e| &e.1)
     }
 
     /// `qdict_haskey()`.
@@ -285,25 +260,18 @@ impl QDict {
 
     /// `qdict_del()`; returns the removed value.
     pub fn remove(&mut self, key: &str) -> Option<QObject> {
-        let p = self.position(key)?;
-        self.index.remove(key);
-        Some(self.entries.remove(p).value)
+        let slot = self.index.remove(key)?;
+        self.entries.remove(&slot).map(|e| e.1)
     }
 
     /// Entries in QEMU's iteration order (`qdict_first()`/`qdict_next()`).
     pub fn iter(&self) -> impl Iterator<Item = (&str, &QObject)> {
-        debug_assert!(
-            self.entries
-                .windows(2)
-                .all(|w| (w[0].bucket, std::cmp::Reverse(w[0].seq))
-                    < (w[1].bucket, std::cmp::Reverse(w[1].seq)))
-        );
-        self.entries.iter().map(|e| (e.key.as_str(), &e.value))
+        self.entries.values().map(|(k, v)| (k.as_str(), v))
     }
 
     /// Keys in iteration order.
     pub fn keys(&self) -> impl Iterator<Item = &str> {
-        self.entries.iter().map(|e| e.key.as_str())
+        self.entries.values().map(|(k, _)| k.as_str())
     }
 }
 
@@ -372,6 +340,18 @@ mod tests {
             .with("minor", 2i64)
             .with("micro", 22i64);
         assert_eq!(v.keys().collect::<Vec<_>>(), ["micro", "minor", "major"]);
+    }
+
+    #[test]
+    fn many_keys_stay_fast() {
+        // Half a million keys (about what fits in QEMU's token limit) must
+        // not take quadratic time.
+        let mut d = QDict::new();
+        for i in 0..500_000 {
+            d.put(&format!("k{i}"), i as i64);
+        }
+        assert_eq!(d.len(), 500_000);
+        assert_eq!(d.get("k4242"), Some(&QObject::from(4242i64)));
     }
 
     #[test]

@@ -2,9 +2,12 @@
 //! (QEMU: `softmmu/runstate.c`, `softmmu/cpus.c:vm_stop()/vm_start()`,
 //! `monitor/qmp-cmds.c:qmp_cont()`).
 //!
-//! A board embeds a [`VmRunState`] and calls it from its `MachineControl`
-//! implementation after pausing/resuming its vCPUs, so that every monitor
-//! sees the events QEMU 7.2 sends, with the same conditions:
+//! [`RunState`] and [`ShutdownCause`] are the
+//! event loop's (`ferrite_aio::runstate`). A board that drives its VM with
+//! aio's `vm_start()`/`vm_stop()` connects them to QMP events with
+//! [`connect_aio_run_state`]. [`VmRunState`] is a self-contained model of
+//! the same rules (used by the fake machine), so that every monitor sees
+//! the events QEMU 7.2 sends, with the same conditions:
 //! - `stop` only changes state (and emits `STOP`) when running; in
 //!   `prelaunch` it is a no-op and the state stays `prelaunch`;
 //! - `cont` emits `RESUME` and enters `running`, unless already running
@@ -18,73 +21,14 @@ use crate::error::QmpError;
 use crate::events::{EventBus, QapiEvent, ShutdownCause};
 use std::sync::{Arc, Mutex};
 
-/// QEMU's `RunState`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum RunState {
-    /// Stopped by the debugger.
-    Debug,
-    /// Waiting for an incoming migration.
-    InMigrate,
-    /// An internal error stopped the VM.
-    InternalError,
-    /// An I/O error paused the VM.
-    IoError,
-    /// Paused by `stop`.
-    Paused,
-    /// Paused after migration.
-    PostMigrate,
-    /// Not started yet (`-S`).
-    Prelaunch,
-    /// Finishing migration.
-    FinishMigrate,
-    /// Restoring a snapshot.
-    RestoreVm,
-    /// Running.
-    Running,
-    /// Saving a snapshot.
-    SaveVm,
-    /// Shut down (with `-no-shutdown`).
-    Shutdown,
-    /// Suspended (ACPI S3).
-    Suspended,
-    /// Stopped by a watchdog.
-    Watchdog,
-    /// The guest panicked.
-    GuestPanicked,
-    /// COLO.
-    Colo,
-}
+pub use ferrite_aio::runstate::RunState;
 
-impl RunState {
-    /// The wire name (`RunState_str()`).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RunState::Debug => "debug",
-            RunState::InMigrate => "inmigrate",
-            RunState::InternalError => "internal-error",
-            RunState::IoError => "io-error",
-            RunState::Paused => "paused",
-            RunState::PostMigrate => "postmigrate",
-            RunState::Prelaunch => "prelaunch",
-            RunState::FinishMigrate => "finish-migrate",
-            RunState::RestoreVm => "restore-vm",
-            RunState::Running => "running",
-            RunState::SaveVm => "save-vm",
-            RunState::Shutdown => "shutdown",
-            RunState::Suspended => "suspended",
-            RunState::Watchdog => "watchdog",
-            RunState::GuestPanicked => "guest-panicked",
-            RunState::Colo => "colo",
-        }
-    }
-
-    /// `runstate_needs_reset()`.
-    pub fn needs_reset(self) -> bool {
-        matches!(
-            self,
-            RunState::InternalError | RunState::Shutdown | RunState::GuestPanicked
-        )
-    }
+/// `runstate_needs_reset()`: states only a reset leaves.
+pub fn runstate_needs_reset(state: RunState) -> bool {
+    matches!(
+        state,
+        RunState::InternalError | RunState::Shutdown | RunState::GuestPanicked
+    )
 }
 
 /// Run state plus the event bus it reports changes to.
@@ -146,7 +90,7 @@ impl VmRunState {
     /// `qmp_cont()`'s checks, then [`VmRunState::vm_start`].
     pub fn cont(&self) -> Result<bool, QmpError> {
         let s = self.get();
-        if s.needs_reset() {
+        if runstate_needs_reset(s) {
             return Err(QmpError::generic(
                 "Resetting the Virtual Machine is required",
             ));
@@ -166,7 +110,7 @@ impl VmRunState {
         let mut s = self.lock();
         if !matches!(
             *s,
-            RunState::Running | RunState::InMigrate | RunState::FinishMigrate
+            RunState::Running | RunState::Inmigrate | RunState::FinishMigrate
         ) {
             *s = RunState::Prelaunch;
         }
@@ -186,4 +130,30 @@ impl VmRunState {
     pub fn set(&self, state: RunState) {
         *self.lock() = state;
     }
+}
+
+/// Route the event loop's run-state changes (`ferrite_aio::runstate`) to
+/// QMP events on `bus`, for boards that drive their VM with aio's
+/// `vm_start()`/`vm_stop()` and main-loop shutdown requests instead of a
+/// [`VmRunState`]:
+/// - `RESUME`/`STOP` from a VM change-state handler registered at the
+///   lowest priority, so `RESUME` precedes every other handler on start and
+///   `STOP` follows them on stop, as QEMU orders its events around
+///   `vm_state_notify()`;
+/// - `SHUTDOWN` from a shutdown notifier (run by `main_loop_should_exit()`).
+///
+/// Call once per process (aio's shutdown notifiers cannot be removed); keep
+/// the returned entry alive for as long as events should flow.
+pub fn connect_aio_run_state(bus: Arc<EventBus>) -> ferrite_aio::runstate::VmChangeStateEntry {
+    let b = bus.clone();
+    ferrite_aio::runstate::add_shutdown_notifier(move |cause| {
+        b.emit(QapiEvent::Shutdown(cause));
+    });
+    ferrite_aio::runstate::add_vm_change_state_handler(i32::MIN, move |running, _state| {
+        bus.emit(if running {
+            QapiEvent::Resume
+        } else {
+            QapiEvent::Stop
+        });
+    })
 }

@@ -1,31 +1,32 @@
-//! An interim blocking-socket transport for QMP and HMP monitors.
+//! Socket and stdio transports for QMP and HMP monitors.
 //!
-//! **Interim design.** QEMU runs monitor I/O in the main loop (or, for
-//! monitors that offer `oob`, in the `mon_iothread` IOThread) and executes
-//! in-band commands from a dispatcher coroutine on the main loop. Until
-//! `ferrite-aio`'s main loop and IOThreads are on main, this module
-//! approximates that with threads, keeping the same observable rules:
-//! - [`Dispatcher`]: one thread standing in for the main loop. Every
-//!   in-band command of every monitor runs there, one at a time, in
-//!   arrival order — like QEMU's `monitor_qmp_dispatcher_co`. After each
-//!   command it checks [`MachineControl::exit_requested`] (QEMU's
-//!   `main_loop_should_exit()`) and, if set, shuts all servers down.
-//! - one I/O thread per connection standing in for the monitor's I/O
-//!   handler (the IOThread, for OOB): it reads bytes, runs the JSON
-//!   streamer, executes `exec-oob` requests itself immediately — so they
-//!   are answered while the dispatcher is busy — and queues the rest. With
-//!   `oob` not negotiated at most one request is outstanding (QEMU suspends
-//!   the monitor); with `oob`, at most 8 (`QMP_REQ_QUEUE_LEN_MAX`).
+//! QEMU runs monitor I/O in the main loop (or, for monitors that offer
+//! `oob`, in the `mon_iothread` IOThread) and executes in-band commands
+//! from a dispatcher coroutine on the main loop. Here:
+//! - [`Dispatcher`] runs every in-band command of every monitor one at a
+//!   time, in arrival order — like QEMU's `monitor_qmp_dispatcher_co`.
+//!   [`Dispatcher::start_on_main_loop`] does it in a bottom half of
+//!   `ferrite-aio`'s main context (main loop thread, BQL held), which is
+//!   what the emulator uses; [`Dispatcher::start`] uses a thread of its own
+//!   for programs without a main loop. After each command it checks
+//!   [`MachineControl::exit_requested`] (QEMU's `main_loop_should_exit()`)
+//!   and, if set, shuts all monitors down after flushing their output.
+//! - **Interim I/O**: each connection has a blocking reader thread standing
+//!   in for the monitor's I/O handler in its IOThread: it reads bytes, runs
+//!   the JSON streamer, executes `exec-oob` requests itself immediately —
+//!   so they are answered while the main loop is busy — and queues the
+//!   rest. With `oob` not negotiated at most one request is outstanding
+//!   (QEMU suspends the monitor); with `oob`, at most 8
+//!   (`QMP_REQ_QUEUE_LEN_MAX`). Moving the reader and writer onto fd
+//!   handlers of an `ferrite_aio::IoThread` context is the remaining step;
+//!   [`QmpMonitor`] and the protocol code do not change for it.
 //! - one writer thread per connection with a bounded output queue, so a
 //!   slow client never blocks the dispatcher or other monitors; a client
-//!   whose queue exceeds [`MAX_OUTPUT_QUEUE`] is disconnected.
+//!   whose queue exceeds [`MAX_OUTPUT_QUEUE`], or that accepts no data for
+//!   [`WRITE_TIMEOUT`], is disconnected.
 //! - like QEMU's socket chardev, a monitor serves one client at a time; the
 //!   next is accepted when the current one disconnects. Several monitors
 //!   (several sockets) run at once.
-//!
-//! When the aio main loop lands, the reader/writer become fd handlers of
-//! the monitor's AioContext and [`Dispatcher`] a bottom half on the main
-//! context; [`QmpMonitor`] and the protocol code do not change.
 //!
 //! [`MachineControl::exit_requested`]: crate::machine::MachineControl::exit_requested
 
@@ -35,6 +36,7 @@ use crate::qmp::{OutputSink, QmpCore, QmpMonitor};
 use std::collections::VecDeque;
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
+use std::os::unix::io::AsRawFd;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -46,6 +48,10 @@ use std::thread::JoinHandle;
 /// client is considered stuck and disconnected.
 pub const MAX_OUTPUT_QUEUE: usize = 16 << 20;
 
+/// How long a write to a client may block before the client is considered
+/// gone.
+pub const WRITE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Most in-band requests queued per monitor with `oob` enabled
 /// (`QMP_REQ_QUEUE_LEN_MAX`).
 pub const QMP_REQ_QUEUE_LEN_MAX: usize = 8;
@@ -56,13 +62,30 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// The main-loop stand-in that runs in-band monitor commands.
+/// Runs in-band monitor commands, one at a time, in arrival order: either
+/// on a thread of its own (standing in for the main loop) or as a bottom
+/// half on the `ferrite-aio` main loop.
 pub struct Dispatcher {
-    tx: Mutex<Option<mpsc::Sender<Job>>>,
-    thread: Mutex<Option<JoinHandle<()>>>,
+    backend: Backend,
     exited: Mutex<bool>,
     exited_cv: Condvar,
     servers: Mutex<Vec<Weak<ServerShared>>>,
+}
+
+enum Backend {
+    /// A dedicated thread fed through a channel.
+    Thread {
+        tx: Mutex<Option<mpsc::Sender<Job>>>,
+        thread: Mutex<Option<JoinHandle<()>>>,
+    },
+    /// A queue drained by a bottom half of the main AioContext, so commands
+    /// run in the main loop thread under the BQL (QEMU's
+    /// `monitor_qmp_dispatcher_co` on `qemu_aio_context`).
+    MainLoop {
+        queue: Arc<Mutex<VecDeque<Job>>>,
+        bh: ferrite_aio::QemuBh,
+        stopped: AtomicBool,
+    },
 }
 
 impl Dispatcher {
@@ -70,8 +93,10 @@ impl Dispatcher {
     pub fn start(core: Arc<QmpCore>) -> Arc<Self> {
         let (tx, rx) = mpsc::channel::<Job>();
         let d = Arc::new(Dispatcher {
-            tx: Mutex::new(Some(tx)),
-            thread: Mutex::new(None),
+            backend: Backend::Thread {
+                tx: Mutex::new(Some(tx)),
+                thread: Mutex::new(None),
+            },
             exited: Mutex::new(false),
             exited_cv: Condvar::new(),
             servers: Mutex::new(Vec::new()),
@@ -91,15 +116,65 @@ impl Dispatcher {
                 }
             })
             .expect("spawning the monitor dispatcher thread");
-        *lock(&d.thread) = Some(t);
+        if let Backend::Thread { thread, .. } = &d.backend {
+            *lock(thread) = Some(t);
+        }
         d
+    }
+
+    /// Dispatch on the `ferrite-aio` main loop: commands run as a bottom
+    /// half of the main context, in the main loop thread with the BQL held.
+    /// `ferrite_aio::main_loop::qemu_init_main_loop()` must have run.
+    pub fn start_on_main_loop(core: Arc<QmpCore>) -> Arc<Self> {
+        let queue: Arc<Mutex<VecDeque<Job>>> = Arc::new(Mutex::new(VecDeque::new()));
+        Arc::new_cyclic(|weak: &Weak<Dispatcher>| {
+            let (q, w) = (queue.clone(), weak.clone());
+            let bh = ferrite_aio::main_loop::qemu_bh_new("monitor-dispatch", move || {
+                loop {
+                    // Pop under the lock, run without it: a command may
+                    // queue more work.
+                    let Some(job) = lock(&q).pop_front() else {
+                        break;
+                    };
+                    job();
+                    if core.machine.exit_requested() {
+                        if let Some(d) = w.upgrade() {
+                            d.exit();
+                        }
+                        break;
+                    }
+                }
+            });
+            Dispatcher {
+                backend: Backend::MainLoop {
+                    queue,
+                    bh,
+                    stopped: AtomicBool::new(false),
+                },
+                exited: Mutex::new(false),
+                exited_cv: Condvar::new(),
+                servers: Mutex::new(Vec::new()),
+            }
+        })
     }
 
     /// Queue a job; returns false once the dispatcher has stopped.
     fn submit(&self, job: Job) -> bool {
-        match &*lock(&self.tx) {
-            Some(tx) => tx.send(job).is_ok(),
-            None => false,
+        match &self.backend {
+            Backend::Thread { tx, .. } => match &*lock(tx) {
+                Some(tx) => tx.send(job).is_ok(),
+                None => false,
+            },
+            Backend::MainLoop {
+                queue, bh, stopped, ..
+            } => {
+                if stopped.load(Ordering::SeqCst) {
+                    return false;
+                }
+                lock(queue).push_back(job);
+                bh.schedule();
+                true
+            }
         }
     }
 
@@ -114,8 +189,18 @@ impl Dispatcher {
         rx.recv().ok()
     }
 
-    fn exit(&self) {
-        *lock(&self.tx) = None;
+    /// Shut every monitor of this dispatcher down (after flushing what is
+    /// queued) and wake [`Dispatcher::wait_exit`]. Called when the machine
+    /// asks to exit; a board whose main loop ends for another reason calls
+    /// it itself.
+    pub fn exit(&self) {
+        match &self.backend {
+            Backend::Thread { tx, .. } => *lock(tx) = None,
+            Backend::MainLoop { queue, stopped, .. } => {
+                stopped.store(true, Ordering::SeqCst);
+                lock(queue).clear();
+            }
+        }
         let servers: Vec<_> = lock(&self.servers)
             .iter()
             .filter_map(Weak::upgrade)
@@ -142,10 +227,11 @@ impl Dispatcher {
     }
 }
 
-/// A connected client stream (Unix or TCP).
+/// A connected client stream (Unix, TCP, or the process's stdin/stdout).
 enum Stream {
     Unix(UnixStream),
     Tcp(TcpStream),
+    Stdio,
 }
 
 impl Stream {
@@ -153,12 +239,15 @@ impl Stream {
         Ok(match self {
             Stream::Unix(s) => Stream::Unix(s.try_clone()?),
             Stream::Tcp(s) => Stream::Tcp(s.try_clone()?),
+            Stream::Stdio => Stream::Stdio,
         })
     }
     fn shutdown(&self) {
         let _ = match self {
             Stream::Unix(s) => s.shutdown(Shutdown::Both),
             Stream::Tcp(s) => s.shutdown(Shutdown::Both),
+            // stdio is not closed: the process owns it.
+            Stream::Stdio => Ok(()),
         };
     }
 }
@@ -168,6 +257,7 @@ impl Read for Stream {
         match self {
             Stream::Unix(s) => s.read(buf),
             Stream::Tcp(s) => s.read(buf),
+            Stream::Stdio => std::io::stdin().lock().read(buf),
         }
     }
 }
@@ -177,6 +267,12 @@ impl Write for Stream {
         match self {
             Stream::Unix(s) => s.write(buf),
             Stream::Tcp(s) => s.write(buf),
+            Stream::Stdio => {
+                let mut out = std::io::stdout().lock();
+                let n = out.write(buf)?;
+                out.flush()?;
+                Ok(n)
+            }
         }
     }
     fn flush(&mut self) -> std::io::Result<()> {
@@ -242,23 +338,35 @@ impl Listener {
     }
 
     fn accept(&self) -> std::io::Result<Stream> {
+        // A client that stops reading must not pin its writer thread (and,
+        // at exit, the process) forever: writes give up after
+        // WRITE_TIMEOUT and the client is dropped.
         Ok(match self {
-            Listener::Unix(l, _) => Stream::Unix(l.accept()?.0),
-            Listener::Tcp(l) => Stream::Tcp(l.accept()?.0),
+            Listener::Unix(l, _) => {
+                let s = l.accept()?.0;
+                s.set_write_timeout(Some(WRITE_TIMEOUT))?;
+                Stream::Unix(s)
+            }
+            Listener::Tcp(l) => {
+                let s = l.accept()?.0;
+                s.set_write_timeout(Some(WRITE_TIMEOUT))?;
+                Stream::Tcp(s)
+            }
         })
     }
 
-    /// Wake a blocked `accept()` by connecting to ourselves.
+    /// Wake a blocked `accept()`: shutting a listening socket down makes
+    /// Linux fail the pending and every later `accept()` (this works even
+    /// when the socket path has been removed, unlike connecting to it).
     fn wake(&self) {
-        match self {
-            Listener::Unix(_, p) => {
-                let _ = UnixStream::connect(p);
-            }
-            Listener::Tcp(l) => {
-                if let Ok(a) = l.local_addr() {
-                    let _ = TcpStream::connect(a);
-                }
-            }
+        let fd = match self {
+            Listener::Unix(l, _) => l.as_raw_fd(),
+            Listener::Tcp(l) => l.as_raw_fd(),
+        };
+        // SAFETY: `fd` is the listener's open descriptor, owned by `self`
+        // for the duration of the call; shutdown(2) does not close it.
+        unsafe {
+            libc::shutdown(fd, libc::SHUT_RDWR);
         }
     }
 }
@@ -278,6 +386,8 @@ struct OutState {
     finishing: bool,
     /// The client is gone or stuck; drop everything.
     broken: bool,
+    /// The writer thread has finished.
+    done: bool,
 }
 
 impl ConnOutput {
@@ -286,7 +396,9 @@ impl ConnOutput {
         if st.broken || st.finishing {
             return;
         }
-        if st.bytes + line.len() > MAX_OUTPUT_QUEUE {
+        // A single line is always accepted (a reply echoing a huge `id`
+        // is legitimate); a backlog beyond the limit means a stuck client.
+        if !st.queue.is_empty() && st.bytes + line.len() > MAX_OUTPUT_QUEUE {
             log::warn!("monitor client is not reading its output; disconnecting it");
             st.broken = true;
             st.queue.clear();
@@ -299,7 +411,21 @@ impl ConnOutput {
         self.cv.notify_all();
     }
 
-    fn writer_loop(&self, mut w: Stream) {
+    fn writer_loop(&self, w: Stream) {
+        self.write_all_queued(w);
+        lock(&self.state).done = true;
+        self.cv.notify_all();
+    }
+
+    /// Wait until the writer thread has finished.
+    fn wait_done(&self) {
+        let mut st = lock(&self.state);
+        while !st.done {
+            st = self.cv.wait(st).unwrap_or_else(|p| p.into_inner());
+        }
+    }
+
+    fn write_all_queued(&self, mut w: Stream) {
         loop {
             let line = {
                 let mut st = lock(&self.state);
@@ -361,7 +487,8 @@ pub enum MonitorMode {
 }
 
 struct ServerShared {
-    listener: Listener,
+    /// None for the stdio monitor.
+    listener: Option<Listener>,
     stop: AtomicBool,
     slot: Arc<ConnSlot>,
 }
@@ -373,7 +500,9 @@ impl ServerShared {
             // Send what is queued (e.g. the reply to `quit`), then close.
             c.finish();
         }
-        self.listener.wake();
+        if let Some(l) = &self.listener {
+            l.wake();
+        }
     }
 }
 
@@ -397,7 +526,7 @@ impl MonitorServer {
         let listener = Listener::bind(addr)?;
         let slot = Arc::new(ConnSlot::default());
         let shared = Arc::new(ServerShared {
-            listener,
+            listener: Some(listener),
             stop: AtomicBool::new(false),
             slot: slot.clone(),
         });
@@ -413,9 +542,21 @@ impl MonitorServer {
         let t = std::thread::Builder::new()
             .name("monitor-accept".into())
             .spawn(move || {
+                let Some(listener) = &sh.listener else {
+                    return;
+                };
                 while !sh.stop.load(Ordering::SeqCst) {
-                    let Ok(stream) = sh.listener.accept() else {
-                        continue;
+                    let stream = match listener.accept() {
+                        Ok(s) => s,
+                        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                        Err(_) if sh.stop.load(Ordering::SeqCst) => break,
+                        Err(e) => {
+                            // E.g. out of file descriptors: keep listening,
+                            // without spinning on the error.
+                            log::warn!("monitor socket: accept failed: {e}");
+                            std::thread::sleep(std::time::Duration::from_millis(10));
+                            continue;
+                        }
                     };
                     if sh.stop.load(Ordering::SeqCst) {
                         break;
@@ -430,11 +571,43 @@ impl MonitorServer {
         })
     }
 
+    /// Serve one monitor on the process's stdin/stdout (`-monitor stdio`,
+    /// `-qmp stdio`) until stdin reaches end of file.
+    pub fn start_stdio(
+        core: Arc<QmpCore>,
+        dispatcher: Arc<Dispatcher>,
+        mode: MonitorMode,
+    ) -> std::io::Result<MonitorServer> {
+        let slot = Arc::new(ConnSlot::default());
+        let shared = Arc::new(ServerShared {
+            listener: None,
+            stop: AtomicBool::new(false),
+            slot: slot.clone(),
+        });
+        lock(&dispatcher.servers).push(Arc::downgrade(&shared));
+        let monitor = match mode {
+            MonitorMode::Control => Some(QmpMonitor::new(core.clone(), slot, true)),
+            MonitorMode::Readline => None,
+        };
+        let sh = shared.clone();
+        let mon = monitor.clone();
+        let t = std::thread::Builder::new()
+            .name("monitor-stdio".into())
+            .spawn(move || {
+                serve_connection(&core, &dispatcher, &sh, mon.as_ref(), Stream::Stdio)
+            })?;
+        Ok(MonitorServer {
+            shared,
+            accept_thread: Some(t),
+            monitor,
+        })
+    }
+
     /// The local TCP port, for `tcp:HOST:0` listeners.
     pub fn tcp_port(&self) -> Option<u16> {
         match &self.shared.listener {
-            Listener::Tcp(l) => l.local_addr().ok().map(|a| a.port()),
-            Listener::Unix(..) => None,
+            Some(Listener::Tcp(l)) => l.local_addr().ok().map(|a| a.port()),
+            _ => None,
         }
     }
 
@@ -449,11 +622,21 @@ impl MonitorServer {
     }
 
     fn shutdown_inner(&mut self) {
+        let current = lock(&self.shared.slot.current).clone();
         self.shared.shutdown();
-        if let Some(t) = self.accept_thread.take() {
-            let _ = t.join();
+        if let Some(c) = current {
+            // Everything queued (e.g. the reply to `quit`) reaches the
+            // client before the process can exit.
+            c.wait_done();
         }
-        if let Listener::Unix(_, p) = &self.shared.listener {
+        if let Some(t) = self.accept_thread.take() {
+            // The stdio thread may sit in a read of stdin that nothing can
+            // interrupt; it is left to end with the process.
+            if self.shared.listener.is_some() {
+                let _ = t.join();
+            }
+        }
+        if let Some(Listener::Unix(_, p)) = &self.shared.listener {
             let _ = std::fs::remove_file(p);
         }
     }
@@ -621,7 +804,9 @@ fn serve_hmp(
                 return;
             };
             let mut reply = to_crlf(&out);
-            if !dispatcher.has_exited() {
+            // No prompt after `quit` (the flag is set by the command
+            // itself, so this is not racy).
+            if !core.machine.exit_requested() {
                 reply.push_str("(qemu) ");
             }
             server.slot.write_line(reply.as_bytes());

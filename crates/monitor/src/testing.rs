@@ -48,7 +48,11 @@ pub struct FakeMachine {
     stop_gate: Mutex<Option<mpsc::Receiver<()>>>,
     /// Log of machine-level calls, for assertions.
     pub calls: Mutex<Vec<String>>,
-    blocks: Vec<BlockInfo>,
+    blocks: Mutex<Vec<BlockInfo>>,
+    /// Canned `info` texts by item, as a board would render them.
+    info: Mutex<Vec<(String, String)>>,
+    /// Every `hmp_info` call: item and arguments.
+    pub info_calls: Mutex<Vec<(String, Vec<String>)>>,
 }
 
 impl FakeMachine {
@@ -64,7 +68,9 @@ impl FakeMachine {
             exit: AtomicBool::new(false),
             stop_gate: Mutex::new(None),
             calls: Mutex::new(Vec::new()),
-            blocks: Vec::new(),
+            blocks: Mutex::new(Vec::new()),
+            info: Mutex::new(Vec::new()),
+            info_calls: Mutex::new(Vec::new()),
         })
     }
 
@@ -72,6 +78,19 @@ impl FakeMachine {
     pub fn write_ram(&self, offset: usize, data: &[u8]) {
         let mut ram = self.ram.lock().unwrap_or_else(|e| e.into_inner());
         ram[offset..offset + data.len()].copy_from_slice(data);
+    }
+
+    /// Set the block devices `query-block` reports.
+    pub fn set_block_devices(&self, blocks: Vec<BlockInfo>) {
+        *self.blocks.lock().unwrap_or_else(|e| e.into_inner()) = blocks;
+    }
+
+    /// Give `info WHAT` a text (as a board would render it).
+    pub fn set_hmp_info(&self, what: &str, text: &str) {
+        self.info
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push((what.to_owned(), text.to_owned()));
     }
 
     /// Make the next `stop` block until the returned sender sends (or is
@@ -163,7 +182,10 @@ impl MachineControl for FakeMachine {
     }
 
     fn block_devices(&self) -> Vec<BlockInfo> {
-        self.blocks.clone()
+        self.blocks
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     fn read_physical(&self, addr: u64, buf: &mut [u8]) -> Result<(), MemoryAccessError> {
@@ -181,6 +203,22 @@ impl MachineControl for FakeMachine {
             return Ok(());
         }
         Err(MemoryAccessError)
+    }
+
+    fn hmp_info(&self, what: &str, args: &[&str], _cpu: usize) -> Option<String> {
+        self.info_calls
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push((
+                what.to_owned(),
+                args.iter().map(|a| a.to_string()).collect(),
+            ));
+        self.info
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .find(|(w, _)| w == what)
+            .map(|(_, t)| t.clone())
     }
 
     fn read_virtual(

@@ -245,3 +245,36 @@ fn hmp_argument_parsing_matches_qemu() {
         assert_eq!(&got, expected, "command line {line:?}");
     }
 }
+
+#[test]
+fn board_info_items_get_parsed_arguments() {
+    let (m, core) = core();
+    m.set_hmp_info(
+        "mtree",
+        "address-space: memory\n  0000000000000000-ffffffffffffffff (prio 0, i/o): system\n",
+    );
+    assert_eq!(
+        core.hmp.run_line(&core, "info mtree -f -D", None),
+        "address-space: memory\n  0000000000000000-ffffffffffffffff (prio 0, i/o): system\n"
+    );
+    core.hmp.run_line(&core, "info registers 0", None);
+    core.hmp.run_line(&core, "info block -v", None);
+    // `-d` alone: the `-f` argument skips it (a later flag of the item),
+    // the `-d` argument takes it, as in QEMU's parser.
+    core.hmp.run_line(&core, "info mtree -d", None);
+    assert_eq!(
+        *m.info_calls.lock().unwrap(),
+        [
+            (
+                "mtree".to_string(),
+                vec!["-f".to_string(), "-D".to_string()]
+            ),
+            ("registers".to_string(), vec!["0".to_string()]),
+            ("mtree".to_string(), vec!["-d".to_string()]),
+        ]
+    );
+    assert_eq!(
+        core.hmp.run_line(&core, "info qtree", None),
+        "info qtree: not provided by this machine\n"
+    );
+}

@@ -494,3 +494,32 @@ fn nested_and_multiple_argument_errors() {
         expect(&mut s, input, reply);
     }
 }
+
+#[test]
+fn block_devices_without_media() {
+    // QEMU 7.2's `virt` with `-display none` has three empty drives.
+    let (m, core) = core();
+    let empty = |name: &str| ferrite_monitor::machine::BlockInfo {
+        device: name.into(),
+        qdev: None,
+        ty: "unknown".into(),
+        removable: true,
+        locked: false,
+        tray_open: None,
+        inserted: None,
+    };
+    m.set_block_devices(vec![empty("none2"), empty("floppy0"), empty("sd0")]);
+    let mut s = Session::new(&core);
+    s.out.take();
+    s.send(br#"{"execute":"qmp_capabilities"}"#);
+    expect(
+        &mut s,
+        r#"{"execute":"query-block"}"#,
+        "{\"return\": [{\"device\": \"none2\", \"locked\": false, \"removable\": true, \"type\": \"unknown\"}, {\"device\": \"floppy0\", \"locked\": false, \"removable\": true, \"type\": \"unknown\"}, {\"device\": \"sd0\", \"locked\": false, \"removable\": true, \"type\": \"unknown\"}]}\r\n",
+    );
+    expect(
+        &mut s,
+        r#"{"execute":"human-monitor-command","arguments":{"command-line":"info block"}}"#,
+        "{\"return\": \"none2: [not inserted]\\r\\n    Removable device: not locked, tray closed\\r\\n\\r\\nfloppy0: [not inserted]\\r\\n    Removable device: not locked, tray closed\\r\\n\\r\\nsd0: [not inserted]\\r\\n    Removable device: not locked, tray closed\\r\\n\"}\r\n",
+    );
+}

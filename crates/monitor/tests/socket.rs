@@ -444,3 +444,12 @@ fn tcp_and_hmp_servers() {
         "VM status: paused (prelaunch)\r\n(qemu) "
     );
 }
+
+#[test]
+fn shutdown_works_after_the_socket_path_is_gone() {
+    let env = Env::new();
+    let (srv, p) = env.qmp_server("gone.sock");
+    std::fs::remove_file(&p).unwrap();
+    // Must return: the accept thread is woken without connecting to the path.
+    srv.shutdown();
+}

@@ -240,3 +240,47 @@ fn g17_formatting() {
         assert_eq!(format_g17(v), s, "{v}");
     }
 }
+
+#[test]
+fn token_count_limit() {
+    // QEMU 7.2 answers a list of more than 2 Mi tokens with this error, then
+    // treats the rest of the input as new top-level values.
+    let mut p = JsonMessageParser::new();
+    let n = MAX_TOKEN_COUNT / 2;
+    let mut input = b"[".to_vec();
+    input.extend(b"1,".repeat(n));
+    input.extend_from_slice(b"1]");
+    let msgs = p.feed_collect(&input);
+    assert_eq!(msgs[0], Err("JSON token count limit exceeded".to_string()));
+    // The token that tripped the limit (a `,`) is dropped with the list;
+    // then `1`, `,`, `1`, ... `]` each stand alone, as in QEMU's replies.
+    assert_eq!(msgs[1], Ok(QObject::from(1i64)));
+    assert_eq!(
+        msgs[2],
+        Err("JSON parse error, expecting value".to_string())
+    );
+    assert_eq!(
+        msgs.last(),
+        Some(&Err("JSON parse error, expecting value".to_string()))
+    );
+}
+
+#[test]
+fn large_object_parses_in_reasonable_time() {
+    // 400 000 members is within every QEMU limit; parsing must not be
+    // quadratic in the member count (a client could otherwise stall the
+    // monitor).
+    let mut input = b"{".to_vec();
+    for i in 0..400_000 {
+        if i > 0 {
+            input.push(b',');
+        }
+        input.extend(format!("\"k{i}\":{i}").into_bytes());
+    }
+    input.push(b'}');
+    let mut p = JsonMessageParser::new();
+    let r = p.feed_collect(&input);
+    let d = r[0].as_ref().unwrap().as_dict().unwrap();
+    assert_eq!(d.len(), 400_000);
+    assert_eq!(d.get("k123"), Some(&QObject::from(123i64)));
+}
