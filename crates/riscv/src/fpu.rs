@@ -288,9 +288,31 @@ macro_rules! arith_f64 {
     };
 }
 
-arith_f64!(f64_add, +, |x, y, _r| two_sum_f64(x, y).1);
-arith_f64!(f64_sub, -, |x, y, _r| two_sum_f64(x, -y).1);
+arith_f64!(f64_add_rne_zero, +, |x, y, _r| two_sum_f64(x, y).1);
+arith_f64!(f64_sub_rne_zero, -, |x, y, _r| two_sum_f64(x, -y).1);
 arith_f64!(f64_mul, *, |x, y, r| x.mul_add(y, -r));
+
+/// IEEE 754: an exact zero sum of operands with opposite signs (or of
+/// zeros of opposite signs) is +0, except when rounding down, where it is −0.
+fn fix_zero_sum(r: u64, a_sign: u64, b_sign: u64, st: &FloatStatus) -> u64 {
+    if r & !(1 << 63) == 0 && a_sign != b_sign && st.rounding_mode == RoundingMode::Down {
+        1 << 63
+    } else {
+        r
+    }
+}
+
+/// binary64 addition.
+pub fn f64_add(a: u64, b: u64, st: &mut FloatStatus) -> u64 {
+    let r = f64_add_rne_zero(a, b, st);
+    fix_zero_sum(r, a >> 63, b >> 63, st)
+}
+
+/// binary64 subtraction.
+pub fn f64_sub(a: u64, b: u64, st: &mut FloatStatus) -> u64 {
+    let r = f64_sub_rne_zero(a, b, st);
+    fix_zero_sum(r, a >> 63, (b >> 63) ^ 1, st)
+}
 
 /// binary64 division.
 pub fn f64_div(a: u64, b: u64, st: &mut FloatStatus) -> u64 {
@@ -443,8 +465,27 @@ macro_rules! arith_f32 {
     };
 }
 
-arith_f32!(f32_add, f64_add);
-arith_f32!(f32_sub, f64_sub);
+arith_f32!(f32_add_rne_zero, f64_add);
+arith_f32!(f32_sub_rne_zero, f64_sub);
+
+/// binary32 addition.
+pub fn f32_add(a: u32, b: u32, st: &mut FloatStatus) -> u32 {
+    let r = f32_add_rne_zero(a, b, st);
+    let z = fix_zero_sum((r as u64) << 32, (a >> 31) as u64, (b >> 31) as u64, st);
+    (z >> 32) as u32
+}
+
+/// binary32 subtraction.
+pub fn f32_sub(a: u32, b: u32, st: &mut FloatStatus) -> u32 {
+    let r = f32_sub_rne_zero(a, b, st);
+    let z = fix_zero_sum(
+        (r as u64) << 32,
+        (a >> 31) as u64,
+        ((b >> 31) ^ 1) as u64,
+        st,
+    );
+    (z >> 32) as u32
+}
 arith_f32!(f32_mul, f64_mul);
 arith_f32!(f32_div, f64_div);
 
@@ -872,5 +913,131 @@ mod tests {
         assert_eq!(f64_classify(0x7ff0_0000_0000_0001), 1 << 8);
         assert_eq!(f32_classify(1u32), 1 << 5);
         assert_eq!(f32_classify(1.0f32.to_bits()), 1 << 6);
+    }
+
+    /// Independent oracle: rounds an exactly known value (held exactly in
+    /// an f64) to binary32 in `rm` by picking between its two neighbours.
+    fn oracle_round_f32(exact: f64, rm: RoundingMode) -> (f32, bool) {
+        let c = exact as f32;
+        if c as f64 == exact {
+            return (c, false);
+        }
+        let (lo, hi) = if (c as f64) < exact {
+            (c, c.next_up())
+        } else {
+            (c.next_down(), c)
+        };
+        let r = match rm {
+            RoundingMode::NearEven => c,
+            RoundingMode::Down => lo,
+            RoundingMode::Up => hi,
+            RoundingMode::ToZero => {
+                if exact > 0.0 {
+                    lo
+                } else {
+                    hi
+                }
+            }
+            RoundingMode::NearMaxMag => {
+                let (dl, dh) = (exact - lo as f64, hi as f64 - exact);
+                if dl == dh {
+                    if exact > 0.0 { hi } else { lo }
+                } else {
+                    c
+                }
+            }
+        };
+        (r, true)
+    }
+
+    fn any_rm() -> impl proptest::strategy::Strategy<Value = RoundingMode> {
+        proptest::sample::select(vec![
+            RoundingMode::NearEven,
+            RoundingMode::ToZero,
+            RoundingMode::Down,
+            RoundingMode::Up,
+            RoundingMode::NearMaxMag,
+        ])
+    }
+
+    fn finite_f32() -> impl proptest::strategy::Strategy<Value = f32> {
+        use proptest::prelude::*;
+        prop_oneof![
+            any::<f32>().prop_filter("finite", |x| x.is_finite()),
+            (-1000i32..1000).prop_map(|v| v as f32 / 8.0),
+            any::<u32>().prop_map(|b| f32::from_bits(b & 0x807f_ffff)), // subnormals
+        ]
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn f32_mul_matches_oracle(a in finite_f32(), b in finite_f32(), rm in any_rm()) {
+            // The product of two binary32 values is exact in binary64.
+            let exact = a as f64 * b as f64;
+            let (want, inexact) = oracle_round_f32(exact, rm);
+            let mut s = st(rm);
+            let got = f32::from_bits(f32_mul(a.to_bits(), b.to_bits(), &mut s));
+            proptest::prop_assert_eq!(got.to_bits(), want.to_bits(), "{} * {} {:?}", a, b, rm);
+            proptest::prop_assert_eq!(s.flags & FLAG_NX != 0, inexact);
+            proptest::prop_assert_eq!(s.flags & (FLAG_NV | FLAG_DZ), 0);
+        }
+
+        #[test]
+        fn f32_add_matches_oracle(a in finite_f32(), d in -20i32..20, rm in any_rm()) {
+            // Operands within 2^20 of each other: the sum is exact in binary64.
+            let b = a * 2f32.powi(d) * if d % 2 == 0 { 1.0 } else { -1.0 };
+            proptest::prop_assume!(b.is_finite());
+            let exact = a as f64 + b as f64;
+            let (want, inexact) = oracle_round_f32(exact, rm);
+            let mut s = st(rm);
+            let got = f32::from_bits(f32_add(a.to_bits(), b.to_bits(), &mut s));
+            // Exact zero sums: +0 except in RDN (-0), per IEEE 754.
+            if exact == 0.0 {
+                // Opposite-signed operands: +0, or -0 when rounding down.
+                let neg = rm == RoundingMode::Down || (a.is_sign_negative() && b.is_sign_negative());
+                proptest::prop_assert_eq!(got.to_bits(), if neg { 0x8000_0000 } else { 0 });
+            } else {
+                proptest::prop_assert_eq!(got.to_bits(), want.to_bits(), "{} + {} {:?}", a, b, rm);
+                proptest::prop_assert_eq!(s.flags & FLAG_NX != 0, inexact);
+            }
+        }
+
+        #[test]
+        fn f64_to_f32_matches_oracle(bits in proptest::prelude::any::<u64>(), rm in any_rm()) {
+            let x = f64::from_bits(bits);
+            proptest::prop_assume!(x.is_finite() && x.abs() < f32::MAX as f64);
+            let (want, inexact) = oracle_round_f32(x, rm);
+            let mut s = st(rm);
+            let got = f32::from_bits(f64_to_f32(bits, &mut s));
+            proptest::prop_assert_eq!(got.to_bits(), want.to_bits(), "{} {:?}", x, rm);
+            proptest::prop_assert_eq!(s.flags & FLAG_NX != 0, inexact);
+        }
+
+        #[test]
+        fn i64_to_f64_matches_oracle(v in proptest::prelude::any::<i64>(), rm in any_rm()) {
+            let mut s = st(rm);
+            let got = f64::from_bits(i64_to_f64(v, &mut s));
+            // Oracle: exact comparison in i128 between the neighbours.
+            let c = v as f64;
+            let cv = c as i128;
+            let exact = v as i128;
+            let want = if cv == exact {
+                c
+            } else {
+                let (lo, hi) = if cv < exact { (c, c.next_up()) } else { (c.next_down(), c) };
+                match rm {
+                    RoundingMode::NearEven => c,
+                    RoundingMode::Down => lo,
+                    RoundingMode::Up => hi,
+                    RoundingMode::ToZero => if exact > 0 { lo } else { hi },
+                    RoundingMode::NearMaxMag => {
+                        let (dl, dh) = (exact - lo as i128, hi as i128 - exact);
+                        if dl == dh { if exact > 0 { hi } else { lo } } else { c }
+                    }
+                }
+            };
+            proptest::prop_assert_eq!(got, want);
+            proptest::prop_assert_eq!(s.flags & FLAG_NX != 0, cv != exact);
+        }
     }
 }
