@@ -146,21 +146,41 @@ host_float!(f64, u64, F64_DEFAULT_NAN, 1 << 51);
 /// the exact value was exactly halfway) to the requested mode, and raises
 /// NX/OF/UF.
 fn finish<F: HostFloat>(
-    mut r: F,
+    r: F,
     err_sign: i8,
     tie: bool,
     inputs_finite: bool,
     st: &mut FloatStatus,
 ) -> F {
+    finish_big(r, err_sign, tie, inputs_finite, true, st)
+}
+
+/// [`finish`], knowing for a result that overflowed in round-to-nearest
+/// whether the exact magnitude reaches 2^(emax+1) (`big`). If it does not,
+/// rounding towards zero gives the largest finite number *without*
+/// overflow (IEEE 754 detects overflow on the result rounded with an
+/// unbounded exponent).
+fn finish_big<F: HostFloat>(
+    mut r: F,
+    err_sign: i8,
+    tie: bool,
+    inputs_finite: bool,
+    big: bool,
+    st: &mut FloatStatus,
+) -> F {
     let exact_overflow = r.is_inf_() && inputs_finite;
     if exact_overflow {
-        st.flags |= FLAG_OF | FLAG_NX;
         let neg = r.is_sign_neg();
         let to_max = match st.rounding_mode {
             RoundingMode::ToZero => true,
             RoundingMode::Down => !neg,
             RoundingMode::Up => neg,
             _ => false,
+        };
+        st.flags |= if to_max && !big {
+            FLAG_NX
+        } else {
+            FLAG_OF | FLAG_NX
         };
         if to_max {
             r = if neg { -F::MAX } else { F::MAX };
@@ -267,8 +287,15 @@ where
     None
 }
 
+/// Whether the exact value `h + e` (halved operands) has magnitude at
+/// least 2^1023, i.e. the unhalved result reaches 2^1024.
+fn halves_big(h: f64, e: f64) -> bool {
+    let lim = 2f64.powi(1023);
+    h.abs() > lim || (h.abs() == lim && e * h.signum() >= 0.0)
+}
+
 macro_rules! arith_f64 {
-    ($name:ident, $op:tt, $err:expr) => {
+    ($name:ident, $op:tt, $err:expr, $big:expr) => {
         /// IEEE 754 operation on binary64 bit patterns.
         pub fn $name(a: u64, b: u64, st: &mut FloatStatus) -> u64 {
             if let Some(n) = nan_in::<f64>(a, b, st) {
@@ -283,14 +310,25 @@ macro_rules! arith_f64 {
             let err: fn(f64, f64, f64) -> f64 = $err;
             let e = if r.is_finite() { err(x, y, r) } else { 0.0 };
             let tie = is_tie_f64(r, e);
-            finish(r, sign_of(e), tie, x.is_finite() && y.is_finite(), st).to_bits()
+            let big: fn(f64, f64) -> bool = $big;
+            let big = r.is_infinite() && big(x, y);
+            finish_big(r, sign_of(e), tie, x.is_finite() && y.is_finite(), big, st).to_bits()
         }
     };
 }
 
-arith_f64!(f64_add_rne_zero, +, |x, y, _r| two_sum_f64(x, y).1);
-arith_f64!(f64_sub_rne_zero, -, |x, y, _r| two_sum_f64(x, -y).1);
-arith_f64!(f64_mul, *, |x, y, r| x.mul_add(y, -r));
+arith_f64!(f64_add_rne_zero, +, |x, y, _r| two_sum_f64(x, y).1, |x, y| {
+    let (h, e) = two_sum_f64(x * 0.5, y * 0.5);
+    halves_big(h, e)
+});
+arith_f64!(f64_sub_rne_zero, -, |x, y, _r| two_sum_f64(x, -y).1, |x, y| {
+    let (h, e) = two_sum_f64(x * 0.5, -y * 0.5);
+    halves_big(h, e)
+});
+arith_f64!(f64_mul, *, |x, y, r| x.mul_add(y, -r), |x, y| {
+    let h = (x * 0.5) * y;
+    halves_big(h, (x * 0.5).mul_add(y, -h))
+});
 
 /// IEEE 754: an exact zero sum of operands with opposite signs (or of
 /// zeros of opposite signs) is +0, except when rounding down, where it is −0.
@@ -340,7 +378,12 @@ pub fn f64_div(a: u64, b: u64, st: &mut FloatStatus) -> u64 {
     } else {
         0.0
     };
-    finish(r, sign_of(e), false, x.is_finite() && y != 0.0, st).to_bits()
+    let big = r.is_infinite() && y.is_finite() && y != 0.0 && {
+        let h = (x * 0.5) / y;
+        let rem = (-h).mul_add(y, x * 0.5);
+        halves_big(h, rem * y.signum())
+    };
+    finish_big(r, sign_of(e), false, x.is_finite() && y != 0.0, big, st).to_bits()
 }
 
 /// binary64 square root.
@@ -362,7 +405,7 @@ pub fn f64_sqrt(a: u64, st: &mut FloatStatus) -> u64 {
     } else {
         0
     };
-    finish(r, e, false, true, st).to_bits()
+    finish(r, e, false, x.is_finite(), st).to_bits()
 }
 
 /// binary64 fused multiply-add `a * b + c` with one rounding.
@@ -415,7 +458,9 @@ pub fn f64_mul_add(a: u64, b: u64, c: u64, st: &mut FloatStatus) -> u64 {
 fn round_to_f32(v: f64, e64: i8, inputs_finite: bool, st: &mut FloatStatus) -> u32 {
     let r = v as f32;
     if r.is_infinite() && !v.is_infinite() || (r.is_infinite() && inputs_finite) {
-        return finish(r, 1, false, inputs_finite, st).to_bits();
+        let lim = 2f64.powi(128);
+        let big = v.abs() > lim || (v.abs() == lim && e64 as f64 * v.signum() >= 0.0);
+        return finish_big(r, 1, false, true, big, st).to_bits();
     }
     let diff = v - r as f64;
     let e = if diff != 0.0 { sign_of(diff) } else { e64 };
@@ -509,7 +554,7 @@ pub fn f32_sqrt(a: u32, st: &mut FloatStatus) -> u32 {
     } else {
         0
     };
-    round_to_f32(r, e64, true, st)
+    round_to_f32(r, e64, x.is_finite(), st)
 }
 
 /// binary32 fused multiply-add (computed as an exact product in binary64
@@ -913,6 +958,22 @@ mod tests {
         assert_eq!(f64_classify(0x7ff0_0000_0000_0001), 1 << 8);
         assert_eq!(f32_classify(1u32), 1 << 5);
         assert_eq!(f32_classify(1.0f32.to_bits()), 1 << 6);
+    }
+
+    #[test]
+    fn sqrt_of_infinity_is_exact() {
+        for rm in [RoundingMode::NearEven, RoundingMode::Down] {
+            let mut s = st(rm);
+            assert_eq!(
+                f64_sqrt(f64::INFINITY.to_bits(), &mut s),
+                f64::INFINITY.to_bits()
+            );
+            assert_eq!(
+                f32_sqrt(f32::INFINITY.to_bits(), &mut s),
+                f32::INFINITY.to_bits()
+            );
+            assert_eq!(s.flags, 0);
+        }
     }
 
     /// Independent oracle: rounds an exactly known value (held exactly in
