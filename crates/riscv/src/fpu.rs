@@ -325,7 +325,28 @@ arith_f64!(f64_sub_rne_zero, -, |x, y, _r| two_sum_f64(x, -y).1, |x, y| {
     let (h, e) = two_sum_f64(x * 0.5, -y * 0.5);
     halves_big(h, e)
 });
-arith_f64!(f64_mul, *, |x, y, r| x.mul_add(y, -r), |x, y| {
+/// 2^600: scales tiny operands so that error terms do not underflow.
+const SCALE_UP: f64 = f64::from_bits((1023 + 600) << 52);
+/// Results below this magnitude get their error term computed scaled.
+const TINY: f64 = f64::from_bits((1023 - 900) << 52);
+
+/// Error term of a product `r = x * y`, exact in sign even when the product
+/// underflowed (the residual is then computed with the smaller operand
+/// scaled by 2^600).
+fn mul_err(x: f64, y: f64, r: f64) -> f64 {
+    if r.abs() >= TINY {
+        return x.mul_add(y, -r);
+    }
+    if r == 0.0 && x != 0.0 && y != 0.0 {
+        // A product of nonzero numbers is nonzero: it underflowed entirely
+        // (possibly too far for the scaled residual below to see it).
+        return if (x < 0.0) != (y < 0.0) { -1.0 } else { 1.0 };
+    }
+    let (small, other) = if x.abs() <= y.abs() { (x, y) } else { (y, x) };
+    (small * SCALE_UP).mul_add(other, -(r * SCALE_UP))
+}
+
+arith_f64!(f64_mul, *, mul_err, |x, y| {
     let h = (x * 0.5) * y;
     halves_big(h, (x * 0.5).mul_add(y, -h))
 });
@@ -368,13 +389,16 @@ pub fn f64_div(a: u64, b: u64, st: &mut FloatStatus) -> u64 {
     }
     // Residual x - r*y is exact (if no underflow); its sign relative to y
     // gives the direction of the exact quotient.
-    let e = if r.is_finite() && r != 0.0 && y.is_finite() && y != 0.0 {
-        let rem = (-r).mul_add(y, x);
+    let e = if r.is_finite() && x.is_finite() && x != 0.0 && y.is_finite() && y != 0.0 {
+        // The residual x - r*y can underflow when the quotient is tiny and
+        // the dividend small; compute it scaled then.
+        let rem = if r.abs() < TINY && x.abs() < SCALE_UP {
+            (-(r * SCALE_UP)).mul_add(y, x * SCALE_UP)
+        } else {
+            (-r).mul_add(y, x)
+        };
         let s = sign_of(rem) * if y < 0.0 { -1 } else { 1 };
         s as f64
-    } else if r == 0.0 && x != 0.0 && y.is_finite() {
-        // Underflowed to zero.
-        if (x < 0.0) != (y < 0.0) { -1.0 } else { 1.0 }
     } else {
         0.0
     };
@@ -401,7 +425,13 @@ pub fn f64_sqrt(a: u64, st: &mut FloatStatus) -> u64 {
     }
     let r = x.sqrt();
     let e = if r.is_finite() && r != 0.0 {
-        sign_of(-(r.mul_add(r, -x)))
+        if x < TINY {
+            // r*r - x underflows for tiny x: scale x by 2^600 and r by 2^300.
+            let rs = r * f64::from_bits((1023 + 300) << 52);
+            sign_of(-(rs.mul_add(rs, -(x * SCALE_UP))))
+        } else {
+            sign_of(-(r.mul_add(r, -x)))
+        }
     } else {
         0
     };
@@ -431,7 +461,25 @@ pub fn f64_mul_add(a: u64, b: u64, c: u64, st: &mut FloatStatus) -> u64 {
         return F64_DEFAULT_NAN;
     }
     // ErrFma (Boldo–Muller): exact a*b + c - r as a sum of two terms.
-    let e = if r.is_finite() {
+    let e = if r.is_finite() && r.abs() < TINY && x != 0.0 && y != 0.0 {
+        // Tiny result: redo the error analysis with the product and the
+        // addend scaled by 2^600 (exact), so nothing underflows.
+        let (small, other) = if x.abs() <= y.abs() { (x, y) } else { (y, x) };
+        let (xs, zs) = (small * SCALE_UP, z * SCALE_UP);
+        let rs = r * SCALE_UP;
+        let u1 = xs * other;
+        let u2 = xs.mul_add(other, -u1);
+        let (a1, z1) = two_sum_f64(zs, u2);
+        let (b1, b2) = two_sum_f64(u1, a1);
+        let e = ((b1 - rs) + b2) + z1;
+        if e == 0.0 && z == 0.0 {
+            // A nonzero product plus zero that still looks exact only
+            // underflowed beyond the scaled range.
+            if (x < 0.0) != (y < 0.0) { -1.0 } else { 1.0 }
+        } else {
+            e
+        }
+    } else if r.is_finite() {
         let u1 = x * y;
         let u2 = x.mul_add(y, -u1);
         let (a1, z1) = two_sum_f64(z, u2);
@@ -505,7 +553,10 @@ macro_rules! arith_f32 {
             } else {
                 0
             };
-            round_to_f32(r, e64, x.is_finite() && y.is_finite(), st)
+            // An infinite binary64 result comes from infinite operands or a
+            // division by zero, never from overflow (binary32 operands are
+            // far inside binary64's range).
+            round_to_f32(r, e64, r.is_finite(), st)
         }
     };
 }
@@ -958,6 +1009,45 @@ mod tests {
         assert_eq!(f64_classify(0x7ff0_0000_0000_0001), 1 << 8);
         assert_eq!(f32_classify(1u32), 1 << 5);
         assert_eq!(f32_classify(1.0f32.to_bits()), 1 << 6);
+    }
+
+    #[test]
+    fn underflow_below_the_subnormal_range_is_inexact() {
+        let mut s = st(RoundingMode::NearEven);
+        let r = f64_mul(1e-300f64.to_bits(), (-1e-73f64).to_bits(), &mut s);
+        assert_eq!(r, (-0.0f64).to_bits());
+        assert_eq!(s.flags, FLAG_UF | FLAG_NX);
+        let mut s = st(RoundingMode::Down);
+        let r = f64_mul(1e-300f64.to_bits(), (-1e-73f64).to_bits(), &mut s);
+        assert_eq!(r, (-f64::from_bits(1)).to_bits());
+        let mut s = st(RoundingMode::NearMaxMag);
+        let r = f64_mul(2f64.powi(-818).to_bits(), 2f64.powi(-934).to_bits(), &mut s);
+        assert_eq!(r, 0);
+        assert_eq!(s.flags, FLAG_UF | FLAG_NX);
+        let mut s = st(RoundingMode::NearEven);
+        let r = f64_div(1e-300f64.to_bits(), 3e20f64.to_bits(), &mut s);
+        assert_eq!(r, (1e-300f64 / 3e20).to_bits());
+        assert_eq!(s.flags, FLAG_UF | FLAG_NX);
+    }
+
+    #[test]
+    fn single_division_by_zero_is_not_overflow() {
+        let mut s = st(RoundingMode::NearEven);
+        let r = f32_div((-452.0f32).to_bits(), 0, &mut s);
+        assert_eq!(r, f32::NEG_INFINITY.to_bits());
+        assert_eq!(s.flags, FLAG_DZ);
+    }
+
+    #[test]
+    fn sqrt_of_subnormal_rounds_down_correctly() {
+        let x = 0x0000_0000_3f80_0000u64;
+        let mut s = st(RoundingMode::Down);
+        let r = f64_sqrt(x, &mut s);
+        let v = f64::from_bits(r);
+        // r is the largest double whose square does not exceed x.
+        assert!(v * v <= f64::from_bits(x) || (v * v - f64::from_bits(x)) < 1e-320);
+        assert_eq!(r, 0x1f4f_dfef_efeb_e3d5);
+        assert_eq!(s.flags, FLAG_NX);
     }
 
     #[test]
