@@ -446,6 +446,19 @@ pub fn f64_sqrt(a: u64, st: &mut FloatStatus) -> u64 {
 
 /// binary64 fused multiply-add `a * b + c` with one rounding.
 pub fn f64_mul_add(a: u64, b: u64, c: u64, st: &mut FloatStatus) -> u64 {
+    let mut local = FloatStatus::new(st.rounding_mode);
+    let r = f64_mul_add_rne_zero(a, b, c, &mut local);
+    st.flags |= local.flags;
+    // An exact zero from a product and an addend of opposite signs is -0
+    // when rounding down (the host computed +0).
+    let prod_neg = (a ^ b) >> 63;
+    if r << 1 == 0 && local.flags == 0 && prod_neg != c >> 63 {
+        return fix_zero_sum(0, prod_neg, c >> 63, st);
+    }
+    r
+}
+
+fn f64_mul_add_rne_zero(a: u64, b: u64, c: u64, st: &mut FloatStatus) -> u64 {
     let (x, y, z) = (f64::from_bits(a), f64::from_bits(b), f64::from_bits(c));
     // ∞ × 0 is invalid even when the addend is a quiet NaN.
     if (x.is_infinite() && y == 0.0) || (x == 0.0 && y.is_infinite()) {
@@ -636,8 +649,19 @@ pub fn f32_sqrt(a: u32, st: &mut FloatStatus) -> u32 {
 }
 
 /// binary32 fused multiply-add (computed as an exact product in binary64
-/// plus one binary64 addition, then rounded; see the module caveats).
+/// plus one binary64 addition, then rounded).
 pub fn f32_mul_add(a: u32, b: u32, c: u32, st: &mut FloatStatus) -> u32 {
+    let mut local = FloatStatus::new(st.rounding_mode);
+    let r = f32_mul_add_rne_zero(a, b, c, &mut local);
+    st.flags |= local.flags;
+    let prod_neg = ((a ^ b) >> 31) as u64;
+    if r << 1 == 0 && local.flags == 0 && prod_neg != (c >> 31) as u64 {
+        return (fix_zero_sum(0, prod_neg, (c >> 31) as u64, st) >> 32) as u32;
+    }
+    r
+}
+
+fn f32_mul_add_rne_zero(a: u32, b: u32, c: u32, st: &mut FloatStatus) -> u32 {
     let (x, y, z) = (f32::from_bits(a), f32::from_bits(b), f32::from_bits(c));
     if (x.is_infinite() && y == 0.0) || (x == 0.0 && y.is_infinite()) {
         st.flags |= FLAG_NV;
@@ -1108,6 +1132,25 @@ mod tests {
         let r = f64_div(0x3f80_0000, 0x8c4b_89e5_ee3e_b339, &mut s);
         assert_eq!(r, 0xb252_7260_e9c1_085e);
         assert_eq!(s.flags, FLAG_NX);
+    }
+
+    #[test]
+    fn fma_exact_zero_sign() {
+        let one = 1.0f64.to_bits();
+        let m1 = (-1.0f64).to_bits();
+        let mut s = st(RoundingMode::Down);
+        assert_eq!(f64_mul_add(one, one, m1, &mut s), 1 << 63);
+        let mut s = st(RoundingMode::NearEven);
+        assert_eq!(f64_mul_add(one, one, m1, &mut s), 0);
+        let mut s = st(RoundingMode::Down);
+        let r = f32_mul_add(
+            1.0f32.to_bits(),
+            2.0f32.to_bits(),
+            (-2.0f32).to_bits(),
+            &mut s,
+        );
+        assert_eq!(r, 0x8000_0000);
+        assert_eq!(s.flags, 0);
     }
 
     #[test]

@@ -48,12 +48,58 @@ const SPECIAL: &[u64] = &[
     0x0000_0000_3f80_0000,
 ];
 
-#[allow(dead_code)]
-fn program(seed: u64, fp: bool, directed: bool) -> Asm {
-    program_n(seed, fp, directed, 300)
+/// Words the program prints: x1..x25, f0..f31, fcsr, then the scratch
+/// memory that random loads and stores use (mixed programs).
+const DUMP_WORDS: usize = NREGS + 32 + 1;
+const SCRATCH_WORDS: usize = 256;
+/// Scratch memory right after the register dump, so one print loop covers it.
+const SCRATCH: u64 = BUF + 8 * DUMP_WORDS as u64;
+
+/// Random safe compressed instruction (no control flow, no memory).
+fn rvc(rng: &mut Rng) -> u16 {
+    let full = |rng: &mut Rng| 1 + rng.below(NREGS as u64) as u16;
+    let prime = |rng: &mut Rng| rng.below(8) as u16; // x8..x15
+    let imm6 = |rng: &mut Rng| rng.below(64) as u16;
+    let ci = |f3: u16, rd: u16, imm: u16, op: u16| {
+        (f3 << 13) | ((imm >> 5) & 1) << 12 | rd << 7 | (imm & 31) << 2 | op
+    };
+    match rng.below(9) {
+        0 => ci(0, full(rng), imm6(rng), 1), // c.addi
+        1 => ci(1, full(rng), imm6(rng), 1), // c.addiw
+        2 => ci(2, full(rng), imm6(rng), 1), // c.li
+        3 => {
+            let mut rd = full(rng);
+            if rd == 2 {
+                rd = 3;
+            }
+            ci(3, rd, 1 + rng.below(63) as u16, 1) // c.lui (nonzero)
+        }
+        4 => {
+            let kind = rng.below(3) as u16; // srli, srai, andi
+            let imm = if kind == 2 {
+                imm6(rng)
+            } else {
+                1 + rng.below(63) as u16
+            };
+            (4 << 13) | ((imm >> 5) & 1) << 12 | kind << 10 | prime(rng) << 7 | (imm & 31) << 2 | 1
+        }
+        5 => {
+            let w = rng.below(2) as u16;
+            let f2 = if w == 1 { rng.below(2) } else { rng.below(4) } as u16;
+            (4 << 13) | w << 12 | 3 << 10 | prime(rng) << 7 | f2 << 5 | prime(rng) << 2 | 1
+        }
+        6 => ci(0, full(rng), 1 + rng.below(63) as u16, 2), // c.slli
+        7 => (4 << 13) | full(rng) << 7 | full(rng) << 2 | 2, // c.mv
+        _ => (4 << 13) | 1 << 12 | full(rng) << 7 | full(rng) << 2 | 2, // c.add
+    }
 }
 
-fn program_n(seed: u64, fp: bool, directed: bool, count: usize) -> Asm {
+#[allow(dead_code)]
+fn program(seed: u64, fp: bool, directed: bool) -> Asm {
+    program_n(seed, fp, directed, 300, false)
+}
+
+fn program_n(seed: u64, fp: bool, directed: bool, count: usize, mixed: bool) -> Asm {
     let mut rng = Rng(seed | 1);
     let mut a = Asm::new(RAM_BASE);
     a.li(T0, 1 << 13).csrs(0x300, T0); // FS = Initial
@@ -73,7 +119,24 @@ fn program_n(seed: u64, fp: bool, directed: bool, count: usize) -> Asm {
         a.w(r(0x79, 0, 1 + f % NREGS as u32, 0, f, 0x53)); // fmv.d.x
     }
     let reg = |rng: &mut Rng| 1 + rng.below(NREGS as u64) as u32;
+    a.li(30, SCRATCH as i64);
     for _ in 0..count {
+        if mixed && rng.below(3) == 0 {
+            if rng.below(2) == 0 {
+                a.h(rvc(&mut rng));
+            } else {
+                // A load or store, any alignment, into the scratch area.
+                let off = rng.below(8 * SCRATCH_WORDS as u64 - 8) as i32;
+                if rng.below(2) == 0 {
+                    let f3 = [0, 1, 2, 3, 4, 5, 6][rng.below(7) as usize];
+                    a.i(off, 30, f3, reg(&mut rng), 0x03);
+                } else {
+                    let f3 = rng.below(4) as u32;
+                    a.s(off, reg(&mut rng), 30, f3, 0x23);
+                }
+            }
+            continue;
+        }
         if fp && rng.below(2) == 0 {
             let (fd, f1, f2, f3) = (
                 rng.below(32) as u32,
@@ -165,7 +228,7 @@ fn program_n(seed: u64, fp: bool, directed: bool, count: usize) -> Asm {
     }
     a.csrr(30, 0x003).sd(30, 31, (NREGS as i32 + 32) * 8);
     // Print the buffer as hex through HTIF putchar (device 1, command 1).
-    let words = NREGS + 32 + 1;
+    let words = DUMP_WORDS + if mixed { SCRATCH_WORDS } else { 0 };
     a.li(30, words as i64).li(29, TOHOST as i64);
     a.label("word").ld(28, 31, 0).li(27, 60);
     a.label("digit").r(0, 27, 28, 5, 26, 0x33); // srl x26, x28, x27
@@ -185,11 +248,11 @@ fn program_n(seed: u64, fp: bool, directed: bool, count: usize) -> Asm {
 }
 
 fn diff(seed: u64, fp: bool, directed: bool) -> Option<Vec<String>> {
-    diff_n(seed, fp, directed, 300)
+    diff_n(seed, fp, directed, 300, false)
 }
 
-fn diff_n(seed: u64, fp: bool, directed: bool, count: usize) -> Option<Vec<String>> {
-    let mut a = program_n(seed, fp, directed, count);
+fn diff_n(seed: u64, fp: bool, directed: bool, count: usize, mixed: bool) -> Option<Vec<String>> {
+    let mut a = program_n(seed, fp, directed, count, mixed);
     let code = a.finish();
     let dir = std::env::temp_dir().join(format!("ferrite-qemu-diff-{}-{seed}", std::process::id()));
     let elf = build_elf(&dir, "diff", &code)?;
@@ -203,7 +266,7 @@ fn diff_n(seed: u64, fp: bool, directed: bool, count: usize) -> Option<Vec<Strin
     let mut m = Machine::new();
     m.load(RAM_BASE, &code);
     assert!(m.run(1_000_000).is_some(), "ferrite did not reach the dump");
-    let words = NREGS + 32 + 1;
+    let words = DUMP_WORDS + if mixed { SCRATCH_WORDS } else { 0 };
     assert_eq!(qemu.len(), words, "QEMU output: {out}");
     let mut bad = Vec::new();
     for (k, q) in qemu.iter().enumerate() {
@@ -213,8 +276,10 @@ fn diff_n(seed: u64, fp: bool, directed: bool, count: usize) -> Option<Vec<Strin
                 format!("x{}", k + 1)
             } else if k < NREGS + 32 {
                 format!("f{}", k - NREGS)
-            } else {
+            } else if k == NREGS + 32 {
                 "fcsr".into()
+            } else {
+                format!("mem[{:#x}]", SCRATCH + 8 * (k - DUMP_WORDS) as u64)
             };
             bad.push(format!(
                 "seed {seed:#x} {name}: ferrite {ours:#018x} qemu {q:#018x}"
@@ -260,6 +325,17 @@ fn integer_programs_match_qemu() {
 }
 
 #[test]
+fn mixed_compressed_and_memory_programs_match_qemu() {
+    if !tools_present() {
+        return;
+    }
+    for seed in 1..=seeds() {
+        let bad = diff_n(seed * 0x27d4_eb2f, true, true, 300, true).expect("QEMU run failed");
+        assert!(bad.is_empty(), "{bad:#?}");
+    }
+}
+
+#[test]
 fn fp_programs_match_qemu_in_rne() {
     if !tools_present() {
         return;
@@ -292,31 +368,34 @@ fn bisect() {
     let mut it = v.split(',');
     let seed = u64::from_str_radix(it.next().unwrap().trim_start_matches("0x"), 16).unwrap();
     let directed = it.next() == Some("1");
+    let mixed = it.next() == Some("1");
     let (mut lo, mut hi) = (0usize, 300usize);
     while lo + 1 < hi {
         let mid = (lo + hi) / 2;
-        if diff_n(seed, true, directed, mid).unwrap().is_empty() {
+        if diff_n(seed, true, directed, mid, mixed).unwrap().is_empty() {
             lo = mid;
         } else {
             hi = mid;
         }
     }
     eprintln!("first difference after {hi} random instructions");
-    eprintln!("{:#?}", diff_n(seed, true, directed, hi).unwrap());
+    eprintln!("{:#?}", diff_n(seed, true, directed, hi, mixed).unwrap());
     // Show the last instruction and its operands on ferrite.
-    let mut a = program_n(seed, true, directed, hi);
+    let mut a = program_n(seed, true, directed, hi, mixed);
     let code = a.finish();
     let mut m = Machine::new();
     m.load(RAM_BASE, &code);
     m.hart.exec.max_insns = 1;
-    let last = program_n(seed, true, directed, hi - 1).finish().len() as u64;
+    let last = program_n(seed, true, directed, hi - 1, mixed)
+        .finish()
+        .len() as u64;
     let end_pc = RAM_BASE + last;
     // Step until the last random instruction's pc (it follows the prefix's
     // random part; the dump code differs in length, so locate by decoding).
     let _ = end_pc;
     let insn = {
-        let full = program_n(seed, true, directed, hi).finish();
-        let prefix = program_n(seed, true, directed, hi - 1).finish();
+        let full = program_n(seed, true, directed, hi, mixed).finish();
+        let prefix = program_n(seed, true, directed, hi - 1, mixed).finish();
         let mut k = 0;
         while full[k] == prefix[k] {
             k += 1;
