@@ -6,7 +6,7 @@
 //! (QEMU's `TCGCPUOps` + `TranslatorOps`): page walks, translation, interrupt
 //! and exception delivery.
 //!
-//! [`load`], [`store`] and [`fetch_u16`] are the softmmu access paths
+//! [`load`], [`store`] and [`IrBuilder::fetch_u16`] are the softmmu access paths
 //! (QEMU's `cpu_ld*_mmu`/`cpu_st*_mmu`/`cpu_ldub_code`): a TLB hit on RAM is a
 //! host memory access; anything else goes through the slow path, which fills
 //! the TLB, splits page-crossing accesses, dispatches MMIO and reports writes
