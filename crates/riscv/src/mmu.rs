@@ -60,6 +60,7 @@ fn prot_bit(access: Access) -> u8 {
 pub fn tlb_fill(
     cpu: &mut RiscvCpu,
     vaddr: u64,
+    size: u32,
     access: Access,
     mmu_idx: usize,
 ) -> Result<TlbFill, Fault> {
@@ -95,7 +96,7 @@ pub fn tlb_fill(
     if !uniform {
         // The page is split between PMP regions: check this access exactly
         // and do not cache the translation.
-        if !pmp_allows(cpu, pa, 1, access, priv_) {
+        if !pmp_allows(cpu, pa, size.max(1) as u64, access, priv_) {
             return Err(cpu.raise(access_fault(access), vaddr));
         }
         return Ok(TlbFill {
@@ -405,7 +406,7 @@ pub fn debug_translate(cpu: &mut RiscvCpu, vaddr: u64, access: Access) -> Option
         cpu.data_mmu_idx()
     };
     let saved = cpu.pending;
-    let r = tlb_fill(cpu, vaddr, access, idx).ok();
+    let r = tlb_fill(cpu, vaddr, 1, access, idx).ok();
     cpu.pending = saved;
     r.map(|f| f.paddr | (vaddr & !PAGE_MASK))
 }

@@ -43,7 +43,7 @@ impl CpuEnv for Toy {
     fn fetch_mmu_idx(&self) -> usize {
         0
     }
-    fn tlb_fill(&mut self, vaddr: u64, _a: Access, _m: usize) -> Result<TlbFill, Fault> {
+    fn tlb_fill(&mut self, vaddr: u64, _s: u32, _a: Access, _m: usize) -> Result<TlbFill, Fault> {
         if vaddr & PAGE_MASK == GUARD {
             self.fault = Some(vaddr);
             return Err(Fault);
