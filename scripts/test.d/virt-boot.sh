@@ -38,3 +38,51 @@ for want in "OpenSBI v1.1" "Domain0 Next Address      : 0x0000000080200000" \
     grep -qF "$want" "$log" || fail "the console never showed '$want'"
 done
 echo "PASS virt boot: $(grep -o 'GUEST-BOOTED.*' "$log" | tr -d '\r')"
+
+# Without guest.poweroff: an interactive busybox shell on the console,
+# driven through a pty as a person would (raw mode, the Ctrl-A help, a
+# command and its output), then `poweroff` ends ferrite with status 0.
+FERRITE="$target_dir/release/ferrite" GUEST="$guest" timeout 900 python3 - <<'PY'
+import os, pty, select, sys, time
+
+exe, g = os.environ["FERRITE"], os.environ["GUEST"]
+pid, fd = pty.fork()
+if pid == 0:
+    os.execv(exe, [exe, "-M", "virt", "-m", "512", "-nographic",
+                   "-bios", g + "/fw_dynamic.bin", "-kernel", g + "/Image",
+                   "-initrd", g + "/initramfs.cpio.gz",
+                   "-append", "console=ttyS0 panic=-1"])
+seen = b""
+
+def wait_for(pat, secs):
+    global seen
+    end = time.time() + secs
+    while time.time() < end:
+        r, _, _ = select.select([fd], [], [], 0.5)
+        if r:
+            try:
+                data = os.read(fd, 4096)
+            except OSError:
+                break
+            if not data:
+                break
+            seen += data
+            if pat in seen:
+                return
+    sys.stdout.buffer.write(seen[-2000:])
+    sys.exit(f"FAIL virt console: never saw {pat!r}")
+
+wait_for(b"guest:~# ", 600)
+seen = b""
+os.write(fd, b"\x01h")
+wait_for(b"C-a x    exit emulator", 30)
+os.write(fd, b"echo hello-$((6*7))\r")
+wait_for(b"hello-42", 60)
+os.write(fd, b"poweroff\r")
+wait_for(b"reboot: Power down", 120)
+_, st = os.waitpid(pid, 0)
+rc = os.waitstatus_to_exitcode(st)
+if rc != 0:
+    sys.exit(f"FAIL virt console: exit status {rc} after poweroff, want 0")
+print("PASS virt console: shell command and poweroff through a pty")
+PY
