@@ -10,15 +10,15 @@
 //!   main loop thread with the BQL held (the monitor's dispatcher runs
 //!   there), so their `STOP`/`RESUME` events — sent from a VM change-state
 //!   handler — precede the command's reply, as in QEMU.
-//! - `system_reset` and `quit` post main-loop requests
-//!   (`qemu_system_reset_request()`, `qemu_system_shutdown_request()`),
-//!   acted on by `main_loop_should_exit()`. QEMU 7.2 answers those commands
-//!   only after the main loop has handled the request, so `RESET` and
-//!   `SHUTDOWN` reach the client before `{"return": {}}`; Ferrite's
-//!   dispatcher replies at once, so the events for monitor-requested
-//!   resets and shutdowns are emitted by the command itself, and the
-//!   main-loop hooks emit them only for requests from elsewhere (the
-//!   guest, a signal).
+//! - QEMU 7.2 answers `system_reset` and `quit` only after the main loop
+//!   has acted on the request, so `RESET`/`SHUTDOWN` reach the client
+//!   before `{"return": {}}` and a later command sees the reset done.
+//!   Ferrite's dispatcher replies as soon as the command returns, so
+//!   `system_reset` resets the machine itself (it runs in the main loop
+//!   thread, as `main_loop_should_exit()` would) and `quit` sends
+//!   `SHUTDOWN` itself before posting `qemu_system_shutdown_request()`;
+//!   the main-loop hooks (reset handler, shutdown notifier) send the events
+//!   for requests from elsewhere (the guest, a signal).
 //! - vCPU state is reached through [`VcpuHandle::with_hart`] (QEMU's
 //!   `run_on_cpu`), never by locking a hart from the main loop.
 //! - Memory reads for `pmemsave`/`xp` go through the system address
@@ -29,12 +29,12 @@ use std::fmt::Write as _;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use ferrite_aio::main_loop::{
-    qemu_system_reset_request, qemu_system_shutdown_request, set_system_reset_handler,
-};
+use ferrite_aio::bql::{bql_lock, bql_locked};
+use ferrite_aio::cpus::{pause_all_vcpus, resume_all_vcpus};
+use ferrite_aio::main_loop::{qemu_system_shutdown_request, set_system_reset_handler};
 use ferrite_aio::runstate::{
-    VmChangeStateEntry, add_shutdown_notifier, add_vm_change_state_handler, runstate_get, vm_start,
-    vm_stop,
+    VmChangeStateEntry, add_shutdown_notifier, add_vm_change_state_handler, runstate_get,
+    runstate_is_running, runstate_set, vm_start, vm_stop,
 };
 use ferrite_memory::mtree::{MtreeOptions, mtree_info};
 use ferrite_memory::{AddressSpace, MEMTXATTRS_UNSPECIFIED};
@@ -106,8 +106,6 @@ pub struct BoardControl {
     exit: AtomicBool,
     /// The monitor already sent `SHUTDOWN` for the pending request.
     shutdown_event_sent: Arc<AtomicBool>,
-    /// The monitor already sent `RESET` for the pending request.
-    reset_event_sent: Arc<AtomicBool>,
     /// `info chardev` lines (`label: filename=...`), set by the CLI.
     chardevs: Mutex<Vec<(String, String)>>,
     _change_state: VmChangeStateEntry,
@@ -126,7 +124,6 @@ impl BoardControl {
         bus: Arc<EventBus>,
     ) -> Arc<Self> {
         let shutdown_event_sent = Arc::new(AtomicBool::new(false));
-        let reset_event_sent = Arc::new(AtomicBool::new(false));
         let (b, sent) = (bus.clone(), shutdown_event_sent.clone());
         add_shutdown_notifier(move |cause| {
             if !sent.swap(false, Ordering::AcqRel) {
@@ -146,7 +143,7 @@ impl BoardControl {
                 b.emit(QapiEvent::Stop);
             }
         });
-        let (b, sent) = (bus.clone(), reset_event_sent.clone());
+        let b = bus.clone();
         let harts = vcpus.clone();
         let pc = info.reset_pc;
         set_system_reset_handler(move |cause| {
@@ -155,7 +152,7 @@ impl BoardControl {
             for v in &harts {
                 v.with_hart(move |h| reset_hart(h, pc));
             }
-            if !sent.swap(false, Ordering::AcqRel) && cause != ShutdownCause::SubsystemReset {
+            if cause != ShutdownCause::SubsystemReset {
                 b.emit(QapiEvent::Reset(cause));
             }
         });
@@ -166,7 +163,6 @@ impl BoardControl {
             bus,
             exit: AtomicBool::new(false),
             shutdown_event_sent,
-            reset_event_sent,
             chardevs: Mutex::new(Vec::new()),
             _change_state: change_state,
         })
@@ -309,9 +305,26 @@ impl MachineControl for BoardControl {
     }
 
     fn system_reset(&self, cause: ShutdownCause) {
-        self.reset_event_sent.store(true, Ordering::Release);
+        // QEMU replies only after the main loop has reset the machine, so a
+        // command after the reply sees the reset done. The dispatcher runs
+        // in the main loop thread, so do here what main_loop_should_exit()
+        // does for a reset request: pause the vCPUs, reset, send RESET,
+        // resume them only if the VM runs, else drop it to prelaunch.
+        let _bql = (!bql_locked()).then(bql_lock);
+        pause_all_vcpus();
+        for v in &self.vcpus {
+            let pc = self.info.reset_pc;
+            v.with_hart(move |h| reset_hart(h, pc));
+        }
         self.bus.emit(QapiEvent::Reset(cause));
-        qemu_system_reset_request(cause);
+        if runstate_is_running() {
+            resume_all_vcpus();
+        } else if !matches!(
+            runstate_get(),
+            RunState::Inmigrate | RunState::FinishMigrate
+        ) {
+            runstate_set(RunState::Prelaunch);
+        }
     }
 
     fn system_powerdown(&self) {
