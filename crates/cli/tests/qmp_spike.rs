@@ -448,6 +448,76 @@ fn guest_shutdown_is_reported_to_qmp_clients() {
     assert!(vm.child.wait().unwrap().success());
 }
 
+/// Reads HMP output up to and including the next `(qemu) ` prompt.
+fn hmp_until_prompt(r: &mut BufReader<UnixStream>) -> String {
+    let mut out = Vec::new();
+    while !out.ends_with(b"(qemu) ") {
+        let mut b = [0u8; 1];
+        assert_eq!(std::io::Read::read(r, &mut b).unwrap(), 1, "HMP closed");
+        out.push(b[0]);
+    }
+    String::from_utf8(out).unwrap()
+}
+
+#[test]
+fn hmp_socket_and_qmp_socket_drive_the_same_machine() {
+    let dir = tempfile::tempdir().unwrap();
+    let elf = assemble(dir.path(), "loop", LOOP_PROGRAM);
+    let sock = dir.path().join("qmp.sock");
+    let hsock = dir.path().join("hmp.sock");
+    let mut vm = Vm::start(
+        &elf,
+        &sock,
+        &[
+            "-S",
+            "-monitor",
+            &format!("unix:{},server=on,wait=off", hsock.display()),
+        ],
+    );
+    let mut c = vm.connect();
+    c.read().unwrap();
+    c.ok("qmp_capabilities", None);
+    let h = UnixStream::connect(&hsock).expect("the HMP socket exists once QMP's does");
+    let mut hw = h.try_clone().unwrap();
+    let mut hr = BufReader::new(h);
+    assert_eq!(
+        hmp_until_prompt(&mut hr),
+        "QEMU 7.2.0 monitor - type 'help' for more information\r\n(qemu) "
+    );
+    // HMP commands change the state QMP reports, and QMP gets the events.
+    hw.write_all(b"cont\n").unwrap();
+    assert_eq!(hmp_until_prompt(&mut hr), "(qemu) ");
+    assert_eq!(c.status(), "running");
+    assert_eq!(c.take_events(), ["RESUME"]);
+    hw.write_all(b"stop\n").unwrap();
+    assert_eq!(hmp_until_prompt(&mut hr), "(qemu) ");
+    assert_eq!(c.status(), "paused");
+    assert_eq!(c.take_events(), ["STOP"]);
+    hw.write_all(b"info status\n").unwrap();
+    assert_eq!(hmp_until_prompt(&mut hr), "VM status: paused\r\n(qemu) ");
+    hw.write_all(b"info chardev\n").unwrap();
+    let chardevs = hmp_until_prompt(&mut hr);
+    assert_eq!(
+        chardevs,
+        format!(
+            "compat_monitor0: filename=unix:{},server=on\r\ncompat_monitor1: filename=unix:{},server=on\r\n(qemu) ",
+            hsock.display(),
+            sock.display()
+        )
+    );
+    // HMP quit ends the process; QMP sees SHUTDOWN and the close.
+    hw.write_all(b"quit\n").unwrap();
+    let ev = c.read().expect("SHUTDOWN event");
+    assert_eq!(ev.get("event").and_then(QObject::as_str), Some("SHUTDOWN"));
+    let data = ev.get("data").and_then(QObject::as_dict).unwrap();
+    assert_eq!(
+        data.get("reason").and_then(QObject::as_str),
+        Some("host-qmp-quit")
+    );
+    assert!(c.read().is_none());
+    assert!(vm.child.wait().unwrap().success());
+}
+
 #[test]
 fn bad_monitor_socket_is_reported_at_start_up() {
     let dir = tempfile::tempdir().unwrap();
