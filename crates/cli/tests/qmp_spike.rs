@@ -518,6 +518,26 @@ fn hmp_socket_and_qmp_socket_drive_the_same_machine() {
     assert!(vm.child.wait().unwrap().success());
 }
 
+/// Requests queued behind `quit` (possible with `oob`, which lets a client
+/// pipeline up to 8) are discarded at exit without holding the process.
+#[test]
+fn requests_pipelined_after_quit_do_not_hold_the_exit() {
+    let dir = tempfile::tempdir().unwrap();
+    let elf = assemble(dir.path(), "loop", LOOP_PROGRAM);
+    let sock = dir.path().join("qmp.sock");
+    let mut vm = Vm::start(&elf, &sock, &["-S"]);
+    let mut c = vm.connect();
+    c.read().unwrap();
+    c.ok(
+        "qmp_capabilities",
+        Some(QDict::new().with("enable", QObject::List(vec!["oob".into()]))),
+    );
+    c.w.write_all(br#"{"execute":"quit"}{"execute":"query-status"}{"execute":"query-status"}"#)
+        .unwrap();
+    while c.read().is_some() {}
+    assert!(vm.child.wait().unwrap().success());
+}
+
 #[test]
 fn bad_monitor_socket_is_reported_at_start_up() {
     let dir = tempfile::tempdir().unwrap();
