@@ -185,7 +185,7 @@ fn run_spike(cfg: &VmConfig) -> Result<ExitCode, CliError> {
     let monitors = start_board_monitors(
         cfg,
         &monitor_specs,
-        board_info(cfg, ferrite_machine::boot::RESET_VECTOR),
+        board_info(cfg, ferrite_machine::boot::RESET_VECTOR, spike.roms.clone()),
         &spike.address_space,
         spike.vcpus.iter().map(|v| v.handle()).collect(),
     )?;
@@ -225,7 +225,7 @@ fn monitor_specs_or_report(cfg: &VmConfig) -> Result<Vec<MonitorSpec>, CliError>
 }
 
 /// What `query-name`, `query-machines` and `query-cpus-fast` report.
-fn board_info(cfg: &VmConfig, reset_pc: u64) -> BoardInfo {
+fn board_info(cfg: &VmConfig, reset_pc: u64, roms: Vec<(u64, Vec<u8>)>) -> BoardInfo {
     BoardInfo {
         name: cfg.name.clone(),
         hart_qom_prefix: "/machine/soc0/harts".into(),
@@ -237,6 +237,7 @@ fn board_info(cfg: &VmConfig, reset_pc: u64) -> BoardInfo {
             })
             .collect(),
         reset_pc,
+        roms,
     }
 }
 

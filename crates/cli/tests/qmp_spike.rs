@@ -392,6 +392,10 @@ fn qmp_drives_a_running_spike() {
         "{regs:?}"
     );
     assert!(regs.contains(" x5/t0    0000000000000000"), "{regs}");
+    // The program image is copied into RAM again (QEMU's rom_reset), so
+    // its data is back to the initial zeros.
+    let m = c.pmemsave(COUNTER, 8, &dir.path().join("r.bin"));
+    assert_eq!(m, [0u8; 8]);
 
     // system_powerdown: only the event on spike (no power button).
     c.ok("system_powerdown", None);

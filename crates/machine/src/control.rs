@@ -64,6 +64,9 @@ pub struct BoardInfo {
     pub machines: Vec<MachineInfo>,
     /// Where a hart starts after a system reset.
     pub reset_pc: u64,
+    /// The images a reset writes into guest memory again (QEMU's ROM
+    /// blobs: program, device tree, reset ROM), as `(address, bytes)`.
+    pub roms: Vec<(u64, Vec<u8>)>,
 }
 
 /// `MachineInfo` of QEMU 7.2's `spike` machine.
@@ -98,7 +101,7 @@ pub fn virt_machine_info(is_default: bool) -> MachineInfo {
 
 /// A board as the monitor sees it.
 pub struct BoardControl {
-    info: BoardInfo,
+    info: Arc<BoardInfo>,
     space: AddressSpace,
     vcpus: Vec<VcpuHandle>,
     bus: Arc<EventBus>,
@@ -144,14 +147,12 @@ impl BoardControl {
             }
         });
         let b = bus.clone();
-        let harts = vcpus.clone();
-        let pc = info.reset_pc;
+        let info = Arc::new(info);
+        let (i, harts, sp) = (info.clone(), vcpus.clone(), space.clone());
         set_system_reset_handler(move |cause| {
-            // qemu_system_reset(): the machine's reset (here: the harts),
-            // then the RESET event (not for subsystem resets).
-            for v in &harts {
-                v.with_hart(move |h| reset_hart(h, pc));
-            }
+            // qemu_system_reset(): the machine's reset, then the RESET
+            // event (not for subsystem resets).
+            reset_machine(&i, &sp, &harts);
             if cause != ShutdownCause::SubsystemReset {
                 b.emit(QapiEvent::Reset(cause));
             }
@@ -175,6 +176,19 @@ impl BoardControl {
 
     fn vcpu(&self, cpu: usize) -> Option<&VcpuHandle> {
         self.vcpus.iter().find(|v| v.index() == cpu)
+    }
+}
+
+/// The machine part of `qemu_system_reset()` (vCPUs paused, BQL held):
+/// every hart to its reset state, the ROM blobs copied into memory again
+/// (`rom_reset`). Device models keep their state.
+fn reset_machine(info: &BoardInfo, space: &AddressSpace, vcpus: &[VcpuHandle]) {
+    for v in vcpus {
+        let pc = info.reset_pc;
+        v.with_hart(move |h| reset_hart(h, pc));
+    }
+    for (addr, data) in &info.roms {
+        space.write_rom(*addr, MEMTXATTRS_UNSPECIFIED, data);
     }
 }
 
@@ -312,10 +326,7 @@ impl MachineControl for BoardControl {
         // resume them only if the VM runs, else drop it to prelaunch.
         let _bql = (!bql_locked()).then(bql_lock);
         pause_all_vcpus();
-        for v in &self.vcpus {
-            let pc = self.info.reset_pc;
-            v.with_hart(move |h| reset_hart(h, pc));
-        }
+        reset_machine(&self.info, &self.space, &self.vcpus);
         self.bus.emit(QapiEvent::Reset(cause));
         if runstate_is_running() {
             resume_all_vcpus();
