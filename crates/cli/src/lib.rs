@@ -11,6 +11,8 @@
 //!   `key=on`) and the stricter keyval parser (`-machine`, `-object`:
 //!   a bare `key` is an error) — with implied keys and `,,` escaping, plus
 //!   QEMU's size and boolean syntax.
+//! - [`monitors`]: `-qmp`, `-monitor`, `-chardev` + `-mon` turned into
+//!   QMP/HMP servers on the main loop.
 //! - [`config`]: the parsed command line as a typed [`config::VmConfig`],
 //!   with the cross-option checks QEMU makes before it builds a machine.
 //!
@@ -18,6 +20,7 @@
 //! program-name prefix; the binary prints `ferrite: <error>` and exits 1.
 
 pub mod config;
+pub mod monitors;
 pub mod options;
 pub mod opts;
 

@@ -9,7 +9,7 @@
 //! (without the BQL) until an interrupt is pending or the thread is kicked;
 //! `VcpuCtl::kick` reaches guest code through the hart's exit request.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::thread::JoinHandle;
 
@@ -192,12 +192,66 @@ pub struct VcpuThread {
     held: Arc<AtomicBool>,
     ctl: Arc<VcpuCtl>,
     lines: Arc<IrqLines>,
+    hart: Arc<Mutex<Hart>>,
+    thread_id: Arc<AtomicI64>,
+}
+
+/// A handle on a vCPU for the monitor and the reset path: its control
+/// block, host thread id and a way to reach the hart's state safely.
+///
+/// The hart lives behind a mutex that only its own vCPU thread ever locks
+/// (around guest execution and halt waits); everyone else reaches it with
+/// [`VcpuHandle::with_hart`], which runs a closure *on the vCPU thread*
+/// through `run_on_cpu`, i.e. while the thread is outside guest code and
+/// has released that lock. Locking the hart from another thread while
+/// holding the BQL could deadlock against a vCPU that holds the hart and
+/// waits for the BQL in an MMIO access; this design cannot.
+#[derive(Clone)]
+pub struct VcpuHandle {
+    index: usize,
+    ctl: Arc<VcpuCtl>,
+    lines: Arc<IrqLines>,
+    hart: Arc<Mutex<Hart>>,
+    thread_id: Arc<AtomicI64>,
+}
+
+impl VcpuHandle {
+    /// `cpu_index`.
+    pub fn index(&self) -> usize {
+        self.index
+    }
+
+    /// The host thread id (`gettid()`) of the vCPU thread, 0 until the
+    /// thread has started.
+    pub fn thread_id(&self) -> i64 {
+        self.thread_id.load(Ordering::Acquire)
+    }
+
+    /// Runs `f` on the hart, on its vCPU thread, and returns its result
+    /// (QEMU's `run_on_cpu`). The hart is first asked to leave guest code
+    /// so that a running VM answers quickly. Call with the BQL held, from a
+    /// thread that is not a vCPU thread (the main loop); the BQL is
+    /// released while waiting.
+    pub fn with_hart<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Hart) -> R + Send + 'static,
+    ) -> R {
+        let slot = Arc::new(Mutex::new(None));
+        let (h, s) = (self.hart.clone(), slot.clone());
+        self.lines.request_exit();
+        self.ctl.run_on_cpu(move || {
+            let r = f(&mut h.lock());
+            *s.lock() = Some(r);
+        });
+        let r = slot.lock().take();
+        r.expect("run_on_cpu returned before the work ran")
+    }
 }
 
 impl VcpuThread {
     /// Starts a thread for `hart` (stopped until `vm_start`). A reset puts
     /// the hart back at `hart.cpu.common.pc` as it is now (the reset vector).
-    pub fn spawn(mut hart: Hart, index: usize) -> std::io::Result<VcpuThread> {
+    pub fn spawn(hart: Hart, index: usize) -> std::io::Result<VcpuThread> {
         let ctl = VcpuCtl::new(index);
         let lines = hart.irq_lines();
         let quit = Arc::new(AtomicBool::new(false));
@@ -206,9 +260,14 @@ impl VcpuThread {
         let (c, q, r) = (ctl.clone(), quit.clone(), reset.clone());
         let (h, l) = (held.clone(), lines.clone());
         let resetvec = hart.cpu.common.pc;
+        let hart = Arc::new(Mutex::new(hart));
+        let thread_id = Arc::new(AtomicI64::new(0));
+        let (hh, t) = (hart.clone(), thread_id.clone());
         let handle = std::thread::Builder::new()
             .name(format!("CPU {index}/TCG"))
             .spawn(move || {
+                // SAFETY: gettid has no preconditions.
+                t.store(i64::from(unsafe { libc::gettid() }), Ordering::Release);
                 CURRENT.with(|cur| {
                     *cur.borrow_mut() = Some(CurrentVcpu {
                         held: h.clone(),
@@ -216,7 +275,7 @@ impl VcpuThread {
                         ctl: c.clone(),
                     })
                 });
-                vcpu_loop(&mut hart, resetvec, &c, &q, &r, &h)
+                vcpu_loop(&hh, resetvec, &c, &q, &r, &h)
             })?;
         Ok(VcpuThread {
             handle: Some(handle),
@@ -225,7 +284,20 @@ impl VcpuThread {
             held,
             ctl,
             lines,
+            hart,
+            thread_id,
         })
+    }
+
+    /// A handle for the monitor and reset code.
+    pub fn handle(&self) -> VcpuHandle {
+        VcpuHandle {
+            index: self.ctl.index(),
+            ctl: self.ctl.clone(),
+            lines: self.lines.clone(),
+            hart: self.hart.clone(),
+            thread_id: self.thread_id.clone(),
+        }
     }
 
     /// Resets the hart (QEMU's `cpu_reset` from `qemu_system_reset`): it
@@ -286,7 +358,7 @@ fn reset_hart(hart: &mut Hart, pc: u64) {
 }
 
 fn vcpu_loop(
-    hart: &mut Hart,
+    hart: &Mutex<Hart>,
     resetvec: u64,
     ctl: &Arc<VcpuCtl>,
     quit: &AtomicBool,
@@ -297,9 +369,13 @@ fn vcpu_loop(
     ctl.attach_current_thread(false);
     while !quit.load(Ordering::SeqCst) {
         if reset.swap(false, Ordering::SeqCst) {
-            reset_hart(hart, resetvec);
+            reset_hart(&mut hart.lock(), resetvec);
         }
         if ctl.can_run() && !held.load(Ordering::SeqCst) {
+            // The hart is locked only here and in the halt wait, never
+            // across `wait_io_event`, where `VcpuHandle::with_hart` work
+            // runs (on this thread) and locks it itself.
+            let mut hart = hart.lock();
             let exit = bql.unlocked(|| hart.run(BUDGET));
             ctl.clear_exit_request();
             if exit == CpuExit::Halted {
