@@ -12,6 +12,7 @@ use ferrite_aio::log::{LOG_ITEMS, parse_log_items, set_log_filename, set_log_mas
 use ferrite_aio::main_loop::{qemu_init_main_loop, qemu_main_loop, qemu_system_shutdown_request};
 use ferrite_aio::runstate::{ShutdownCause, vm_start};
 use ferrite_cli::config::{self, Action, VmConfig, check_smp_limits, version_banner};
+use ferrite_cli::default_run::{self, Start};
 use ferrite_cli::{CliError, options};
 use ferrite_hw::chardev::{CharBackend, FileBackend, NullBackend, WriterBackend};
 use ferrite_machine::htif::HtifExit;
@@ -38,7 +39,12 @@ fn fail(e: impl std::fmt::Display) -> ExitCode {
 }
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    // `ferrite guest ...` and the default run (no machine options: the
+    // cached guest's explicit command line) are decided before parsing.
+    let args = match default_run::start(std::env::args().skip(1).collect()) {
+        Start::Run(args) => args,
+        Start::Exit(code) => return code,
+    };
     let cfg = match config::parse(&args) {
         Ok(Action::Help) => {
             print!("{}", options::help_text("ferrite"));
