@@ -204,6 +204,22 @@ pub fn ensure_guest() -> Result<GuestPaths, GuestError> {
     }
 }
 
+/// Whether the library's message for `e` tells the user to pass `--mirror`.
+fn names_mirror_option(e: &GuestError) -> bool {
+    matches!(
+        e,
+        GuestError::NoMirror { .. }
+            | GuestError::BadMirrorUrl { .. }
+            | GuestError::MirrorUnreachable { .. }
+            | GuestError::HttpStatus { .. }
+            | GuestError::PackageMissing { .. }
+            | GuestError::BadSignature { .. }
+            | GuestError::ChecksumMismatch { .. }
+            | GuestError::BadArchive { .. }
+            | GuestError::ModuleMissing { .. }
+    )
+}
+
 /// What the binary does next.
 #[derive(Debug)]
 pub enum Start {
@@ -231,6 +247,14 @@ pub fn start(args: Vec<String>) -> Start {
                 Ok(p) => p,
                 Err(e) => {
                     eprintln!("ferrite: {e}");
+                    if names_mirror_option(&e) {
+                        // `ferrite` itself has no --mirror: say where it goes.
+                        eprintln!(
+                            "ferrite: (--mirror is an option of `ferrite guest fetch`: run \
+                             `ferrite guest fetch --mirror http://<mirror>/debian` once, then \
+                             `ferrite` again)"
+                        );
+                    }
                     return Start::Exit(ExitCode::FAILURE);
                 }
             };

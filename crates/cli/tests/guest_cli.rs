@@ -53,6 +53,8 @@ impl Sandbox {
             .env_remove("FERRITE_DEBIAN_MIRROR")
             .env_remove("http_proxy")
             .env_remove("HTTP_PROXY")
+            .env_remove("all_proxy")
+            .env_remove("ALL_PROXY")
             .stdin(Stdio::null());
         c
     }
@@ -180,7 +182,7 @@ fn default_run_without_cache_or_mirror_fails_clearly() {
         assert_eq!(o.status.code(), Some(1), "{args:?}");
         let e = stderr(&o);
         let lines: Vec<&str> = e.lines().collect();
-        assert_eq!(lines.len(), 2, "{args:?}: {e}");
+        assert_eq!(lines.len(), 3, "{args:?}: {e}");
         assert_eq!(
             lines[0],
             format!(
@@ -195,6 +197,11 @@ fn default_run_without_cache_or_mirror_fails_clearly() {
             lines[1]
         );
         assert!(lines[1].contains("pass --mirror"), "{}", lines[1]);
+        assert_eq!(
+            lines[2],
+            "ferrite: (--mirror is an option of `ferrite guest fetch`: run `ferrite guest \
+             fetch --mirror http://<mirror>/debian` once, then `ferrite` again)"
+        );
         assert!(o.stdout.is_empty());
         // Nothing half-written: no manifest.
         assert!(!sb.guest_dir().join("manifest").exists());
