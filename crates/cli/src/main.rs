@@ -12,7 +12,6 @@ use ferrite_aio::log::{LOG_ITEMS, parse_log_items, set_log_filename, set_log_mas
 use ferrite_aio::main_loop::{qemu_init_main_loop, qemu_main_loop, qemu_system_shutdown_request};
 use ferrite_aio::runstate::{ShutdownCause, vm_start};
 use ferrite_cli::config::{self, Action, VmConfig, check_smp_limits, version_banner};
-use ferrite_cli::default_run::{self, Start};
 use ferrite_cli::{CliError, options};
 use ferrite_hw::chardev::{CharBackend, FileBackend, NullBackend, WriterBackend};
 use ferrite_machine::htif::HtifExit;
@@ -41,7 +40,8 @@ fn fail(e: impl std::fmt::Display) -> ExitCode {
 fn main() -> ExitCode {
     // `ferrite guest ...` and the default run (no machine options: the
     // cached guest's explicit command line) are decided before parsing.
-    let args = match default_run::start(std::env::args().skip(1).collect()) {
+    use ferrite_cli::default_run::{Start, start};
+    let args = match start(std::env::args().skip(1).collect()) {
         Start::Run(args) => args,
         Start::Exit(code) => return code,
     };
