@@ -160,11 +160,10 @@ fn seeded() -> Option<(tempfile::TempDir, PathBuf, GuestPaths)> {
     Some((tmp, cache_home, paths))
 }
 
-#[test]
-fn default_run_boots_to_a_shell_and_powers_off() {
-    let Some((_tmp, cache_home, _)) = seeded() else {
-        return;
-    };
+/// `ferrite` with no options, on a pty, at the shell prompt; `None` (with
+/// the reason printed) if the test cannot run here.
+fn default_run_at_prompt() -> Option<(tempfile::TempDir, OnPty)> {
+    let (tmp, cache_home, _) = seeded()?;
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_ferrite"));
     cmd.env("XDG_CACHE_HOME", &cache_home)
         .env_remove("FERRITE_DEBIAN_MIRROR");
@@ -175,7 +174,7 @@ fn default_run_boots_to_a_shell_and_powers_off() {
             "skipped: this build's virt board cannot run yet:\n{}",
             g.con.seen
         );
-        return;
+        return None;
     }
     assert!(prompt, "no shell prompt:\n{}", g.con.seen);
     assert!(
@@ -185,7 +184,29 @@ fn default_run_boots_to_a_shell_and_powers_off() {
         "{}",
         g.con.seen
     );
+    Some((tmp, g))
+}
+
+#[test]
+fn default_run_boots_to_a_shell_and_powers_off() {
+    let Some((_tmp, mut g)) = default_run_at_prompt() else {
+        return;
+    };
     let status = g.use_shell_and_power_off();
+    assert!(status.success(), "ferrite: {status}\n{}", g.con.seen);
+}
+
+/// The README's other way out: Ctrl-A x stops the emulator at once.
+#[test]
+fn default_run_ends_on_ctrl_a_x() {
+    let Some((_tmp, mut g)) = default_run_at_prompt() else {
+        return;
+    };
+    g.send("\x01x");
+    while let Ok(chunk) = g.con.rx.recv_timeout(HANG_GUARD) {
+        g.con.seen.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    let status = g.child.wait().unwrap();
     assert!(status.success(), "ferrite: {status}\n{}", g.con.seen);
 }
 
