@@ -54,7 +54,13 @@ fn fail(e: impl std::fmt::Display) -> ExitCode {
 mod virt;
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    // `ferrite guest ...` and the default run (no machine options: the
+    // cached guest's explicit command line) are decided before parsing.
+    use ferrite_cli::default_run::{Start, start};
+    let args = match start(std::env::args().skip(1).collect()) {
+        Start::Run(args) => args,
+        Start::Exit(code) => return code,
+    };
     let cfg = match config::parse(&args) {
         Ok(Action::Help) => {
             print!("{}", options::help_text("ferrite"));
