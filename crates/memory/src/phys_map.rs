@@ -119,6 +119,9 @@ struct Builder<'a> {
     budget: usize,
     over_budget: bool,
     last_subpage_page: Option<u64>,
+    /// Span (page number >> 9) and index of the leaf-level node written
+    /// last.
+    finger: Option<(u64, u32)>,
     rec: Option<&'a mut Recorder>,
 }
 
@@ -136,12 +139,15 @@ impl PhysMap {
         let mut b = Builder {
             map: PhysMap {
                 root: entry(1, NIL),
-                nodes: Vec::new(),
+                // Dense views need about one node per 512 pages plus the
+                // path from the root: start with room for a small view.
+                nodes: Vec::with_capacity(8.min(budget)),
                 subpages: Vec::new(),
             },
             budget,
             over_budget: false,
             last_subpage_page: None,
+            finger: None,
             rec,
         };
         for (i, fr) in ranges.iter().enumerate() {
@@ -156,7 +162,7 @@ impl PhysMap {
         // `address_space_dispatch_compact`.
         if skip_of(b.map.root) != 0 {
             let mut root = b.map.root;
-            compact(&mut root, &mut b.map.nodes);
+            compact(&mut root, L2_LEVELS - 1, &mut b.map.nodes);
             b.map.root = root;
         }
         Some(b.map)
@@ -275,10 +281,42 @@ impl Builder<'_> {
     }
 
     /// `phys_page_set`.
-    fn set(&mut self, mut index: u64, mut nb: u64, leaf: u32) {
+    fn set(&mut self, index: u64, nb: u64, leaf: u32) {
+        let last = index + (nb - 1);
+        // Fast path: the run lies inside the leaf-level node written last.
+        // QEMU's descent would reach that same node (the entries above it
+        // are pointers, since an earlier, disjoint range put something in
+        // it, so the run cannot cover its whole span) and write the same
+        // entries.
+        if let Some((span, node)) = self.finger
+            && index >> L2_BITS == span
+            && last >> L2_BITS == span
+        {
+            let from = (index as usize) & (L2_SIZE - 1);
+            let to = (last as usize) & (L2_SIZE - 1);
+            self.map.nodes[node as usize][from..=to].fill(entry(0, leaf));
+            return;
+        }
         let mut root = self.map.root;
-        self.set_level(&mut root, &mut index, &mut nb, leaf, L2_LEVELS - 1);
+        let (mut i, mut n) = (index, nb);
+        self.set_level(&mut root, &mut i, &mut n, leaf, L2_LEVELS - 1);
         self.map.root = root;
+        self.finger = self.leaf_node_of(last);
+    }
+
+    /// The leaf-level node holding `page`'s entry, before compaction.
+    fn leaf_node_of(&self, page: u64) -> Option<(u64, u32)> {
+        let mut e = self.map.root;
+        let mut level = L2_LEVELS;
+        while skip_of(e) != 0 && ptr_of(e) != NIL {
+            level -= skip_of(e);
+            if level == 0 {
+                return Some((page >> L2_BITS, ptr_of(e)));
+            }
+            e = self.map.nodes[ptr_of(e) as usize]
+                [((page >> (level * L2_BITS)) as usize) & (L2_SIZE - 1)];
+        }
+        None
     }
 
     fn alloc_node(&mut self, leaf_level: bool) -> u32 {
@@ -325,10 +363,14 @@ impl Builder<'_> {
 }
 
 /// `phys_page_compact`: bottom-up, an entry whose node has exactly one
-/// non-NIL child takes that child's place (adding its skip).
-fn compact(lp: &mut u32, nodes: &mut [Node]) {
+/// non-NIL child takes that child's place (adding its skip). `level` is
+/// the level of the node `lp` points to.
+fn compact(lp: &mut u32, level: u32, nodes: &mut [Node]) {
     let ptr = ptr_of(*lp);
-    if ptr == NIL {
+    // A leaf-level node's entries are all leaves, never NIL (unassigned
+    // pages hold section 0), so it has 512 valid children: QEMU scans it
+    // and leaves it as is; skipping the scan gives the same table.
+    if ptr == NIL || level == 0 {
         return;
     }
     let mut valid = 0;
@@ -341,7 +383,8 @@ fn compact(lp: &mut u32, nodes: &mut [Node]) {
         valid += 1;
         valid_j = j;
         if skip_of(child) != 0 {
-            compact(&mut child, nodes);
+            let child_level = level - skip_of(child);
+            compact(&mut child, child_level, nodes);
             nodes[ptr as usize][j] = child;
         }
     }
