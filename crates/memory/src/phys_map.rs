@@ -129,13 +129,13 @@ impl PhysMap {
     /// Builds the table for sorted, disjoint `ranges`; `None` if the view
     /// is too fragmented for the node budget (or absurdly large).
     pub(crate) fn build(ranges: &[FlatRange]) -> Option<PhysMap> {
-        if ranges.len() > MAX_LEAF_INDEX {
-            return None;
-        }
         Self::build_with(ranges, NODE_BUDGET_BASE + ranges.len(), None)
     }
 
     fn build_with(ranges: &[FlatRange], budget: usize, rec: Option<&mut Recorder>) -> Option<Self> {
+        if ranges.len() > MAX_LEAF_INDEX {
+            return None;
+        }
         let mut b = Builder {
             map: PhysMap {
                 root: entry(1, NIL),
@@ -419,9 +419,14 @@ pub(crate) fn dispatch_dump(ranges: &[FlatRange], root: Option<&crate::MemoryReg
         multipage: vec![0; ranges.len()],
         subpage: Vec::new(),
     };
-    let map = PhysMap::build_with(ranges, usize::MAX, Some(&mut rec)).expect("no node budget");
     let mut out = String::new();
-    out.push_str("  Dispatch\n    Physical sections\n");
+    out.push_str("  Dispatch\n");
+    let Some(map) = PhysMap::build_with(ranges, usize::MAX, Some(&mut rec)) else {
+        // Only past 2^25 ranges or shared pages, which leaves cannot encode.
+        out.push_str("    (too many ranges for a dispatch table)\n");
+        return out;
+    };
+    out.push_str("    Physical sections\n");
     const LABELS: [&str; 4] = [" [unassigned]", " [not dirty]", " [ROM]", " [watch]"];
     for (n, s) in rec.sections.iter().enumerate() {
         let end = s
