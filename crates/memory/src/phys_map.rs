@@ -20,7 +20,9 @@
 //! a leaf names the FlatRange directly (`1 + index`, 0 = unassigned), and a
 //! shared page names a *subpage*: the contiguous run of FlatRanges that
 //! touch the page, searched by start address (ranges are sorted, so the run
-//! is a slice; it is rarely longer than a few entries). QEMU's section
+//! is a slice). A page touched by more than 8 ranges also gets an index of
+//! 64 buckets of 64 bytes (130 bytes), so a lookup searches only the
+//! ranges overlapping its bucket. QEMU's section
 //! numbering is only needed for the dump; [`dispatch_dump`] replays the
 //! build with [`Recorder`] to number sections exactly as QEMU does.
 //!
@@ -58,6 +60,11 @@ const SUBPAGE: u32 = 1 << 25;
 const MAX_LEAF_INDEX: usize = (SUBPAGE - 2) as usize;
 /// Nodes a view may always use, on top of one per range.
 const NODE_BUDGET_BASE: usize = 64;
+/// Subpages with more ranges than this get a bucket index.
+const CROWDED: u32 = 8;
+/// Buckets per crowded subpage, and their size in bytes.
+const BUCKETS: usize = 64;
+const BUCKET_BYTES: u64 = PAGE_SIZE / BUCKETS as u64;
 
 type Node = [u32; L2_SIZE];
 
@@ -94,6 +101,14 @@ pub(crate) struct PhysMap {
     nodes: Vec<Node>,
     /// First range index and number of ranges touching each shared page.
     subpages: Vec<(u32, u32)>,
+    /// Per subpage: offset of its bucket index in `buckets`, or `u32::MAX`
+    /// when it has at most `CROWDED` ranges.
+    crowded: Vec<u32>,
+    /// For crowded subpages, `BUCKETS + 1` entries each: entry `b` is the
+    /// position in the subpage's run of the first range ending after byte
+    /// `b * BUCKET_BYTES` of the page, so a lookup searches only the
+    /// ranges overlapping its 64-byte bucket.
+    buckets: Vec<u16>,
 }
 
 /// One `MemoryRegionSection` as QEMU would number it (dump only).
@@ -119,6 +134,8 @@ struct Builder<'a> {
     budget: usize,
     over_budget: bool,
     last_subpage_page: Option<u64>,
+    /// Page address of each subpage.
+    sub_pages: Vec<u64>,
     /// Span (page number >> 9) and index of the leaf-level node written
     /// last.
     finger: Option<(u64, u32)>,
@@ -143,10 +160,13 @@ impl PhysMap {
                 // path from the root: start with room for a small view.
                 nodes: Vec::with_capacity(8.min(budget)),
                 subpages: Vec::new(),
+                crowded: Vec::new(),
+                buckets: Vec::new(),
             },
             budget,
             over_budget: false,
             last_subpage_page: None,
+            sub_pages: Vec::new(),
             finger: None,
             rec,
         };
@@ -159,6 +179,7 @@ impl PhysMap {
         if b.map.subpages.len() > MAX_LEAF_INDEX {
             return None;
         }
+        b.index_crowded_subpages(ranges);
         // `address_space_dispatch_compact`.
         if skip_of(b.map.root) != 0 {
             let mut root = b.map.root;
@@ -184,7 +205,34 @@ impl PhysMap {
             level -= skip_of(e);
             e = self.nodes[ptr as usize][((page >> (level * L2_BITS)) as usize) & (L2_SIZE - 1)];
         }
-        decode_leaf(ptr_of(e), &self.subpages)
+        self.decode_leaf(ptr_of(e), addr)
+    }
+
+    /// What leaf value `p` means for `addr` (in its page).
+    #[inline]
+    fn decode_leaf(&self, p: u32, addr: u64) -> Leaf {
+        if p & SUBPAGE != 0 {
+            let k = (p & !SUBPAGE) as usize;
+            let (first, count) = self.subpages[k];
+            let (first, count) = (first as usize, count as usize);
+            let c = self.crowded[k];
+            if c == u32::MAX {
+                return Leaf::Subpage { first, count };
+            }
+            let b = c as usize + ((addr & (PAGE_SIZE - 1)) / BUCKET_BYTES) as usize;
+            let lo = usize::from(self.buckets[b]);
+            // The range holding the next bucket's first byte may start in
+            // this bucket: include it.
+            let hi = (usize::from(self.buckets[b + 1]) + 1).min(count);
+            Leaf::Subpage {
+                first: first + lo,
+                count: hi.saturating_sub(lo),
+            }
+        } else if p == UNASSIGNED {
+            Leaf::Unassigned
+        } else {
+            Leaf::Range((p - 1) as usize)
+        }
     }
 
     /// Number of 2 KiB nodes (for docs and tests).
@@ -194,22 +242,32 @@ impl PhysMap {
     }
 }
 
-#[inline]
-fn decode_leaf(p: u32, subpages: &[(u32, u32)]) -> Leaf {
-    if p & SUBPAGE != 0 {
-        let (first, count) = subpages[(p & !SUBPAGE) as usize];
-        Leaf::Subpage {
-            first: first as usize,
-            count: count as usize,
-        }
-    } else if p == UNASSIGNED {
-        Leaf::Unassigned
-    } else {
-        Leaf::Range((p - 1) as usize)
-    }
-}
-
 impl Builder<'_> {
+    /// Builds the bucket index of every crowded subpage (after all ranges
+    /// are in, when each run is complete).
+    fn index_crowded_subpages(&mut self, ranges: &[FlatRange]) {
+        let map = &mut self.map;
+        map.crowded.reserve(map.subpages.len());
+        for (k, &(first, count)) in map.subpages.iter().enumerate() {
+            if count <= CROWDED {
+                map.crowded.push(u32::MAX);
+                continue;
+            }
+            map.crowded.push(map.buckets.len() as u32);
+            let base = u128::from(self.sub_pages[k]);
+            let run = &ranges[first as usize..(first + count) as usize];
+            let mut j = 0;
+            for b in 0..=BUCKETS as u64 {
+                let a = base + u128::from(b * BUCKET_BYTES);
+                while j < run.len() && run[j].end() <= a {
+                    j += 1;
+                }
+                // At most 4096 one-byte ranges touch a page.
+                map.buckets.push(j as u16);
+            }
+        }
+    }
+
     /// `flatview_add_to_dispatch`: an unaligned head goes to a subpage,
     /// whole pages to the table, an unaligned tail to a subpage.
     fn add_range(&mut self, i: usize, mut start: u64, mut size: u128) {
@@ -261,6 +319,7 @@ impl Builder<'_> {
             let id = self.map.subpages.len() as u32;
             self.map.subpages.push((i as u32, 1));
             self.last_subpage_page = Some(base);
+            self.sub_pages.push(base);
             if let Some(r) = self.rec.as_deref_mut() {
                 r.subpage.push(r.sections.len() as u32);
                 r.sections.push(Section {
@@ -464,7 +523,7 @@ pub(crate) fn dispatch_dump(ranges: &[FlatRange], root: Option<&crate::MemoryReg
         if skip != 0 || p == NIL {
             return (skip, p);
         }
-        let sec = match decode_leaf(p, &map.subpages) {
+        let sec = match map.decode_leaf(p, 0) {
             Leaf::Unassigned => 0,
             Leaf::Range(i) => rec.multipage[i],
             Leaf::Subpage { .. } => rec.subpage[(p & !SUBPAGE) as usize],
