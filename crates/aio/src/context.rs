@@ -163,6 +163,9 @@ struct HandlerTable {
     /// Handlers with `always_ready` (the wait never blocks while any
     /// exists).
     always_ready: usize,
+    /// Handlers without `io_poll` (`poll_disable_cnt`): while any exists
+    /// the fd wait cannot be skipped (`fdmon_ops->need_wait`).
+    poll_disable_cnt: usize,
 }
 
 struct HomeState {
@@ -394,6 +397,7 @@ impl AioContext {
                     by_fd: HashMap::new(),
                     next_id: 1,
                     always_ready: 0,
+                    poll_disable_cnt: 0,
                 }),
                 fdmon,
                 tlg: TimerListGroup::new(weak.clone()),
@@ -696,6 +700,9 @@ impl AioContext {
                 if old.always_ready.load(Ordering::Relaxed) {
                     t.always_ready -= 1;
                 }
+                if old.ops.io_poll.is_none() {
+                    t.poll_disable_cnt -= 1;
+                }
             }
             if remove {
                 if old.is_some()
@@ -769,6 +776,9 @@ impl AioContext {
                             );
                         }
                     }
+                }
+                if node.ops.io_poll.is_none() {
+                    t.poll_disable_cnt += 1;
                 }
                 t.by_fd.insert(fd, node);
             }
@@ -915,11 +925,21 @@ impl AioContext {
         }
         let mut ready: Vec<Ready> = Vec::new();
 
-        self.try_poll_mode(&mut ready, &mut timeout, poll_max);
+        let polled = self.try_poll_mode(&mut ready, &mut timeout, poll_max);
 
-        if timeout != 0 && self.handlers.lock().always_ready > 0 {
-            timeout = 0;
-        }
+        let need_wait = {
+            let t = self.handlers.lock();
+            if timeout != 0 && t.always_ready > 0 {
+                timeout = 0;
+            }
+            // fdmon_ops->need_wait: fds without io_poll (or always-ready
+            // files) can only be seen by the wait.
+            t.poll_disable_cnt > 0 || t.always_ready > 0
+        };
+        // Busy polling found work (timeout is 0 then) and every handler is
+        // pollable: skip the wait, as QEMU's aio_poll does. Waiting anyway
+        // would re-collect the same handlers from epoll every iteration.
+        let skip_wait = polled && timeout == 0 && !need_wait;
         // notify_me -= 2 also if an io_poll_end callback or the wait unwinds.
         struct Announced<'a>(&'a NotifyState);
         impl Drop for Announced<'_> {
@@ -939,7 +959,10 @@ impl AioContext {
             timeout = 0;
         }
         let mut do_wait = || self.fdmon_wait(&mut ready, timeout, extra.as_ref().map(|e| e.0));
-        if release_bql && timeout != 0 && crate::bql::bql_locked() {
+        if skip_wait {
+            // The main loop's extra fd (the iohandler context) is
+            // dispatched by main_loop_wait's non-blocking poll anyway.
+        } else if release_bql && timeout != 0 && crate::bql::bql_locked() {
             crate::bql::unlocked(do_wait);
         } else {
             do_wait();
@@ -974,8 +997,12 @@ impl AioContext {
         // (QLIST_SAFE_REMOVE in QEMU).
         node.ready_stamp.store(stamp, Ordering::Relaxed);
         if let Some(r) = ready.iter_mut().find(|r| Arc::ptr_eq(&r.node, &node)) {
+            // The entry takes the node's new stamp too: otherwise
+            // dispatch_ready would take the mismatch for a nested poll's
+            // claim and skip the handler.
             r.revents |= revents;
             r.poll_ready |= poll_ready;
+            r.stamp = stamp;
             return;
         }
         ready.push(Ready {
@@ -1170,28 +1197,33 @@ impl AioContext {
     }
 
     /// `try_poll_mode`.
-    fn try_poll_mode(&self, ready: &mut Vec<Ready>, timeout: &mut i64, poll_max: i64) {
+    /// Returns true if busy polling (or the final `io_poll` of
+    /// `poll_set_started(false)`) found work; `timeout` is 0 then.
+    fn try_poll_mode(&self, ready: &mut Vec<Ready>, timeout: &mut i64, poll_max: i64) -> bool {
         if poll_max == 0 {
             if self.poll_set_started(false, ready) {
                 *timeout = 0;
+                return true;
             }
-            return;
+            return false;
         }
         let handlers = self.poll_handlers();
         if handlers.is_empty() {
-            return;
+            return false;
         }
         let max_window = handlers.iter().map(|n| n.poll.lock().ns).max().unwrap_or(0);
         let max_ns = qemu_soonest_timeout(*timeout, max_window);
         if max_ns != 0 {
             self.poll_set_started(true, ready);
             if self.run_poll_handlers(&handlers, ready, max_ns, timeout) {
-                return;
+                return true;
             }
         }
         if self.poll_set_started(false, ready) {
             *timeout = 0;
+            return true;
         }
+        false
     }
 
     /// `run_poll_handlers`: spin on every `io_poll` until one has work, the
