@@ -288,6 +288,10 @@ impl BqlCondvar {
     /// `qemu_cond_wait_bql`: releases the BQL, waits for a notify, retakes
     /// the BQL. May wake spuriously; callers loop on their condition.
     ///
+    /// Only notifies issued after this call are seen, so the condition the
+    /// caller checked before must be changed with the BQL held; for a
+    /// condition changed without it, use [`wait_while`](Self::wait_while).
+    ///
     /// # Panics
     /// If the BQL is not held.
     pub fn wait(&self) {
@@ -300,6 +304,31 @@ impl BqlCondvar {
             }
             drop(g);
         });
+    }
+
+    /// Waits (releasing the BQL) while `idle()` is true, without losing a
+    /// [`notify_all`](Self::notify_all) that happens between the check and
+    /// the sleep: the generation is read *before* each check, so a notify
+    /// issued by a thread that does not hold the BQL (a vCPU kick) after
+    /// the check still ends the wait. `idle` runs with the BQL held.
+    ///
+    /// # Panics
+    /// If the BQL is not held.
+    pub fn wait_while(&self, mut idle: impl FnMut() -> bool) {
+        assert!(bql_locked(), "qemu_cond_wait_bql without the BQL");
+        loop {
+            let start = *self.generation.lock();
+            if !idle() {
+                return;
+            }
+            let mut g = self.generation.lock();
+            unlocked(move || {
+                while *g == start {
+                    self.cond.wait(&mut g);
+                }
+                drop(g);
+            });
+        }
     }
 
     /// `qemu_cond_timedwait_bql`; returns false on timeout.
