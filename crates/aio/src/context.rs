@@ -306,6 +306,15 @@ impl Drop for DepthGuard<'_> {
     }
 }
 
+impl Drop for AioContext {
+    fn drop(&mut self) {
+        // The pool's workers hold it alive; tell them to exit.
+        if let Some(p) = self.thread_pool.get() {
+            p.shutdown();
+        }
+    }
+}
+
 impl AioContext {
     /// `aio_context_new`: a context with epoll (falling back to poll), no
     /// busy polling (`poll-max-ns=0`, like the main context).
@@ -852,6 +861,11 @@ impl AioContext {
     /// `aio_context_set_poll_params`: `max_ns` 0 disables busy polling;
     /// `grow` 0 means ×2, `shrink` 0 means "reset to 0". Resets every
     /// handler's window and notifies the loop.
+    ///
+    /// # Panics
+    /// On a negative value (a programming error here; user input goes
+    /// through [`IoThread::set_poll_params`](crate::IoThread::set_poll_params),
+    /// which returns QEMU's error instead).
     pub fn set_poll_params(&self, max_ns: i64, grow: i64, shrink: i64) {
         assert!(
             max_ns >= 0 && grow >= 0 && shrink >= 0,
