@@ -21,10 +21,15 @@
 //! the context's own notifier or an idle BH ran.
 //!
 //! # Panics in callbacks
-//! A panicking callback unwinds out of `poll` to its caller. The context is
-//! left consistent: no lock is held across a callback, a bottom half is
+//! A panicking callback does not cut the iteration short: the rest of the
+//! phase's work waits for the next `poll` only within that phase (the
+//! remaining bottom halves of the batch, the remaining expired timers),
+//! while every other ready fd handler and the later phases still run; the
+//! first panic is then re-raised out of `poll` to its caller. The context
+//! is left consistent: no lock is held across a callback, a bottom half is
 //! dequeued and its flags cleared before it runs, a timer is unlinked
-//! before it runs, and the other ready callbacks run on the next `poll`.
+//! before it runs, and a coroutine batch that a panic interrupts goes back
+//! to the context's schedule list.
 //! [`IoThread`](crate::IoThread) and the main loop catch the panic, report
 //! it on stderr and keep looping.
 
@@ -295,6 +300,20 @@ fn timespec(ns: i64) -> Timespec {
     Timespec {
         tv_sec: (ns / 1_000_000_000).min(i64::from(i32::MAX)),
         tv_nsec: ns % 1_000_000_000,
+    }
+}
+
+type Panic = Box<dyn std::any::Any + Send>;
+
+/// Runs one part of a poll iteration; a panic is recorded in `slot` (the
+/// first one wins) and counts as progress, since a callback did run.
+fn contain(slot: &mut Option<Panic>, f: impl FnOnce() -> bool) -> bool {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+        Ok(p) => p,
+        Err(e) => {
+            slot.get_or_insert(e);
+            true
+        }
     }
 }
 
@@ -986,9 +1005,18 @@ impl AioContext {
 
         let block_ns = if poll_max > 0 { now_ns() - start } else { 0 };
 
-        let mut progress = self.bh_poll();
-        progress |= self.dispatch_ready(ready, block_ns);
-        progress |= self.tlg.run_timers();
+        // A panicking callback must not starve the rest of the iteration
+        // (a level-triggered handler that panics every time would otherwise
+        // keep timers and later handlers from ever running): each phase,
+        // and each fd handler, is contained; the first panic is re-raised
+        // once the iteration is complete.
+        let mut panic = None;
+        let mut progress = contain(&mut panic, || self.bh_poll());
+        progress |= self.dispatch_ready(ready, block_ns, &mut panic);
+        progress |= contain(&mut panic, || self.tlg.run_timers());
+        if let Some(p) = panic {
+            std::panic::resume_unwind(p);
+        }
         progress
     }
 
@@ -1361,7 +1389,7 @@ impl AioContext {
     }
 
     /// `aio_dispatch_ready_handlers`.
-    fn dispatch_ready(&self, ready: Vec<Ready>, block_ns: i64) -> bool {
+    fn dispatch_ready(&self, ready: Vec<Ready>, block_ns: i64, panic: &mut Option<Panic>) -> bool {
         let mut progress = false;
         for r in ready {
             // Skip nodes that a nested poll re-collected (and dispatched).
@@ -1372,7 +1400,9 @@ impl AioContext {
             {
                 continue;
             }
-            progress |= self.dispatch_handler(&r.node, r.revents, r.poll_ready, block_ns);
+            progress |= contain(panic, || {
+                self.dispatch_handler(&r.node, r.revents, r.poll_ready, block_ns)
+            });
         }
         progress
     }
@@ -1410,11 +1440,16 @@ impl AioContext {
                 let pos = hs.poll_handlers.iter().position(|n| Arc::ptr_eq(n, node));
                 pos.map(|i| hs.poll_handlers.remove(i))
             };
-            f();
+            let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f()));
+            // Back on the poll list also if the callback panicked (it is
+            // still marked in_poll_list, so nothing else would re-add it).
             if let Some(n) = was
                 && !n.deleted.load(Ordering::Acquire)
             {
                 self.home_state.lock().poll_handlers.push(n);
+            }
+            if let Err(p) = r {
+                std::panic::resume_unwind(p);
             }
             progress = true;
         }
