@@ -177,7 +177,11 @@ struct HomeState {
     bh_slices: VecDeque<VecDeque<Arc<BhInner>>>,
     poll_handlers: Vec<Arc<AioHandler>>,
     poll_started: bool,
+    /// Poll nesting depth, and the thread that polls (QEMU allows one
+    /// poller at a time; the pending-BH walk in `compute_timeout` and the
+    /// ready lists depend on it).
     depth: u32,
+    poller: Option<ThreadId>,
     next_stamp: u64,
 }
 
@@ -317,11 +321,16 @@ fn contain(slot: &mut Option<Panic>, f: impl FnOnce() -> bool) -> bool {
     }
 }
 
-/// Deferred decrement of the poll depth, also on unwind.
+/// Deferred decrement of the poll depth (and release of the poller claim),
+/// also on unwind.
 struct DepthGuard<'a>(&'a AioContext);
 impl Drop for DepthGuard<'_> {
     fn drop(&mut self) {
-        self.0.home_state.lock().depth -= 1;
+        let mut hs = self.0.home_state.lock();
+        hs.depth -= 1;
+        if hs.depth == 0 {
+            hs.poller = None;
+        }
     }
 }
 
@@ -419,6 +428,7 @@ impl AioContext {
                     poll_handlers: Vec::new(),
                     poll_started: false,
                     depth: 0,
+                    poller: None,
                     next_stamp: 1,
                 }),
                 handlers: Mutex::new(HandlerTable {
@@ -665,7 +675,38 @@ impl AioContext {
     /// claims an unbound context.
     pub fn compute_timeout(&self) -> i64 {
         self.assert_home();
+        let _depth = self.enter_poller();
         self.compute_timeout_home()
+    }
+
+    /// Claims this context for the calling thread as its one poller
+    /// (nested polls from the same thread just go deeper).
+    ///
+    /// The main context is "home" to every BQL holder, and the main loop
+    /// releases the BQL while it blocks, so another BQL holder could
+    /// otherwise poll it at the same time: that would walk the pending-BH
+    /// list while the other poller frees its entries, and mix their ready
+    /// lists. A second concurrent poller is refused instead.
+    ///
+    /// # Panics
+    /// If another thread is inside `poll` (or `compute_timeout`) of this
+    /// context.
+    fn enter_poller(&self) -> DepthGuard<'_> {
+        let me = std::thread::current().id();
+        let mut hs = self.home_state.lock();
+        if let Some(t) = hs.poller
+            && t != me
+        {
+            drop(hs);
+            panic!(
+                "aio_poll: AioContext {:?} is already being polled by another thread \
+                 (one poller at a time)",
+                self.name
+            );
+        }
+        hs.poller = Some(me);
+        hs.depth += 1;
+        DepthGuard(self)
     }
 
     fn compute_timeout_home(&self) -> i64 {
@@ -942,8 +983,7 @@ impl AioContext {
         extra: Option<(BorrowedFd<'_>, i64, bool)>,
     ) -> bool {
         self.assert_home();
-        self.home_state.lock().depth += 1;
-        let _depth = DepthGuard(self);
+        let _depth = self.enter_poller();
 
         let poll_max = self.poll_max_ns.load(Ordering::Acquire);
         let start = if poll_max > 0 { now_ns() } else { 0 };
