@@ -23,9 +23,9 @@
 //! program-name prefix; the binary prints `ferrite: <error>` and exits 1.
 
 pub mod config;
-pub mod monitors;
 pub mod default_run;
 pub mod guest_cmd;
+pub mod monitors;
 pub mod options;
 pub mod opts;
 

@@ -32,9 +32,6 @@ use parking_lot::Mutex;
 /// long a stop request can wait when nothing else kicks the hart).
 const BUDGET: u64 = 1 << 20;
 
-/// How long a halted hart sleeps before it looks at its control block.
-const HALT_SLICE: std::time::Duration = std::time::Duration::from_millis(10);
-
 /// The VIRTUAL clock as the devices' time seam.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct VirtualClock;
@@ -254,6 +251,10 @@ impl VcpuThread {
     pub fn spawn(hart: Hart, index: usize) -> std::io::Result<VcpuThread> {
         let ctl = VcpuCtl::new(index);
         let lines = hart.irq_lines();
+        // Every VcpuCtl::kick (pause_all_vcpus, run_on_cpu, ...) also makes
+        // the hart leave guest code and wakes it from wfi (`cpu_exit`).
+        let hook_lines = lines.clone();
+        ctl.set_kick_hook(Arc::new(move || hook_lines.request_exit()));
         let quit = Arc::new(AtomicBool::new(false));
         let reset = Arc::new(AtomicBool::new(false));
         let held = Arc::new(AtomicBool::new(false));
@@ -319,7 +320,7 @@ impl VcpuThread {
     /// Makes the thread leave guest code at its next block boundary
     /// (QEMU's `qemu_cpu_kick`).
     pub fn kick(&self) {
-        self.lines.request_exit();
+        // The control block's kick hook does the hart's request_exit.
         self.ctl.kick();
     }
 
@@ -379,16 +380,15 @@ fn vcpu_loop(
             let exit = bql.unlocked(|| hart.run(BUDGET));
             ctl.clear_exit_request();
             if exit == CpuExit::Halted {
-                // wfi: sleep until an interrupt is pending, or a kick.
-                // `VcpuCtl::kick` (used by pause_all_vcpus) does not reach
-                // the hart's own wake-up, so the sleep is cut into slices
-                // that look at the control block: a stop request is seen
-                // within one slice.
+                // wfi: sleep until an interrupt is pending, or a kick
+                // (every VcpuCtl::kick runs the hook installed in `spawn`,
+                // which ends this wait through the hart's exit request).
+                // One wait: it returns on a pending interrupt or on the exit
+                // request (which stays set until the next `run` consumes
+                // it, so a kick just before the wait is not lost).
                 bql.unlocked(|| {
-                    while !ctl.exit_requested() && !quit.load(Ordering::SeqCst) {
-                        if hart.wait_for_interrupt(Some(HALT_SLICE)) {
-                            break;
-                        }
+                    if !ctl.exit_requested() && !quit.load(Ordering::SeqCst) {
+                        hart.wait_for_interrupt(None);
                     }
                 });
             }
