@@ -41,7 +41,9 @@ echo "PASS virt boot: $(grep -o 'GUEST-BOOTED.*' "$log" | tr -d '\r')"
 
 # Without guest.poweroff: an interactive busybox shell on the console,
 # driven through a pty as a person would (raw mode, the Ctrl-A help, a
-# command and its output), then `poweroff` ends ferrite with status 0.
+# command and its output); `reboot -f` boots the machine a second time
+# (firmware banner and shell again), and `poweroff` then ends ferrite with
+# status 0.
 FERRITE="$target_dir/release/ferrite" GUEST="$guest" timeout 900 python3 - <<'PY'
 import os, pty, select, sys, time
 
@@ -78,11 +80,18 @@ os.write(fd, b"\x01h")
 wait_for(b"C-a x    exit emulator", 30)
 os.write(fd, b"echo hello-$((6*7))\r")
 wait_for(b"hello-42", 60)
+seen = b""
+os.write(fd, b"reboot -f\r")
+wait_for(b"OpenSBI v1.1", 120)
+wait_for(b"guest:~# ", 600)
+seen = b""
+os.write(fd, b"echo again-$((6*7))\r")
+wait_for(b"again-42", 60)
 os.write(fd, b"poweroff\r")
 wait_for(b"reboot: Power down", 120)
 _, st = os.waitpid(pid, 0)
 rc = os.waitstatus_to_exitcode(st)
 if rc != 0:
     sys.exit(f"FAIL virt console: exit status {rc} after poweroff, want 0")
-print("PASS virt console: shell command and poweroff through a pty")
+print("PASS virt console: shell commands, reboot -f and poweroff through a pty")
 PY
