@@ -95,3 +95,47 @@ if rc != 0:
     sys.exit(f"FAIL virt console: exit status {rc} after poweroff, want 0")
 print("PASS virt console: shell commands, reboot -f and poweroff through a pty")
 PY
+
+# U-Boot in S-mode after OpenSBI reaches its prompt and runs a command;
+# Ctrl-A x then ends ferrite with status 0.
+FERRITE="$target_dir/release/ferrite" GUEST="$guest" timeout 600 python3 - <<'PY'
+import os, pty, select, sys, time
+
+exe, g = os.environ["FERRITE"], os.environ["GUEST"]
+pid, fd = pty.fork()
+if pid == 0:
+    os.execv(exe, [exe, "-M", "virt", "-m", "512", "-nographic",
+                   "-bios", g + "/fw_dynamic.bin", "-kernel", g + "/u-boot-smode.bin"])
+seen = b""
+
+def wait_for(pat, secs):
+    global seen
+    end = time.time() + secs
+    while time.time() < end:
+        r, _, _ = select.select([fd], [], [], 0.5)
+        if r:
+            try:
+                data = os.read(fd, 4096)
+            except OSError:
+                break
+            if not data:
+                break
+            seen += data
+            if pat in seen:
+                return
+    sys.stdout.buffer.write(seen[-2000:])
+    sys.exit(f"FAIL virt u-boot: never saw {pat!r}")
+
+wait_for(b"Model: riscv-virtio,qemu", 300)
+wait_for(b"=> ", 300)
+seen = b""
+os.write(fd, b"version\r")
+wait_for(b"U-Boot 2023.01", 60)
+os.write(fd, b"\x01x")
+wait_for(b"QEMU: Terminated", 30)
+_, st = os.waitpid(pid, 0)
+rc = os.waitstatus_to_exitcode(st)
+if rc != 0:
+    sys.exit(f"FAIL virt u-boot: exit status {rc} after C-a x, want 0")
+print("PASS virt u-boot: prompt, a command, C-a x")
+PY
