@@ -84,6 +84,12 @@ seen = b""
 os.write(fd, b"reboot -f\r")
 wait_for(b"OpenSBI v1.1", 120)
 wait_for(b"guest:~# ", 600)
+# As a person would: wait for the shell to settle (it queries the cursor
+# position after the prompt), then press Enter and type at a fresh prompt.
+time.sleep(2)
+seen = b""
+os.write(fd, b"\r")
+wait_for(b"guest:~# ", 60)
 seen = b""
 os.write(fd, b"echo again-$((6*7))\r")
 wait_for(b"again-42", 60)
