@@ -51,6 +51,7 @@ fn fail(e: impl std::fmt::Display) -> ExitCode {
     ExitCode::from(1)
 }
 
+mod logbridge;
 mod virt;
 
 fn main() -> ExitCode {
@@ -101,6 +102,7 @@ fn print_log_items() {
 }
 
 fn setup_logging(cfg: &VmConfig) -> Result<(), CliError> {
+    logbridge::install();
     if let Some(items) = &cfg.log_items {
         match parse_log_items(items) {
             Ok(m) => set_log_mask(m),
