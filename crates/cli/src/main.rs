@@ -17,18 +17,27 @@ use ferrite_hw::chardev::{CharBackend, FileBackend, NullBackend, WriterBackend};
 use ferrite_machine::htif::HtifExit;
 use ferrite_machine::spike::{SPIKE_CPUS_MAX, SPIKE_DEFAULT_RAM, Spike, SpikeConfig};
 
-/// The machines `-machine help` lists; `virt` is listed once it can run.
-const MACHINES: &[(&str, &str)] = &[("spike", "RISC-V Spike board (default)")];
+/// The machines `-machine help` lists.
+const MACHINES: &[(&str, &str)] = &[
+    ("spike", "RISC-V Spike board (default)"),
+    ("virt", "RISC-V VirtIO board"),
+];
 
-/// The guest's requested exit status (HTIF exit, sifive_test fail code).
-static EXIT_CODE: AtomicI32 = AtomicI32::new(0);
+/// The guest's requested exit status (HTIF exit, sifive_test fail code);
+/// -1 until the guest asks. The first request wins: QEMU exits at once,
+/// ferrite's vCPUs may run a little longer before the main loop stops them.
+static EXIT_CODE: AtomicI32 = AtomicI32::new(-1);
+
+fn guest_exit(code: i32) {
+    let _ = EXIT_CODE.compare_exchange(-1, code, Ordering::SeqCst, Ordering::SeqCst);
+    qemu_system_shutdown_request(ShutdownCause::GuestShutdown);
+}
 
 struct ExitToMainLoop;
 
 impl HtifExit for ExitToMainLoop {
     fn exit(&self, code: u32) {
-        EXIT_CODE.store(code as i32, Ordering::SeqCst);
-        qemu_system_shutdown_request(ShutdownCause::GuestShutdown);
+        guest_exit(code as i32);
     }
 }
 
@@ -36,6 +45,8 @@ fn fail(e: impl std::fmt::Display) -> ExitCode {
     eprintln!("ferrite: {e}");
     ExitCode::from(1)
 }
+
+mod virt;
 
 fn main() -> ExitCode {
     // `ferrite guest ...` and the default run (no machine options: the
@@ -131,9 +142,7 @@ fn run(cfg: &VmConfig) -> Result<ExitCode, CliError> {
     setup_logging(cfg)?;
     match cfg.machine.as_str() {
         "spike" => run_spike(cfg),
-        "virt" => Err(CliError::plain(
-            "machine 'virt' cannot run yet in this version of ferrite (its devices are not wired up); use -M spike for bare-metal programs",
-        )),
+        "virt" => virt::run_virt(cfg),
         _ => Err(CliError::plain(
             "unsupported machine type\nUse -machine help to list supported machines",
         )),
@@ -192,7 +201,7 @@ fn run_spike(cfg: &VmConfig) -> Result<ExitCode, CliError> {
     }
     match cause {
         ShutdownCause::GuestShutdown => {
-            let code = EXIT_CODE.load(Ordering::SeqCst);
+            let code = EXIT_CODE.load(Ordering::SeqCst).max(0);
             Ok(ExitCode::from((code & 0xff) as u8))
         }
         ShutdownCause::HostSignal => {
@@ -207,7 +216,7 @@ fn run_spike(cfg: &VmConfig) -> Result<ExitCode, CliError> {
 
 /// The text of an I/O error without Rust's " (os error N)" suffix, as C's
 /// `strerror` would print it.
-fn io_reason(e: &std::io::Error) -> String {
+pub(crate) fn io_reason(e: &std::io::Error) -> String {
     let s = e.to_string();
     match s.find(" (os error") {
         Some(i) => s[..i].to_string(),

@@ -217,11 +217,24 @@ impl Spike {
         );
         system.add_subregion_overlap(base, &htif_mr, 1);
 
-        // CLINT: MSWI and MTIMER for every hart.
+        // The harts first, so that the interrupt lines are connected before
+        // the MTIMER raises MTIP at reset.
         let harts_irq = Arc::new(HartIrqs::default());
         let hirq: Arc<dyn HartIrq> = harts_irq.clone();
         let mtime = MtimeSource::new(Arc::new(VirtualClock), u64::from(TIMEBASE_FREQ));
         let n = cfg.harts as usize;
+        let mem = AsPhysMemory::new(space.clone());
+        let mut harts = Vec::new();
+        for h in 0..n {
+            let platform = HartPlatform::new(mtime.clone());
+            let mut hart = Hart::new(mem.clone(), platform.clone(), h as u64);
+            hart.cpu.common.pc = RESET_VECTOR;
+            platform.connect(hart.irq_lines());
+            harts.push(hart);
+        }
+        harts_irq.connect(harts.iter().map(Hart::irq_lines).collect());
+
+        // CLINT: MSWI and MTIMER for every hart.
         let msip = (0..n)
             .map(|h| hart_irq_line(&hirq, h, 3))
             .collect::<Vec<_>>();
@@ -259,21 +272,13 @@ impl Spike {
         space.write_rom(RESET_VECTOR, MEMTXATTRS_UNSPECIFIED, &rom);
 
         // Harts, each on its own thread.
-        let mem = AsPhysMemory::new(space.clone());
-        let mut lines = Vec::new();
         let mut vcpus = Vec::new();
-        for h in 0..n {
-            let platform = HartPlatform::new(mtime.clone());
-            let mut hart = Hart::new(mem.clone(), platform.clone(), h as u64);
-            hart.cpu.common.pc = RESET_VECTOR;
-            platform.connect(hart.irq_lines());
-            lines.push(hart.irq_lines());
+        for (h, hart) in harts.into_iter().enumerate() {
             vcpus.push(
                 VcpuThread::spawn(hart, h)
                     .map_err(|e| BoardError::Other(format!("cannot start vCPU thread: {e}")))?,
             );
         }
-        harts_irq.connect(lines);
         Ok(Spike {
             address_space: space,
             system,

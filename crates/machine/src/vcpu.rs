@@ -20,8 +20,11 @@ use ferrite_aio::{ClockType, QemuClock, Timer};
 use ferrite_hw::clock::Clock;
 use ferrite_hw::intc::aclint::MtimeSource;
 use ferrite_hw::irq::HartIrq;
+use ferrite_riscv::cpu::PRV_M;
+use ferrite_riscv::csr::{MSTATUS_MIE, MSTATUS_MPRV};
 use ferrite_riscv::{Hart, IrqLines, Platform};
 use ferrite_tcg::CpuExit;
+use ferrite_tcg::exec::Executor;
 use parking_lot::Mutex;
 
 /// Instructions a hart runs before it looks at its control block again
@@ -42,13 +45,19 @@ impl Clock for VirtualClock {
     }
 }
 
-/// A `ferrite-hw` timer on the main loop's VIRTUAL clock.
+/// A `ferrite-hw` timer on one of the main loop's clocks.
 pub struct MainLoopTimer(Timer);
 
 impl MainLoopTimer {
-    /// A timer that runs `cb` in the main loop when it expires.
+    /// A VIRTUAL-clock timer that runs `cb` in the main loop when it expires.
     pub fn new(cb: impl Fn() + Send + Sync + 'static) -> Self {
-        MainLoopTimer(Timer::new(&qemu_get_aio_context(), ClockType::Virtual, cb))
+        Self::on_clock(ClockType::Virtual, cb)
+    }
+
+    /// A timer on `clock` (the goldfish RTC uses HOST) that runs `cb` in the
+    /// main loop when it expires.
+    pub fn on_clock(clock: ClockType, cb: impl Fn() + Send + Sync + 'static) -> Self {
+        MainLoopTimer(Timer::new(&qemu_get_aio_context(), clock, cb))
     }
 }
 
@@ -147,30 +156,87 @@ impl Platform for HartPlatform {
     }
 }
 
+/// What [`cpu_stop_current`] needs on a vCPU thread.
+struct CurrentVcpu {
+    held: Arc<AtomicBool>,
+    lines: Arc<IrqLines>,
+    ctl: Arc<VcpuCtl>,
+}
+
+thread_local! {
+    static CURRENT: std::cell::RefCell<Option<CurrentVcpu>> = const { std::cell::RefCell::new(None) };
+}
+
+/// QEMU's `cpu_stop_current`: the vCPU running on the calling thread (a
+/// device access from guest code) leaves guest code at the end of the
+/// current block and runs no more guest code until a machine reset. A
+/// device that ends the run (the test finisher) calls it so that the
+/// guest cannot act after its request, as on QEMU. Does nothing on other
+/// threads.
+pub fn cpu_stop_current() {
+    CURRENT.with(|c| {
+        if let Some(c) = c.borrow().as_ref() {
+            c.held.store(true, Ordering::SeqCst);
+            // An idle thread sleeps; the kick makes it look at `held`.
+            c.ctl.set_halted(true);
+            c.lines.request_exit();
+        }
+    });
+}
+
 /// A running vCPU thread.
 pub struct VcpuThread {
     handle: Option<JoinHandle<()>>,
     quit: Arc<AtomicBool>,
+    reset: Arc<AtomicBool>,
+    held: Arc<AtomicBool>,
     ctl: Arc<VcpuCtl>,
     lines: Arc<IrqLines>,
 }
 
 impl VcpuThread {
-    /// Starts a thread for `hart` (stopped until `vm_start`).
+    /// Starts a thread for `hart` (stopped until `vm_start`). A reset puts
+    /// the hart back at `hart.cpu.common.pc` as it is now (the reset vector).
     pub fn spawn(mut hart: Hart, index: usize) -> std::io::Result<VcpuThread> {
         let ctl = VcpuCtl::new(index);
         let lines = hart.irq_lines();
         let quit = Arc::new(AtomicBool::new(false));
-        let (c, q) = (ctl.clone(), quit.clone());
+        let reset = Arc::new(AtomicBool::new(false));
+        let held = Arc::new(AtomicBool::new(false));
+        let (c, q, r) = (ctl.clone(), quit.clone(), reset.clone());
+        let (h, l) = (held.clone(), lines.clone());
+        let resetvec = hart.cpu.common.pc;
         let handle = std::thread::Builder::new()
             .name(format!("CPU {index}/TCG"))
-            .spawn(move || vcpu_loop(&mut hart, &c, &q))?;
+            .spawn(move || {
+                CURRENT.with(|cur| {
+                    *cur.borrow_mut() = Some(CurrentVcpu {
+                        held: h.clone(),
+                        lines: l,
+                        ctl: c.clone(),
+                    })
+                });
+                vcpu_loop(&mut hart, resetvec, &c, &q, &r, &h)
+            })?;
         Ok(VcpuThread {
             handle: Some(handle),
             quit,
+            reset,
+            held,
             ctl,
             lines,
         })
+    }
+
+    /// Resets the hart (QEMU's `cpu_reset` from `qemu_system_reset`): it
+    /// returns to M-mode at the reset vector with its CSRs in their reset
+    /// state and its translated code dropped. Called with the vCPUs paused;
+    /// the thread performs the reset before it runs guest code again.
+    pub fn request_reset(&self) {
+        self.reset.store(true, Ordering::SeqCst);
+        self.held.store(false, Ordering::SeqCst);
+        self.ctl.set_halted(false);
+        self.kick();
     }
 
     /// The vCPU's control block.
@@ -201,11 +267,39 @@ impl VcpuThread {
     }
 }
 
-fn vcpu_loop(hart: &mut Hart, ctl: &Arc<VcpuCtl>, quit: &AtomicBool) {
+/// QEMU 7.2's `riscv_cpu_reset` on a system reset: M-mode at the reset
+/// vector, `mstatus.MIE`/`MPRV` and `mcause` cleared, the LR reservation
+/// dropped, the TLB flushed. Everything else (GPRs, `mscratch`, `mie`,
+/// `mcounteren`, `menvcfg`, PMP, ...) keeps its value, as on QEMU, whose
+/// reset leaves the rest of the CPU state alone. The translated code is
+/// dropped as well (the images are written again).
+fn reset_hart(hart: &mut Hart, pc: u64) {
+    let c = &mut hart.cpu;
+    c.priv_ = PRV_M;
+    c.csr.mstatus &= !(MSTATUS_MIE | MSTATUS_MPRV);
+    c.csr.mcause = 0;
+    c.reservation = None;
+    c.pending = None;
+    c.common.pc = pc;
+    c.common.tlb_flush();
+    hart.exec = Executor::new();
+}
+
+fn vcpu_loop(
+    hart: &mut Hart,
+    resetvec: u64,
+    ctl: &Arc<VcpuCtl>,
+    quit: &AtomicBool,
+    reset: &AtomicBool,
+    held: &AtomicBool,
+) {
     let mut bql = bql_lock();
     ctl.attach_current_thread(false);
     while !quit.load(Ordering::SeqCst) {
-        if ctl.can_run() {
+        if reset.swap(false, Ordering::SeqCst) {
+            reset_hart(hart, resetvec);
+        }
+        if ctl.can_run() && !held.load(Ordering::SeqCst) {
             let exit = bql.unlocked(|| hart.run(BUDGET));
             ctl.clear_exit_request();
             if exit == CpuExit::Halted {

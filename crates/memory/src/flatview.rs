@@ -5,14 +5,17 @@
 //! A [`FlatView`] is a sorted array of non-overlapping [`FlatRange`]s, each
 //! naming the *leaf* region that serves it and the offset inside that
 //! region. It never changes after it is built; AddressSpaces publish new
-//! ones atomically (see [`crate::AddressSpace`]). Lookups are a binary
-//! search over a dense array of range starts (see `docs/benchmarks.md` for
-//! the comparison with QEMU's phys-map radix tree).
+//! ones atomically (see [`crate::AddressSpace`]). Lookups walk the view's
+//! phys map, a radix table over page numbers built right after rendering
+//! in the shape of QEMU's `AddressSpaceDispatch` (see the `phys_map` module
+//! and `docs/benchmarks.md`); views too fragmented for the table's node
+//! budget use a binary search over the range starts instead.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use crate::phys_map::{Leaf, PhysMap};
 use crate::region::{MemoryRegion, MrInner, RegionKind};
 use crate::types::*;
 
@@ -200,17 +203,14 @@ pub enum PhysTarget<'a> {
 
 static NEXT_GENERATION: AtomicU64 = AtomicU64::new(1);
 
-/// Ranges per chunk of the two-level lookup index.
-const LOOKUP_FANOUT: usize = 64;
-
 /// An immutable rendering of one region tree (QEMU `FlatView`).
 pub struct FlatView {
     ranges: Vec<FlatRange>,
-    /// `ranges[i].start`, dense, for the binary search.
+    /// `ranges[i].start`, dense, for the binary search (subpages and views
+    /// without a phys map).
     starts: Vec<u64>,
-    /// `starts[k * LOOKUP_FANOUT]`: a small first-level index so large
-    /// views search a cache-resident array first.
-    top: Vec<u64>,
+    /// The radix table (QEMU's dispatch), if within its node budget.
+    map: Option<PhysMap>,
     root: Option<MemoryRegion>,
     generation: u64,
 }
@@ -231,7 +231,7 @@ impl FlatView {
         FlatView {
             ranges: Vec::new(),
             starts: Vec::new(),
-            top: Vec::new(),
+            map: None,
             root: None,
             generation: NEXT_GENERATION.fetch_add(1, Ordering::Relaxed),
         }
@@ -258,11 +258,11 @@ impl FlatView {
             ranges.push(fr);
         }
         let starts: Vec<u64> = ranges.iter().map(|r| r.start).collect();
-        let top = starts.iter().step_by(LOOKUP_FANOUT).copied().collect();
+        let map = PhysMap::build(&ranges);
         FlatView {
             ranges,
             starts,
-            top,
+            map,
             root: Some(root.clone()),
             generation: NEXT_GENERATION.fetch_add(1, Ordering::Relaxed),
         }
@@ -286,27 +286,51 @@ impl FlatView {
     /// Index of the range containing `addr`.
     #[inline]
     pub fn lookup_index(&self, addr: u64) -> Option<usize> {
-        let i = if self.starts.len() <= 2 * LOOKUP_FANOUT {
-            self.starts.partition_point(|&s| s <= addr)
-        } else {
-            // First level: which chunk; second level: inside the chunk.
-            let c = self.top.partition_point(|&s| s <= addr);
-            if c == 0 {
-                return None;
+        let i = match &self.map {
+            Some(map) => match map.find(addr) {
+                Leaf::Unassigned => return None,
+                // Compaction skips levels, so the page's range may not be
+                // this address's: the containment check below decides.
+                Leaf::Range(i) => i,
+                Leaf::Subpage { first, count } => {
+                    let j = self.starts[first..first + count].partition_point(|&s| s <= addr);
+                    if j == 0 {
+                        return None;
+                    }
+                    first + j - 1
+                }
+            },
+            None => {
+                let j = self.starts.partition_point(|&s| s <= addr);
+                if j == 0 {
+                    return None;
+                }
+                j - 1
             }
-            let lo = (c - 1) * LOOKUP_FANOUT;
-            let hi = (lo + LOOKUP_FANOUT).min(self.starts.len());
-            lo + self.starts[lo..hi].partition_point(|&s| s <= addr)
         };
-        if i == 0 {
-            return None;
-        }
-        let fr = &self.ranges[i - 1];
-        if u128::from(addr) < fr.end() {
-            Some(i - 1)
+        let fr = &self.ranges[i];
+        if addr >= fr.start && u128::from(addr) < fr.end() {
+            Some(i)
         } else {
             None
         }
+    }
+
+    /// Whether lookups use the phys map (false for views too fragmented
+    /// for its node budget, which use a binary search).
+    pub fn has_phys_map(&self) -> bool {
+        self.map.is_some()
+    }
+
+    /// The `Dispatch` section of `info mtree -f -d` for this view, in QEMU
+    /// 7.2's format (see [`crate::mtree`]; no ` [MRU]` marker since
+    /// there is no shared MRU section); empty for a view without
+    /// ranges or root, which QEMU does not dump either.
+    pub fn dispatch_dump(&self) -> String {
+        if self.ranges.is_empty() || self.root.is_none() {
+            return String::new();
+        }
+        crate::phys_map::dispatch_dump(&self.ranges, self.root.as_ref())
     }
 
     /// The range containing `addr` (QEMU `flatview_lookup`/`address_space_lookup_region`).

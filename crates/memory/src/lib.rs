@@ -114,6 +114,7 @@ mod ioeventfd;
 pub mod iommu;
 mod listener;
 pub mod mtree;
+mod phys_map;
 pub mod ram;
 mod region;
 mod transaction;
