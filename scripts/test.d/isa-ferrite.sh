@@ -8,8 +8,7 @@
 set -euo pipefail
 # csr: sub-test 19 needs `time` illegal on spike; the hart supports it
 #   (Platform::has_time), the spike board (crates/machine) must return false.
-# fp_arith: the interim host-float FPU is not bit-exact (test 93).
-KNOWN_FAILING="csr fp_arith"
+KNOWN_FAILING="csr"
 missing=()
 command -v riscv64-unknown-elf-gcc >/dev/null 2>&1 || missing+=(gcc-riscv64-unknown-elf)
 [ -e /usr/lib/picolibc/riscv64-unknown-elf/picolibc.specs ] || missing+=(picolibc-riscv64-unknown-elf)
