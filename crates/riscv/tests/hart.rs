@@ -1312,3 +1312,39 @@ fn page_crossing_access_is_pmp_checked_as_a_whole() {
     assert_eq!(m.hart.cpu.csr.mcause, 5);
     assert_eq!(m.hart.cpu.csr.mtval, page + 0x1000 - 4);
 }
+
+#[test]
+fn mstatus_mpp_write_flushes_the_tlb() {
+    // As page_crossing_access_is_pmp_checked_as_a_whole, but S first loads
+    // from P (filling the TLB), traps to M, and M writes MPP to return to
+    // S. QEMU 7.2's write_mstatus flushes the TLB on an MPP change, so the
+    // straddling load misses on P again and is checked as a whole.
+    let s_code = RAM_BASE + 0x1000;
+    let s2_code = RAM_BASE + 0x1800;
+    let m_resume = RAM_BASE + 0x2800;
+    let page = RAM_BASE + 0x10_0000;
+    let napot = |base: u64, size: u64| ((base >> 2) | ((size >> 3) - 1)) as i64;
+    let mut a = Asm::new(RAM_BASE);
+    a.la(T0, m_resume).csrw(MTVEC, T0);
+    a.li(T0, napot(page, 0x1000)).csrw(0x3B0, T0);
+    a.li(T0, napot(RAM_BASE, 0x1_0000)).csrw(0x3B1, T0);
+    a.li(T0, (0x1f << 8) | 0x19).csrw(0x3A0, T0);
+    enter_mode(&mut a, PRV_S, s_code);
+    let mut s = Asm::new(s_code);
+    s.li(A0, (page + 0x1000 - 8) as i64).ld(A1, A0, 0).ecall();
+    let mut s2 = Asm::new(s2_code);
+    s2.li(A0, (page + 0x1000 - 8) as i64).ld(A2, A0, 4).exit(1);
+    // M, after the ecall: final handler, then back to S (MPP rewritten).
+    let mut r = Asm::new(m_resume);
+    r.la(T0, HANDLER).csrw(MTVEC, T0);
+    enter_mode(&mut r, PRV_S, s2_code);
+    let mut m = machine(&mut a);
+    m.load(s_code, &s.finish());
+    m.load(s2_code, &s2.finish());
+    m.load(m_resume, &r.finish());
+    poke(&m, page + 0x1000 - 8, 0x1234_5678_9abc_def0);
+    assert_eq!(m.run(1000), Some(TRAP_EXIT as u64));
+    assert_eq!(m.x(A1), 0x1234_5678_9abc_def0, "S loaded from P first");
+    assert_eq!(m.hart.cpu.csr.mcause, 5);
+    assert_eq!(m.hart.cpu.csr.mtval, page + 0x1000 - 4);
+}
