@@ -509,6 +509,20 @@ pub fn pause_all_vcpus() {
     });
 }
 
+/// `cpu_stop_current`: asks the calling vCPU to stop (it acknowledges at
+/// its next `wait_io_event`) and to leave guest code. No-op outside a vCPU
+/// thread.
+pub fn cpu_stop_current() {
+    if let Some(c) = current_cpu() {
+        c.stop.store(true, Ordering::Release);
+        c.exit_request.store(true, Ordering::Release);
+        let hook = c.kick_hook.lock().clone();
+        if let Some(h) = hook {
+            h();
+        }
+    }
+}
+
 /// `resume_all_vcpus`: restarts every vCPU, but only while the VM is
 /// running (QEMU checks `runstate_is_running()` there too): a reset while
 /// paused or in prelaunch leaves the vCPUs stopped, as VIRTUAL time is.
