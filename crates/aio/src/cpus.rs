@@ -22,6 +22,11 @@
 //! [`SIG_IPI`] so a blocking syscall (e.g. `KVM_RUN`) returns `EINTR`.
 //! Kicks by signal are deduplicated with `thread_kicked`, which the vCPU
 //! clears when it processes events, so a kick after that is never lost.
+//! An accelerator whose vCPUs sleep or run somewhere `halt_cond` and the
+//! exit flag cannot reach (TCG's `wfi` wait, its own exit request) installs
+//! [`VcpuCtl::set_kick_hook`], which every kick runs. The halt wait reads
+//! its condvar generation before the idle check, so a kick issued without
+//! the BQL between the check and the sleep still wakes it.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
