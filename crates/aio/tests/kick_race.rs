@@ -81,3 +81,45 @@ fn kicks_are_never_lost() {
     t.join().unwrap();
     ctl.unregister();
 }
+
+/// Review finding 6: once a vCPU is unregistered, a kick no longer signals
+/// its (possibly exited or reused) thread. The target blocks `SIG_IPI`, so
+/// a signal sent to it stays observable as pending.
+#[test]
+fn unregistered_vcpu_is_not_signalled() {
+    use ferrite_aio::cpus::SIG_IPI;
+    let ctl = VcpuCtl::new(5);
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel::<()>();
+    let (check_tx, check_rx) = std::sync::mpsc::channel::<()>();
+    let c = Arc::clone(&ctl);
+    let t = std::thread::spawn(move || {
+        // SAFETY: sigset operations on a local set, then masking SIG_IPI
+        // for this thread only.
+        unsafe {
+            let mut set: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut set);
+            libc::sigaddset(&mut set, SIG_IPI);
+            assert_eq!(
+                libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()),
+                0
+            );
+        }
+        c.attach_current_thread(true);
+        ready_tx.send(()).unwrap();
+        check_rx.recv().unwrap();
+        // SAFETY: reads this thread's pending set into a local.
+        unsafe {
+            let mut pending: libc::sigset_t = std::mem::zeroed();
+            libc::sigpending(&mut pending);
+            libc::sigismember(&pending, SIG_IPI) == 1
+        }
+    });
+    ready_rx.recv().unwrap();
+    ctl.unregister();
+    ctl.kick();
+    check_tx.send(()).unwrap();
+    assert!(
+        !t.join().unwrap(),
+        "the kick signalled an unregistered vCPU"
+    );
+}
