@@ -6,7 +6,9 @@
 //! [`AioContext::poll`]. It is fixed by [`set_current_aio_context`] or, for
 //! a thread that has no current context yet, by the first `poll`. The main
 //! context is also "home" for any thread that holds the BQL (QEMU's
-//! `qemu_get_current_aio_context`). Everything else is thread-safe and may be
+//! `qemu_get_current_aio_context`), but only one thread at a time may be
+//! inside a context's `poll` (nesting is fine; a concurrent second poller
+//! panics). Everything else is thread-safe and may be
 //! called from any thread: scheduling bottom halves, [`AioContext::notify`],
 //! [`AioContext::set_fd_handler`], arming timers, scheduling coroutines.
 //! All callbacks (bottom halves, fd handlers, timers, coroutines) run in the
@@ -970,7 +972,10 @@ impl AioContext {
     /// a timer ran. May be called re-entrantly from any callback.
     ///
     /// # Panics
-    /// If called outside the home thread.
+    /// If called outside the home thread, or while another thread is inside
+    /// `poll` of this context. A panic raised by a callback is re-raised
+    /// here once the rest of the iteration (the other ready handlers, the
+    /// later phases) has run.
     pub fn poll(&self, blocking: bool) -> bool {
         self.poll_inner(blocking, None)
     }

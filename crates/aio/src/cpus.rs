@@ -22,6 +22,11 @@
 //! [`SIG_IPI`] so a blocking syscall (e.g. `KVM_RUN`) returns `EINTR`.
 //! Kicks by signal are deduplicated with `thread_kicked`, which the vCPU
 //! clears when it processes events, so a kick after that is never lost.
+//! An accelerator whose vCPUs sleep or run somewhere `halt_cond` and the
+//! exit flag cannot reach (TCG's `wfi` wait, its own exit request) installs
+//! [`VcpuCtl::set_kick_hook`], which every kick runs. The halt wait reads
+//! its condvar generation before the idle check, so a kick issued without
+//! the BQL between the check and the sleep still wakes it.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -507,6 +512,20 @@ pub fn pause_all_vcpus() {
         first = false;
         !all_vcpus_paused()
     });
+}
+
+/// `cpu_stop_current`: asks the calling vCPU to stop (it acknowledges at
+/// its next `wait_io_event`) and to leave guest code. No-op outside a vCPU
+/// thread.
+pub fn cpu_stop_current() {
+    if let Some(c) = current_cpu() {
+        c.stop.store(true, Ordering::Release);
+        c.exit_request.store(true, Ordering::Release);
+        let hook = c.kick_hook.lock().clone();
+        if let Some(h) = hook {
+            h();
+        }
+    }
 }
 
 /// `resume_all_vcpus`: restarts every vCPU, but only while the VM is

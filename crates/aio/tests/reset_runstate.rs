@@ -78,6 +78,15 @@ fn reset_while_not_running_keeps_vcpus_stopped() {
         bql.unlocked(std::thread::yield_now);
     }
 
+    // vm_stop from a vCPU thread becomes a request for the main loop and
+    // stops only that vCPU (QEMU's vm_stop in a vCPU thread).
+    ctl.run_on_cpu(|| vm_stop(RunState::Paused));
+    assert_eq!(runstate_get(), RunState::Running, "only a request so far");
+    assert!(main_loop_should_exit().is_none());
+    assert_eq!(runstate_get(), RunState::Paused);
+    assert!(ctl.is_stopped());
+    vm_start();
+
     // Still running: the kick takes the vCPU out of guest code, it sees
     // `quit` and leaves its loop.
     quit.store(true, Ordering::Release);
