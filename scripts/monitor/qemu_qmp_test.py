@@ -1,7 +1,10 @@
 #!/usr/bin/env python3
 """Drive a QMP server with QEMU's own Python client, qemu.qmp.
 
-Usage: qemu_qmp_test.py SOCKET        -- protocol checks (then `quit`)
+Usage: qemu_qmp_test.py [--mtree] SOCKET
+                                      -- protocol checks (then `quit`);
+                                         --mtree: the machine renders
+                                         `info mtree` (a real board)
        qemu_qmp_test.py --bench N SOCKET [SOCKET2]
                                       -- query-status round-trip latency
 
@@ -17,7 +20,7 @@ import time
 from qemu.qmp import ExecuteError, QMPClient
 
 
-async def check(path):
+async def check(path, mtree=False):
     qmp = QMPClient('ferrite-test')
     await qmp.connect(path)
     assert 'oob' in qmp.greeting.QMP.capabilities, qmp.greeting
@@ -40,6 +43,16 @@ async def check(path):
     out = await qmp.execute('human-monitor-command',
                             {'command-line': 'xp /2xb 0x1000'})
     assert out == '0000000000001000: 0x97 0x02\r\n', repr(out)
+    if mtree:
+        out = await qmp.execute('human-monitor-command',
+                                {'command-line': 'info mtree'})
+        assert 'address-space: memory\r\n' in out, repr(out)
+        assert '\r\n  0000000000000000-ffffffffffffffff (prio 0, i/o): ' \
+            'system\r\n' in out, repr(out)
+        assert '(prio 0, ram): ' in out, repr(out)
+        out = await qmp.execute('human-monitor-command',
+                                {'command-line': 'info mtree -f'})
+        assert out.startswith('FlatView #0\r\n'), repr(out)
     try:
         await qmp.execute('no-such-command')
         raise AssertionError('no error')
@@ -97,7 +110,10 @@ def main():
             p50, p99 = bench(path, n)
             print(f'{path}: p50 {p50 / 1000:.1f} us  p99 {p99 / 1000:.1f} us')
         return
-    asyncio.run(check(sys.argv[1]))
+    if sys.argv[1] == '--mtree':
+        asyncio.run(check(sys.argv[2], mtree=True))
+    else:
+        asyncio.run(check(sys.argv[1]))
 
 
 if __name__ == '__main__':

@@ -62,12 +62,66 @@ printf "QEMU 7.2.0 monitor - type 'help' for more information\r\n(qemu) VM statu
     | cmp - "$D/hmp.out"
 echo "HMP stdio checks passed"
 
-# 4. The same client checks against QEMU itself, when installed.
+# 4. The real ferrite binary: a bare-metal loop on spike, started with -S.
+cargo build -q --locked -p ferrite-cli --bin ferrite
+FERRITE="$TARGET/debug/ferrite"
+cat > "$D/loop.S" <<'END'
+    .section .text.init
+    .globl _start
+_start:
+    la t0, counter
+1:  lw t1, 0(t0)
+    addi t1, t1, 1
+    sw t1, 0(t0)
+    j 1b
+    .data
+    .align 12
+counter: .word 0
+END
+printf 'ENTRY(_start)\nSECTIONS { . = 0x80000000; .text : { *(.text.init) } . = ALIGN(0x1000); .data : { *(.data) } }\n' > "$D/link.ld"
+riscv64-unknown-elf-gcc -march=rv64gc -mabi=lp64 -nostdlib -nostartfiles \
+    -T "$D/link.ld" "$D/loop.S" -o "$D/loop.elf"
+SPIKE=(-M spike -bios none -kernel "$D/loop.elf" -display none -S -name testvm)
+
+"$FERRITE" "${SPIKE[@]}" -qmp "unix:$D/f.sock,server=on,wait=off" > /dev/null &
+PID=$!; PIDS+=("$PID")
+wait_for_socket "$D/f.sock"
+"$PY" scripts/monitor/qemu_qmp_test.py --mtree "$D/f.sock"
+wait "$PID"
+[ ! -e "$D/f.sock" ]
+
+# qmp-shell on ferrite, through -chardev socket + -mon mode=control.
+"$FERRITE" "${SPIKE[@]}" -chardev "socket,id=qmp0,path=$D/fs.sock,server=on,wait=off" \
+    -mon chardev=qmp0,mode=control > /dev/null &
+PID=$!; PIDS+=("$PID")
+wait_for_socket "$D/fs.sock"
+printf 'query-status\ncont\nquery-status\nstop\nquery-name\n' \
+    | "$VENV/bin/qmp-shell" "$D/fs.sock" > "$D/fshell.out"
+grep -q '"status": "prelaunch"' "$D/fshell.out"
+grep -q '"status": "running"' "$D/fshell.out"
+grep -q '"name": "testvm"' "$D/fshell.out"
+"$PY" -c '
+import socket, sys
+s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); f = s.makefile("rb")
+f.readline(); s.sendall(b"{\"execute\":\"qmp_capabilities\"}{\"execute\":\"quit\"}")
+while f.readline(): pass
+' "$D/fs.sock"
+wait "$PID"
+echo "ferrite qmp-shell checks passed"
+
+# HMP on stdio with the running machine.
+printf 'info status\ncont\ninfo status\nstop\ninfo status\nquit\n' \
+    | "$FERRITE" "${SPIKE[@]}" -serial null -monitor stdio > "$D/fhmp.out"
+printf "QEMU 7.2.0 monitor - type 'help' for more information\r\n(qemu) VM status: paused (prelaunch)\r\n(qemu) (qemu) VM status: running\r\n(qemu) (qemu) VM status: paused\r\n(qemu) " \
+    | cmp - "$D/fhmp.out"
+echo "ferrite HMP stdio checks passed"
+
+# 5. The same client checks against QEMU itself, when installed.
 if command -v qemu-system-riscv64 >/dev/null; then
     qemu-system-riscv64 -M virt -display none -S -name testvm \
         -qmp "unix:$D/qemu.sock,server=on,wait=off" &
     PID=$!; PIDS+=("$PID")
     wait_for_socket "$D/qemu.sock"
-    "$PY" scripts/monitor/qemu_qmp_test.py "$D/qemu.sock"
+    "$PY" scripts/monitor/qemu_qmp_test.py --mtree "$D/qemu.sock"
     wait "$PID" || true
 fi

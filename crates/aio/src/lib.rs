@@ -116,5 +116,7 @@ pub use coroutine::{
 };
 pub use event_notifier::EventNotifier;
 pub use iothread::{IOTHREAD_POLL_MAX_NS_DEFAULT, IoThread, IoThreadError, IoThreadParams};
-pub use thread_pool::{Cancelled, THREAD_POOL_MAX_THREADS_DEFAULT, ThreadPool, ThreadPoolRequest};
+pub use thread_pool::{
+    THREAD_POOL_MAX_THREADS_DEFAULT, ThreadPool, ThreadPoolError, ThreadPoolRequest,
+};
 pub use timer::{ClockType, QemuClock, Timer};

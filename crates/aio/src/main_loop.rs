@@ -196,7 +196,11 @@ pub fn main_loop_should_exit() -> Option<ShutdownCause> {
         if let Some(h) = RESET_HANDLER.lock().as_ref() {
             h(cause);
         }
-        crate::cpus::resume_all_vcpus();
+        // QEMU's resume_all_vcpus() does nothing unless the VM is
+        // running: resetting a stopped VM must leave its vCPUs stopped.
+        if crate::runstate::runstate_is_running() {
+            crate::cpus::resume_all_vcpus();
+        }
         let st = crate::runstate::runstate_get();
         if !matches!(
             st,

@@ -11,13 +11,21 @@
 //!   `key=on`) and the stricter keyval parser (`-machine`, `-object`:
 //!   a bare `key` is an error) — with implied keys and `,,` escaping, plus
 //!   QEMU's size and boolean syntax.
+//! - [`monitors`]: `-qmp`, `-monitor`, `-chardev` + `-mon` turned into
+//!   QMP/HMP servers on the main loop.
 //! - [`config`]: the parsed command line as a typed [`config::VmConfig`],
 //!   with the cross-option checks QEMU makes before it builds a machine.
+//! - [`default_run`]: `ferrite` with no machine options boots the cached
+//!   Debian guest through the same parser (and `--print-default-command`).
+//! - [`guest_cmd`]: `ferrite guest fetch|path|list|seed`.
 //!
 //! Errors are [`CliError`]s whose `Display` is QEMU's text without the
 //! program-name prefix; the binary prints `ferrite: <error>` and exits 1.
 
 pub mod config;
+pub mod default_run;
+pub mod guest_cmd;
+pub mod monitors;
 pub mod options;
 pub mod opts;
 

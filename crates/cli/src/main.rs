@@ -12,23 +12,37 @@ use ferrite_aio::log::{LOG_ITEMS, parse_log_items, set_log_filename, set_log_mas
 use ferrite_aio::main_loop::{qemu_init_main_loop, qemu_main_loop, qemu_system_shutdown_request};
 use ferrite_aio::runstate::{ShutdownCause, vm_start};
 use ferrite_cli::config::{self, Action, VmConfig, check_smp_limits, version_banner};
+use ferrite_cli::monitors::{self, MonitorSpec};
 use ferrite_cli::{CliError, options};
 use ferrite_hw::chardev::{CharBackend, FileBackend, NullBackend, WriterBackend};
+use ferrite_machine::control::{BoardControl, BoardInfo, spike_machine_info, virt_machine_info};
 use ferrite_machine::htif::HtifExit;
 use ferrite_machine::spike::{SPIKE_CPUS_MAX, SPIKE_DEFAULT_RAM, Spike, SpikeConfig};
+use ferrite_monitor::QmpCore;
+use ferrite_monitor::events::EventBus;
+use ferrite_monitor::machine::VersionInfo;
 
-/// The machines `-machine help` lists; `virt` is listed once it can run.
-const MACHINES: &[(&str, &str)] = &[("spike", "RISC-V Spike board (default)")];
+/// The machines `-machine help` lists.
+const MACHINES: &[(&str, &str)] = &[
+    ("spike", "RISC-V Spike board (default)"),
+    ("virt", "RISC-V VirtIO board"),
+];
 
-/// The guest's requested exit status (HTIF exit, sifive_test fail code).
-static EXIT_CODE: AtomicI32 = AtomicI32::new(0);
+/// The guest's requested exit status (HTIF exit, sifive_test fail code);
+/// -1 until the guest asks. The first request wins: QEMU exits at once,
+/// ferrite's vCPUs may run a little longer before the main loop stops them.
+static EXIT_CODE: AtomicI32 = AtomicI32::new(-1);
+
+fn guest_exit(code: i32) {
+    let _ = EXIT_CODE.compare_exchange(-1, code, Ordering::SeqCst, Ordering::SeqCst);
+    qemu_system_shutdown_request(ShutdownCause::GuestShutdown);
+}
 
 struct ExitToMainLoop;
 
 impl HtifExit for ExitToMainLoop {
     fn exit(&self, code: u32) {
-        EXIT_CODE.store(code as i32, Ordering::SeqCst);
-        qemu_system_shutdown_request(ShutdownCause::GuestShutdown);
+        guest_exit(code as i32);
     }
 }
 
@@ -37,8 +51,16 @@ fn fail(e: impl std::fmt::Display) -> ExitCode {
     ExitCode::from(1)
 }
 
+mod virt;
+
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    // `ferrite guest ...` and the default run (no machine options: the
+    // cached guest's explicit command line) are decided before parsing.
+    use ferrite_cli::default_run::{Start, start};
+    let args = match start(std::env::args().skip(1).collect()) {
+        Start::Run(args) => args,
+        Start::Exit(code) => return code,
+    };
     let cfg = match config::parse(&args) {
         Ok(Action::Help) => {
             print!("{}", options::help_text("ferrite"));
@@ -125,9 +147,7 @@ fn run(cfg: &VmConfig) -> Result<ExitCode, CliError> {
     setup_logging(cfg)?;
     match cfg.machine.as_str() {
         "spike" => run_spike(cfg),
-        "virt" => Err(CliError::plain(
-            "machine 'virt' cannot run yet in this version of ferrite (its devices are not wired up); use -M spike for bare-metal programs",
-        )),
+        "virt" => virt::run_virt(cfg),
         _ => Err(CliError::plain(
             "unsupported machine type\nUse -machine help to list supported machines",
         )),
@@ -156,6 +176,7 @@ fn run_spike(cfg: &VmConfig) -> Result<ExitCode, CliError> {
         }
     }
     let console = console_backend(cfg)?;
+    let monitor_specs = monitor_specs_or_report(cfg)?;
     qemu_init_main_loop()
         .map_err(|e| CliError::plain(format!("cannot start the main loop: {e}")))?;
     let ram_size = cfg.memory.size.unwrap_or(SPIKE_DEFAULT_RAM);
@@ -176,17 +197,25 @@ fn run_spike(cfg: &VmConfig) -> Result<ExitCode, CliError> {
         })
         .map_err(|e| CliError::plain(e.to_string()))?
     };
+    let monitors = start_board_monitors(
+        cfg,
+        &monitor_specs,
+        board_info(cfg, ferrite_machine::boot::RESET_VECTOR, spike.roms.clone()),
+        &spike.address_space,
+        spike.vcpus.iter().map(|v| v.handle()).collect(),
+    )?;
     if !cfg.start_paused {
         let _bql = ferrite_aio::bql::bql_lock();
         vm_start();
     }
     let cause = qemu_main_loop();
+    monitors.shutdown();
     for v in &spike.vcpus {
         v.request_quit();
     }
     match cause {
         ShutdownCause::GuestShutdown => {
-            let code = EXIT_CODE.load(Ordering::SeqCst);
+            let code = EXIT_CODE.load(Ordering::SeqCst).max(0);
             Ok(ExitCode::from((code & 0xff) as u8))
         }
         ShutdownCause::HostSignal => {
@@ -199,9 +228,61 @@ fn run_spike(cfg: &VmConfig) -> Result<ExitCode, CliError> {
     }
 }
 
+/// The monitor configuration, with every error line QEMU would print.
+fn monitor_specs_or_report(cfg: &VmConfig) -> Result<Vec<MonitorSpec>, CliError> {
+    monitors::monitor_specs(cfg).map_err(|mut errs| {
+        let last = errs.pop().expect("at least one error");
+        for e in errs {
+            eprintln!("ferrite: {e}");
+        }
+        last
+    })
+}
+
+/// What `query-name`, `query-machines` and `query-cpus-fast` report.
+fn board_info(cfg: &VmConfig, reset_pc: u64, roms: Vec<(u64, Vec<u8>)>) -> BoardInfo {
+    BoardInfo {
+        name: cfg.name.clone(),
+        hart_qom_prefix: "/machine/soc0/harts".into(),
+        machines: MACHINES
+            .iter()
+            .map(|(m, _)| match *m {
+                "virt" => virt_machine_info(false),
+                _ => spike_machine_info(true),
+            })
+            .collect(),
+        reset_pc,
+        roms,
+    }
+}
+
+/// Connects the board to QMP/HMP and starts the monitors (call after the
+/// board is built, before `vm_start`; with `-S` the VM then waits for
+/// `cont`).
+fn start_board_monitors(
+    cfg: &VmConfig,
+    specs: &[MonitorSpec],
+    info: BoardInfo,
+    space: &ferrite_memory::AddressSpace,
+    vcpus: Vec<ferrite_machine::vcpu::VcpuHandle>,
+) -> Result<monitors::Monitors, CliError> {
+    let bus = EventBus::new();
+    let control = BoardControl::new(info, space.clone(), vcpus, bus.clone());
+    let mut chardevs: Vec<(String, String)> = specs
+        .iter()
+        .map(|s| (s.label.clone(), s.filename.clone()))
+        .collect();
+    if let Some(s) = cfg.serials.first() {
+        chardevs.push(("serial0".into(), s.clone()));
+    }
+    control.set_chardevs(chardevs);
+    let core = Arc::new(QmpCore::new(control, bus, VersionInfo::ferrite()));
+    monitors::start_monitors(&core, specs)
+}
+
 /// The text of an I/O error without Rust's " (os error N)" suffix, as C's
 /// `strerror` would print it.
-fn io_reason(e: &std::io::Error) -> String {
+pub(crate) fn io_reason(e: &std::io::Error) -> String {
     let s = e.to_string();
     match s.find(" (os error") {
         Some(i) => s[..i].to_string(),

@@ -15,16 +15,20 @@
 //!   version 17 and a parser used by tests.
 //! - [`loader`]: ELF64 (RISC-V) and Linux RISC-V `Image` header parsing, with
 //!   every offset bounds-checked because image files are user input.
+//! - [`control`]: the monitor's view of a running board (run state,
+//!   reset, vCPU state, guest memory, `info` texts).
 //! - [`boot`]: QEMU 7.2's placement rules for firmware, kernel, initrd and
 //!   device tree, and the reset ROM with its `fw_dynamic_info` hand-over block.
 
 pub mod boot;
+pub mod control;
 pub mod fdt;
 pub mod glue;
 pub mod htif;
 pub mod loader;
 pub mod spike;
 pub mod vcpu;
+pub mod virt;
 pub mod virt_fdt;
 
 #[cfg(test)]

@@ -65,6 +65,10 @@ pub struct Spike {
     pub vcpus: Vec<VcpuThread>,
     /// The HTIF, for console input.
     pub htif: Option<Arc<Htif>>,
+    /// Every image written at build time (program, device tree, reset
+    /// ROM) as `(address, bytes)`: QEMU's ROM blobs, which a system reset
+    /// copies into guest memory again (`rom_reset`).
+    pub roms: Vec<(u64, Vec<u8>)>,
 }
 
 /// A board-construction error, worded for the user.
@@ -164,6 +168,11 @@ impl Spike {
             .map_err(|e| BoardError::Other(format!("cannot set up 'riscv.spike.mrom': {e}")))?;
         system.add_subregion(SPIKE_MROM.0, &mrom);
         let space = AddressSpace::new(&system, "memory");
+        let mut roms: Vec<(u64, Vec<u8>)> = Vec::new();
+        let mut write_rom = |addr: u64, data: &[u8]| {
+            space.write_rom(addr, MEMTXATTRS_UNSPECIFIED, data);
+            roms.push((addr, data.to_vec()));
+        };
 
         // The program.
         let mut tohost = None;
@@ -182,7 +191,7 @@ impl Spike {
                             seg.paddr
                         )));
                     }
-                    space.write_rom(seg.paddr, MEMTXATTRS_UNSPECIFIED, &seg.data);
+                    write_rom(seg.paddr, &seg.data);
                 }
                 tohost = img.symbols.get("tohost").copied();
                 fromhost = img.symbols.get("fromhost").copied();
@@ -190,7 +199,7 @@ impl Spike {
                 if data.len() as u64 > cfg.ram_size {
                     return Err(BoardError::Kernel(k.clone(), None));
                 }
-                space.write_rom(SPIKE_DRAM_BASE, MEMTXATTRS_UNSPECIFIED, &data);
+                write_rom(SPIKE_DRAM_BASE, &data);
             }
         }
 
@@ -217,11 +226,24 @@ impl Spike {
         );
         system.add_subregion_overlap(base, &htif_mr, 1);
 
-        // CLINT: MSWI and MTIMER for every hart.
+        // The harts first, so that the interrupt lines are connected before
+        // the MTIMER raises MTIP at reset.
         let harts_irq = Arc::new(HartIrqs::default());
         let hirq: Arc<dyn HartIrq> = harts_irq.clone();
         let mtime = MtimeSource::new(Arc::new(VirtualClock), u64::from(TIMEBASE_FREQ));
         let n = cfg.harts as usize;
+        let mem = AsPhysMemory::new(space.clone());
+        let mut harts = Vec::new();
+        for h in 0..n {
+            let platform = HartPlatform::new(mtime.clone());
+            let mut hart = Hart::new(mem.clone(), platform.clone(), h as u64);
+            hart.cpu.common.pc = RESET_VECTOR;
+            platform.connect(hart.irq_lines());
+            harts.push(hart);
+        }
+        harts_irq.connect(harts.iter().map(Hart::irq_lines).collect());
+
+        // CLINT: MSWI and MTIMER for every hart.
         let msip = (0..n)
             .map(|h| hart_irq_line(&hirq, h, 3))
             .collect::<Vec<_>>();
@@ -254,31 +276,24 @@ impl Spike {
         let fdt = spike_fdt(cfg.ram_size, cfg.harts);
         let fdt_addr = boot::fdt_address(SPIKE_DRAM_BASE, cfg.ram_size, FDT_BUFFER_SIZE as u64);
         let blob = fdt.to_dtb(0);
-        space.write_rom(fdt_addr, MEMTXATTRS_UNSPECIFIED, &blob);
+        write_rom(fdt_addr, &blob);
         let rom = boot::reset_rom(SPIKE_DRAM_BASE, fdt_addr, 0);
-        space.write_rom(RESET_VECTOR, MEMTXATTRS_UNSPECIFIED, &rom);
+        write_rom(RESET_VECTOR, &rom);
 
         // Harts, each on its own thread.
-        let mem = AsPhysMemory::new(space.clone());
-        let mut lines = Vec::new();
         let mut vcpus = Vec::new();
-        for h in 0..n {
-            let platform = HartPlatform::new(mtime.clone());
-            let mut hart = Hart::new(mem.clone(), platform.clone(), h as u64);
-            hart.cpu.common.pc = RESET_VECTOR;
-            platform.connect(hart.irq_lines());
-            lines.push(hart.irq_lines());
+        for (h, hart) in harts.into_iter().enumerate() {
             vcpus.push(
                 VcpuThread::spawn(hart, h)
                     .map_err(|e| BoardError::Other(format!("cannot start vCPU thread: {e}")))?,
             );
         }
-        harts_irq.connect(lines);
         Ok(Spike {
             address_space: space,
             system,
             vcpus,
             htif: Some(htif),
+            roms,
         })
     }
 }

@@ -677,6 +677,17 @@ impl Inflight {
     }
 }
 
+/// One outstanding request's claim on its monitor's [`Inflight`] count,
+/// released when dropped, so that a queued request the dispatcher discards
+/// (at exit) cannot leave the connection waiting for it forever.
+struct InflightSlot(Arc<Inflight>);
+
+impl Drop for InflightSlot {
+    fn drop(&mut self) {
+        self.0.release();
+    }
+}
+
 fn serve_connection(
     core: &Arc<QmpCore>,
     dispatcher: &Arc<Dispatcher>,
@@ -742,14 +753,16 @@ fn serve_qmp(
                 1
             };
             inflight.acquire(max);
-            let (m, inf) = (mon.clone(), inflight.clone());
+            let (m, slot) = (mon.clone(), InflightSlot(inflight.clone()));
             let ok = dispatcher.submit(Box::new(move || {
+                // Dropping the slot (after the command, or unrun when the
+                // dispatcher discards its queue at exit) releases it.
+                let _slot = slot;
                 // Requests of a client that has gone are dropped
                 // (monitor_qmp_cleanup_queue_and_resume()).
                 if m.generation() == generation {
                     m.handle(msg);
                 }
-                inf.release();
             }));
             if !ok {
                 break 'conn;

@@ -1,0 +1,485 @@
+//! Monitors from the command line (QEMU: `system/vl.c`
+//! `monitor_parse()`/`mon_init_func()`, `chardev/char.c`
+//! `qemu_chr_parse_compat()`, `chardev/char-socket.c`).
+//!
+//! `-qmp SPEC`, `-monitor SPEC` and `-chardev ...,id=ID` plus
+//! `-mon chardev=ID,mode=control|readline` become [`MonitorSpec`]s
+//! ([`monitor_specs`]), which [`start_monitors`] turns into servers whose
+//! commands run on the `ferrite-aio` main loop. The forms accepted:
+//! `stdio`, `unix:PATH,server=on,wait=off`, `tcp:HOST:PORT,server=on,wait=off`
+//! (also the legacy `server,nowait`), `none`; `-chardev socket` with
+//! `path=` or `host=`/`port=`, and `-chardev stdio`. Errors use QEMU 7.2's
+//! texts. Client-mode sockets (`server=off`) and `wait=on` (block at
+//! start-up until a client connects) are refused with a clear message.
+
+use std::sync::Arc;
+
+use ferrite_monitor::QmpCore;
+use ferrite_monitor::server::{Dispatcher, MonitorMode, MonitorServer, SocketAddr};
+
+use crate::CliError;
+use crate::config::VmConfig;
+use crate::opts::{parse_bool, parse_qemu_opts};
+
+/// Where a monitor talks to its client.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum MonitorBackend {
+    /// The process's stdin/stdout.
+    Stdio,
+    /// A listening socket.
+    Socket(SocketAddr),
+}
+
+/// One monitor to start.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MonitorSpec {
+    /// QMP or HMP.
+    pub mode: MonitorMode,
+    /// Its transport.
+    pub backend: MonitorBackend,
+    /// The chardev's id (`compat_monitorN` for `-qmp`/`-monitor`).
+    pub label: String,
+    /// The chardev's `filename` as `info chardev` shows it.
+    pub filename: String,
+    /// The option as typed, for start-up errors.
+    pub location: String,
+}
+
+/// The socket options of a compat spec or a `-chardev socket`.
+struct SocketOpts {
+    server: bool,
+    wait: bool,
+}
+
+fn socket_opts(
+    params: &[(String, String)],
+    location: &str,
+    allowed_extra: &[&str],
+) -> Result<SocketOpts, CliError> {
+    let mut o = SocketOpts {
+        server: false,
+        wait: true,
+    };
+    for (k, v) in params {
+        match k.as_str() {
+            "server" => o.server = parse_bool(k, v).map_err(|e| CliError::at(location, e))?,
+            "wait" => o.wait = parse_bool(k, v).map_err(|e| CliError::at(location, e))?,
+            "nodelay" | "telnet" | "websocket" | "reconnect" | "tight" | "abstract" => {}
+            k if allowed_extra.contains(&k) => {}
+            _ => return Err(CliError::at(location, format!("Invalid parameter '{k}'"))),
+        }
+    }
+    Ok(o)
+}
+
+fn check_server(o: &SocketOpts, location: &str, what: &str) -> Result<(), CliError> {
+    if !o.server {
+        return Err(CliError::at(
+            location,
+            format!(
+                "client sockets are not supported by this version of ferrite; listen with {what},server=on,wait=off"
+            ),
+        ));
+    }
+    if o.wait {
+        return Err(CliError::at(
+            location,
+            format!(
+                "waiting for a client at start-up (wait=on, the default) is not supported by this version of ferrite; use {what},server=on,wait=off"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// `qemu_chr_parse_compat()` for the forms a monitor can use. `Ok(None)`
+/// is `-monitor none` (no monitor; QEMU refuses `-qmp none`).
+fn parse_compat(
+    spec: &str,
+    location: &str,
+    allow_none: bool,
+) -> Result<Option<(MonitorBackend, String)>, Vec<CliError>> {
+    let not_valid = || {
+        vec![
+            CliError::at(location, format!("'{spec}' is not a valid char driver")),
+            CliError::at(location, format!("parse error: {spec}")),
+        ]
+    };
+    if spec == "none" && allow_none {
+        return Ok(None);
+    }
+    if spec == "stdio" {
+        return Ok(Some((MonitorBackend::Stdio, "stdio".into())));
+    }
+    let (main, rest) = match spec.find(',') {
+        Some(i) => (&spec[..i], &spec[i + 1..]),
+        None => (spec, ""),
+    };
+    let (params, _) = parse_qemu_opts(rest, None).map_err(|e| vec![CliError::at(location, e)])?;
+    let (addr, what) = if let Some(p) = main.strip_prefix("unix:") {
+        if p.is_empty() {
+            return Err(vec![CliError::at(location, "Unable to parse FD number ")]);
+        }
+        (SocketAddr::Unix(p.into()), main)
+    } else if let Some(hp) = main.strip_prefix("tcp:") {
+        (SocketAddr::Tcp(hp.to_owned()), main)
+    } else {
+        return Err(not_valid());
+    };
+    let o = socket_opts(&params, location, &[])
+        .map_err(|e| vec![e, CliError::at(location, format!("parse error: {spec}"))])?;
+    check_server(&o, location, what).map_err(|e| vec![e])?;
+    Ok(Some((
+        MonitorBackend::Socket(addr),
+        format!("{main},server=on"),
+    )))
+}
+
+/// The monitors the command line asks for, in QEMU's creation order
+/// (`-mon`s, then `-qmp`/`-monitor` in command-line order, as QEMU's
+/// `monitor_parse()` turns those into `-mon`s). Each returned error is one
+/// line QEMU would print; the caller prints all and exits 1.
+pub fn monitor_specs(cfg: &VmConfig) -> Result<Vec<MonitorSpec>, Vec<CliError>> {
+    let mut out = Vec::new();
+    let mut stdio_used = false;
+    let mut check_stdio = |b: &MonitorBackend, loc: &str| -> Result<(), Vec<CliError>> {
+        if *b == MonitorBackend::Stdio {
+            if stdio_used {
+                return Err(vec![CliError::at(
+                    loc,
+                    "cannot use stdio by multiple character devices",
+                )]);
+            }
+            stdio_used = true;
+        }
+        Ok(())
+    };
+    // -chardev ids must be unique.
+    for (i, c) in cfg.chardevs.iter().enumerate() {
+        let Some(id) = c.get("id") else {
+            return Err(vec![CliError::at(&c.location, "chardev: no id specified")]);
+        };
+        if cfg.chardevs[..i].iter().any(|p| p.get("id") == Some(id)) {
+            return Err(vec![CliError::at(
+                &c.location,
+                format!("Duplicate ID '{id}' for chardev"),
+            )]);
+        }
+    }
+    for m in &cfg.mons {
+        let loc = m.location.as_str();
+        let Some(id) = m.get("chardev") else {
+            return Err(vec![CliError::at(loc, "Parameter 'chardev' is missing")]);
+        };
+        let mode = match m.get("mode").unwrap_or("readline") {
+            "readline" => MonitorMode::Readline,
+            "control" => MonitorMode::Control,
+            v => {
+                return Err(vec![CliError::at(
+                    loc,
+                    format!("Parameter 'mode' does not accept value '{v}'"),
+                )]);
+            }
+        };
+        if let Some((k, _)) = m
+            .params
+            .iter()
+            .find(|(k, _)| !matches!(k.as_str(), "chardev" | "mode" | "pretty"))
+        {
+            return Err(vec![CliError::at(loc, format!("Invalid parameter '{k}'"))]);
+        }
+        let Some(c) = cfg.chardevs.iter().find(|c| c.get("id") == Some(id)) else {
+            return Err(vec![CliError::at(
+                loc,
+                format!("chardev \"{id}\" not found"),
+            )]);
+        };
+        let cloc = c.location.as_str();
+        let (backend, filename) = match c.get("backend").unwrap_or("") {
+            "stdio" => (MonitorBackend::Stdio, "stdio".to_owned()),
+            "socket" => {
+                let rest: Vec<(String, String)> = c
+                    .params
+                    .iter()
+                    .filter(|(k, _)| !matches!(k.as_str(), "backend" | "id"))
+                    .cloned()
+                    .collect();
+                let o = socket_opts(&rest, cloc, &["path", "host", "port"]).map_err(|e| vec![e])?;
+                let (addr, main) = match (c.get("path"), c.get("host"), c.get("port")) {
+                    (Some(p), _, _) => (SocketAddr::Unix(p.into()), format!("unix:{p}")),
+                    (None, h, Some(port)) => {
+                        let h = h.unwrap_or("");
+                        (
+                            SocketAddr::Tcp(format!("{h}:{port}")),
+                            format!("tcp:{h}:{port}"),
+                        )
+                    }
+                    _ => {
+                        return Err(vec![CliError::at(cloc, "Unable to parse FD number ")]);
+                    }
+                };
+                check_server(&o, cloc, &main).map_err(|e| vec![e])?;
+                (MonitorBackend::Socket(addr), format!("{main},server=on"))
+            }
+            b @ ("null" | "file" | "pipe" | "pty" | "udp" | "ringbuf" | "memory" | "mux"
+            | "serial" | "tty" | "parallel" | "vc" | "msmouse" | "braille" | "testdev"
+            | "spicevmc" | "spiceport" | "qemu-vdagent" | "dbus") => {
+                return Err(vec![CliError::at(
+                    cloc,
+                    format!(
+                        "chardev backend '{b}' cannot carry a monitor in this version of ferrite (use socket or stdio)"
+                    ),
+                )]);
+            }
+            b => {
+                return Err(vec![CliError::at(
+                    cloc,
+                    format!("'{b}' is not a valid char driver name"),
+                )]);
+            }
+        };
+        check_stdio(&backend, cloc)?;
+        out.push(MonitorSpec {
+            mode,
+            backend,
+            label: id.to_owned(),
+            filename,
+            location: loc.to_owned(),
+        });
+    }
+    // QEMU numbers the chardevs of -monitor and -qmp together
+    // (compat_monitor0, compat_monitor1, ...) in command-line order; the
+    // config keeps the two lists apart, so -monitor comes first here.
+    let mut n = 0;
+    let compat = cfg
+        .monitors
+        .iter()
+        .map(|s| (s, MonitorMode::Readline, "-monitor"))
+        .chain(cfg.qmps.iter().map(|s| (s, MonitorMode::Control, "-qmp")));
+    for (spec, mode, opt) in compat {
+        let loc = format!("{opt} {spec}");
+        let Some((backend, filename)) = parse_compat(spec, &loc, mode == MonitorMode::Readline)?
+        else {
+            continue;
+        };
+        check_stdio(&backend, &loc)?;
+        out.push(MonitorSpec {
+            mode,
+            backend,
+            label: format!("compat_monitor{n}"),
+            filename,
+            location: loc,
+        });
+        n += 1;
+    }
+    Ok(out)
+}
+
+/// The running monitors.
+pub struct Monitors {
+    dispatcher: Arc<Dispatcher>,
+    servers: Vec<MonitorServer>,
+}
+
+/// Starts every monitor on the main loop (which must be initialised).
+/// A socket that cannot be bound is reported with QEMU's text.
+pub fn start_monitors(core: &Arc<QmpCore>, specs: &[MonitorSpec]) -> Result<Monitors, CliError> {
+    let dispatcher = Dispatcher::start_on_main_loop(core.clone());
+    let mut servers = Vec::new();
+    for s in specs {
+        let started = match &s.backend {
+            MonitorBackend::Stdio => {
+                MonitorServer::start_stdio(core.clone(), dispatcher.clone(), s.mode)
+            }
+            MonitorBackend::Socket(addr) => {
+                MonitorServer::start(core.clone(), dispatcher.clone(), addr, s.mode)
+            }
+        };
+        match started {
+            Ok(srv) => servers.push(srv),
+            Err(e) => {
+                dispatcher.exit();
+                return Err(CliError::at(&s.location, e.to_string()));
+            }
+        }
+    }
+    Ok(Monitors {
+        dispatcher,
+        servers,
+    })
+}
+
+impl Monitors {
+    /// Whether no monitor was configured.
+    pub fn is_empty(&self) -> bool {
+        self.servers.is_empty()
+    }
+
+    /// Ends every monitor after the main loop has exited: sends what is
+    /// queued (e.g. the reply to `quit`, the `SHUTDOWN` event), closes the
+    /// connections and removes the socket files.
+    pub fn shutdown(self) {
+        self.dispatcher.exit();
+        for s in self.servers {
+            s.shutdown();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{Action, parse};
+
+    fn cfg(args: &[&str]) -> VmConfig {
+        let a: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+        match parse(&a) {
+            Ok(Action::Run(c)) => *c,
+            other => panic!("unexpected parse result {other:?}"),
+        }
+    }
+
+    fn errs(args: &[&str]) -> Vec<String> {
+        monitor_specs(&cfg(args))
+            .expect_err("should fail")
+            .iter()
+            .map(|e| e.to_string())
+            .collect()
+    }
+
+    #[test]
+    fn qmp_and_monitor_specs() {
+        let c = cfg(&[
+            "-monitor",
+            "stdio",
+            "-qmp",
+            "unix:/tmp/a.sock,server=on,wait=off",
+            "-qmp",
+            "tcp:127.0.0.1:0,server,nowait",
+        ]);
+        let s = monitor_specs(&c).unwrap();
+        assert_eq!(s.len(), 3);
+        assert_eq!(s[0].mode, MonitorMode::Readline);
+        assert_eq!(s[0].backend, MonitorBackend::Stdio);
+        assert_eq!(s[0].label, "compat_monitor0");
+        assert_eq!(s[1].mode, MonitorMode::Control);
+        assert_eq!(
+            s[1].backend,
+            MonitorBackend::Socket(SocketAddr::Unix("/tmp/a.sock".into()))
+        );
+        assert_eq!(s[1].filename, "unix:/tmp/a.sock,server=on");
+        assert_eq!(
+            s[2].backend,
+            MonitorBackend::Socket(SocketAddr::Tcp("127.0.0.1:0".into()))
+        );
+        assert_eq!(s[2].label, "compat_monitor2");
+    }
+
+    #[test]
+    fn chardev_and_mon() {
+        let c = cfg(&[
+            "-chardev",
+            "socket,id=c0,path=/tmp/c0.sock,server=on,wait=off",
+            "-mon",
+            "chardev=c0,mode=control",
+            "-chardev",
+            "socket,id=c1,host=127.0.0.1,port=0,server=on,wait=off",
+            "-mon",
+            "c1",
+        ]);
+        let s = monitor_specs(&c).unwrap();
+        assert_eq!(s[0].mode, MonitorMode::Control);
+        assert_eq!(s[0].label, "c0");
+        assert_eq!(
+            s[0].backend,
+            MonitorBackend::Socket(SocketAddr::Unix("/tmp/c0.sock".into()))
+        );
+        assert_eq!(s[1].mode, MonitorMode::Readline);
+        assert_eq!(s[1].filename, "tcp:127.0.0.1:0,server=on");
+        assert!(
+            monitor_specs(&cfg(&["-monitor", "none"]))
+                .unwrap()
+                .is_empty()
+        );
+    }
+
+    /// The texts are QEMU 7.2's (qemu-system-riscv64 -M spike ...).
+    #[test]
+    fn qemu_error_texts() {
+        assert_eq!(
+            errs(&["-qmp", "foo:bar"]),
+            [
+                "-qmp foo:bar: 'foo:bar' is not a valid char driver",
+                "-qmp foo:bar: parse error: foo:bar"
+            ]
+        );
+        assert_eq!(
+            errs(&["-qmp", "none"]),
+            [
+                "-qmp none: 'none' is not a valid char driver",
+                "-qmp none: parse error: none"
+            ]
+        );
+        assert_eq!(
+            errs(&["-qmp", "unix:/tmp/q.sock,server=on,wait=off,bogus=1"]),
+            [
+                "-qmp unix:/tmp/q.sock,server=on,wait=off,bogus=1: Invalid parameter 'bogus'",
+                "-qmp unix:/tmp/q.sock,server=on,wait=off,bogus=1: parse error: unix:/tmp/q.sock,server=on,wait=off,bogus=1"
+            ]
+        );
+        assert_eq!(
+            errs(&["-mon", "chardev=nope"]),
+            ["-mon chardev=nope: chardev \"nope\" not found"]
+        );
+        assert_eq!(
+            errs(&["-mon", "mode=control"]),
+            ["-mon mode=control: Parameter 'chardev' is missing"]
+        );
+        assert_eq!(
+            errs(&[
+                "-chardev",
+                "socket,id=c0,path=/tmp/c0.sock,server=on,wait=off",
+                "-mon",
+                "chardev=c0,mode=bogus"
+            ]),
+            ["-mon chardev=c0,mode=bogus: Parameter 'mode' does not accept value 'bogus'"]
+        );
+        assert_eq!(
+            errs(&["-chardev", "socket,id=c0", "-mon", "c0"]),
+            ["-chardev socket,id=c0: Unable to parse FD number "]
+        );
+        assert_eq!(
+            errs(&["-chardev", "socket,path=/tmp/x"]),
+            ["-chardev socket,path=/tmp/x: chardev: no id specified"]
+        );
+        assert_eq!(
+            errs(&["-chardev", "bogus,id=x", "-mon", "x"]),
+            ["-chardev bogus,id=x: 'bogus' is not a valid char driver name"]
+        );
+        assert_eq!(
+            errs(&[
+                "-chardev",
+                "socket,id=c0,path=/tmp/a,server=on,wait=off",
+                "-chardev",
+                "socket,id=c0,path=/tmp/b,server=on,wait=off"
+            ]),
+            ["-chardev socket,id=c0,path=/tmp/b,server=on,wait=off: Duplicate ID 'c0' for chardev"]
+        );
+        assert_eq!(
+            errs(&["-monitor", "stdio", "-qmp", "stdio"]),
+            ["-qmp stdio: cannot use stdio by multiple character devices"]
+        );
+        assert_eq!(
+            errs(&["-qmp", "unix:"]),
+            ["-qmp unix:: Unable to parse FD number "]
+        );
+    }
+
+    #[test]
+    fn unsupported_socket_modes_are_refused_clearly() {
+        let e = errs(&["-qmp", "unix:/tmp/q.sock"]);
+        assert!(e[0].contains("client sockets are not supported"), "{e:?}");
+        let e = errs(&["-qmp", "unix:/tmp/q.sock,server=on"]);
+        assert!(e[0].contains("wait=on"), "{e:?}");
+    }
+}
