@@ -581,6 +581,66 @@ mod tests {
         assert_eq!(map.node_count(), 45);
     }
 
+    struct NoIommu;
+    impl crate::iommu::IommuMemoryRegionOps for NoIommu {
+        fn translate(
+            &self,
+            addr: crate::HwAddr,
+            _: crate::iommu::IommuAccessFlags,
+            _: u32,
+        ) -> crate::iommu::IommuTlbEntry {
+            crate::iommu::IommuTlbEntry {
+                target_as: None,
+                iova: addr & !0xfff,
+                translated_addr: 0,
+                addr_mask: 0xfff,
+                perm: crate::iommu::IommuAccessFlags::NONE,
+            }
+        }
+    }
+
+    /// Section numbering worked out by hand from QEMU's rules: a range
+    /// with an unaligned head and tail gives a `(noname)` subpage section
+    /// before each partial piece, and its whole pages one section; the
+    /// second range joins the existing subpage. Labels: by index for 0–3,
+    /// `[iommu]` for IOMMU leaves, `[ROOT]` for the view's root.
+    #[test]
+    fn dump_numbers_sections_like_qemu() {
+        let root = MemoryRegion::new_container("root", u64::MAX);
+        let a = MemoryRegion::new_reservation("a", 0x2000);
+        root.add_subregion(0x1800, &a);
+        root.add_subregion(
+            0x3800,
+            &MemoryRegion::new_iommu("smmu", 0x100, std::sync::Arc::new(NoIommu)),
+        );
+        let fv = FlatView::render(&root);
+        let d = fv.dispatch_dump();
+        let sections: Vec<&str> = d.lines().filter(|l| l.contains(" #")).collect();
+        assert_eq!(
+            sections,
+            [
+                "      #0 @0000000000000000..ffffffffffffffff (noname) [unassigned]",
+                "      #1 @0000000000001000..0000000000001fff (noname) [not dirty]",
+                "      #2 @0000000000001800..0000000000001fff a [ROM]",
+                "      #3 @0000000000002000..0000000000002fff a [watch]",
+                "      #4 @0000000000003000..0000000000003fff (noname)",
+                "      #5 @0000000000003000..00000000000037ff a",
+                "      #6 @0000000000003800..00000000000038ff smmu [iommu]",
+            ]
+        );
+        // Page 1 → subpage #1, page 2 → #3, page 3 → subpage #4.
+        assert!(d.contains("\t  1       skip=0  ptr=#1\n"), "{d}");
+        assert!(d.contains("\t  2       skip=0  ptr=#3\n"), "{d}");
+        assert!(d.contains("\t  3       skip=0  ptr=#4\n"), "{d}");
+        // A terminating root shows as [ROOT].
+        let io = MemoryRegion::new_reservation("io", 0x10000);
+        let d = FlatView::render(&io).dispatch_dump();
+        assert!(
+            d.contains("      #1 @0000000000000000..000000000000ffff io [not dirty] [ROOT]\n"),
+            "{d}"
+        );
+    }
+
     #[test]
     fn scattered_ranges_fall_back_to_search() {
         // Each range alone in its own 2^40-byte slot, unaligned: three
