@@ -235,7 +235,7 @@ impl Spike {
         let mem = AsPhysMemory::new(space.clone());
         let mut harts = Vec::new();
         for h in 0..n {
-            let platform = HartPlatform::new(mtime.clone());
+            let platform = HartPlatform::without_rdtime(mtime.clone());
             let mut hart = Hart::new(mem.clone(), platform.clone(), h as u64);
             hart.cpu.common.pc = RESET_VECTOR;
             platform.connect(hart.irq_lines());

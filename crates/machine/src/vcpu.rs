@@ -95,15 +95,30 @@ pub struct HartPlatform {
     mtime: Arc<MtimeSource>,
     lines: OnceLock<Arc<IrqLines>>,
     timer: Mutex<Option<Timer>>,
+    has_time: bool,
 }
 
 impl HartPlatform {
-    /// A platform reading `mtime`.
+    /// A platform reading `mtime`, which the hart's `time` CSR also reads
+    /// (QEMU's `virt`, which installs an rdtime function).
     pub fn new(mtime: Arc<MtimeSource>) -> Arc<Self> {
         Arc::new(HartPlatform {
             mtime,
             lines: OnceLock::new(),
             timer: Mutex::new(None),
+            has_time: true,
+        })
+    }
+
+    /// A platform whose `mtime` only the CLINT registers show: reading the
+    /// `time` CSR is an illegal instruction, as on QEMU 7.2's `spike`,
+    /// which installs no rdtime function.
+    pub fn without_rdtime(mtime: Arc<MtimeSource>) -> Arc<Self> {
+        Arc::new(HartPlatform {
+            mtime,
+            lines: OnceLock::new(),
+            timer: Mutex::new(None),
+            has_time: false,
         })
     }
 
@@ -116,6 +131,10 @@ impl HartPlatform {
 impl Platform for HartPlatform {
     fn time(&self) -> u64 {
         self.mtime.read()
+    }
+
+    fn has_time(&self) -> bool {
+        self.has_time
     }
 
     fn set_stimecmp_deadline(&self, _hartid: u64, deadline: Option<u64>) {

@@ -190,7 +190,9 @@ impl Csrs {
             mcountinhibit: 0,
             menvcfg: 0,
             senvcfg: 0,
-            stimecmp: u64::MAX,
+            // QEMU 7.2 resets stimecmp to 0 (the bare-metal sstc test reads
+            // it back); STIP only follows it once menvcfg.STCE is set.
+            stimecmp: 0,
             mhartid: hartid,
             frm: 0,
             fflags: 0,
@@ -418,6 +420,18 @@ pub fn csr_write(cpu: &mut RiscvCpu, csr: u16, v: u64) -> CsrResult<()> {
         0x14D => {
             c.stimecmp = v;
             let hart = c.mhartid;
+            if c.menvcfg & MENVCFG_STCE == 0 {
+                // QEMU 7.2 quirk (riscv_timer_write_timecmp): the
+                // comparison runs on every write whatever STCE says, and
+                // with STCE clear it drives the software-writable STIP: a
+                // reached value sets it, a future one clears it
+                // (docs/divergences.md).
+                if cpu.platform.time() >= v {
+                    c.mip_sw |= irq::STIP;
+                } else {
+                    c.mip_sw &= !irq::STIP;
+                }
+            }
             cpu.platform.set_stimecmp_deadline(hart, Some(v));
         }
         0x180 => {
