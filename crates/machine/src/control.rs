@@ -426,12 +426,11 @@ impl MachineControl for BoardControl {
                 Some(out)
             }
             "mtree" => {
-                // `-d` (the dispatch tree) is not rendered: Ferrite's
-                // dispatch is not QEMU's radix tree.
                 let opts = MtreeOptions {
                     flatview: args.contains(&"-f"),
                     owner: args.contains(&"-o"),
                     disabled: args.contains(&"-D"),
+                    dispatch: args.contains(&"-d"),
                 };
                 Some(mtree_info(opts))
             }

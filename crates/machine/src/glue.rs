@@ -120,7 +120,9 @@ impl PhysMemory for AsPhysMemory {
                 handle: 0,
                 avail: len,
             },
-            PhysTarget::Mmio { fr, .. } => {
+            // Accesses behind an IOMMU are translated on every access by the
+            // address space's dispatch (the slow path), like MMIO.
+            PhysTarget::Mmio { fr, .. } | PhysTarget::Iommu { fr, .. } => {
                 let end = fr.end();
                 let avail = u64::try_from(end - u128::from(paddr)).unwrap_or(u64::MAX);
                 Section::Mmio { handle: 0, avail }

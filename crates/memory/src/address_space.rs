@@ -71,7 +71,12 @@ pub(crate) struct AsInner {
     pub(crate) ioeventfds: Mutex<Vec<AsIoeventfd>>,
     bounce_used: AtomicUsize,
     max_bounce: usize,
+    map_clients: Mutex<Vec<MapClient>>,
 }
+
+/// Callback run when bounce-buffer space frees up (QEMU: the bottom half
+/// passed to `address_space_register_map_client`).
+pub type MapClient = Box<dyn FnOnce() + Send>;
 
 /// A view of the region graph from one bus master (QEMU `AddressSpace`).
 /// Cloning yields another handle to the same AS.
@@ -138,6 +143,23 @@ fn translate_in<R>(
     attrs: MemTxAttrs,
     f: impl FnOnce(Tx<'_>) -> R,
 ) -> R {
+    translate_hops(fv, addr, len, is_write, attrs, 0, f)
+}
+
+/// Most IOMMU hops one access may take; a translation loop (an IOMMU
+/// mapping back into itself, which guest page tables could set up) ends
+/// as unassigned instead of recursing forever.
+pub(crate) const MAX_IOMMU_HOPS: u32 = 16;
+
+fn translate_hops<R>(
+    fv: &FlatView,
+    addr: HwAddr,
+    len: u64,
+    is_write: bool,
+    attrs: MemTxAttrs,
+    hops: u32,
+    f: impl FnOnce(Tx<'_>) -> R,
+) -> R {
     let Some(i) = fv.lookup_index(addr) else {
         return f(Tx {
             fv,
@@ -164,7 +186,16 @@ fn translate_in<R>(
         let addr = (e.translated_addr & !e.addr_mask) | (xlat & e.addr_mask);
         let len = len.min(((addr | e.addr_mask) - addr).saturating_add(1));
         let g = target.0.current_map.load();
-        return translate_in(&g, addr, len, is_write, attrs, f);
+        if hops >= MAX_IOMMU_HOPS {
+            let empty = transaction::EMPTY_VIEW.clone();
+            return f(Tx {
+                fv: &empty,
+                index: None,
+                xlat: addr,
+                len,
+            });
+        }
+        return translate_hops(&g, addr, len, is_write, attrs, hops + 1, f);
     }
     let mut len = len;
     if fr.mr.0.ram || fr.is_direct(false) {
@@ -309,6 +340,7 @@ impl AddressSpace {
                 ioeventfds: Mutex::new(Vec::new()),
                 bounce_used: AtomicUsize::new(0),
                 max_bounce: DEFAULT_MAX_BOUNCE_BUFFER_SIZE,
+                map_clients: Mutex::new(Vec::new()),
             });
             ADDRESS_SPACES.lock().push(Arc::downgrade(&inner));
             transaction::update_ioeventfds(&inner);
@@ -380,8 +412,9 @@ impl AddressSpace {
         let mut fv = self.flatview();
         let mut addr = addr;
         let mut plen = len;
+        let mut hops = 0;
         loop {
-            let Some(i) = fv.lookup_index(addr) else {
+            let Some(i) = fv.lookup_index(addr).filter(|_| hops <= MAX_IOMMU_HOPS) else {
                 return Translation {
                     fv,
                     index: None,
@@ -392,6 +425,7 @@ impl AddressSpace {
             let fr = &fv.ranges()[i];
             let xlat = addr - fr.start + fr.offset_in_region;
             if let Some(ops) = fr.mr.iommu_ops() {
+                hops += 1;
                 let idx = ops.attrs_to_index(attrs);
                 let e = ops.translate(xlat, IommuAccessFlags::for_access(is_write), idx);
                 let need = IommuAccessFlags::for_access(is_write);
@@ -497,10 +531,15 @@ impl AddressSpace {
             let mut total = t.len.min(len);
             let (mr, xlat0) = (fr.mr.clone(), t.xlat);
             while total < len {
-                let t2 = self.translate(addr + total, len - total, is_write, attrs);
+                let Some(next) = addr.checked_add(total) else {
+                    break;
+                };
+                let t2 = self.translate(next, len - total, is_write, attrs);
                 match t2.range() {
                     Some(f2)
-                        if f2.mr == mr && t2.xlat == xlat0 + total && f2.is_direct(is_write) =>
+                        if f2.mr == mr
+                            && t2.xlat == xlat0.wrapping_add(total)
+                            && f2.is_direct(is_write) =>
                     {
                         total += t2.len.min(len - total);
                     }
@@ -571,7 +610,24 @@ impl AddressSpace {
                     let _ = self.write(addr, attrs, &buf[..access_len]);
                 }
                 self.0.bounce_used.fetch_sub(buf.len(), Ordering::AcqRel);
+                // Wake everyone waiting for bounce space (QEMU schedules
+                // and drops every registered map client).
+                let clients = std::mem::take(&mut *self.0.map_clients.lock());
+                for c in clients {
+                    c();
+                }
             }
+        }
+    }
+
+    /// `address_space_register_map_client`: runs `client` once bounce
+    /// space is available — now if some is free, else after the next
+    /// bounce-buffer unmap. Use after [`map`](Self::map) returned `None`.
+    pub fn register_map_client(&self, client: MapClient) {
+        if self.0.bounce_used.load(Ordering::Acquire) < self.0.max_bounce {
+            client();
+        } else {
+            self.0.map_clients.lock().push(client);
         }
     }
 }

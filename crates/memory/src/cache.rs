@@ -295,7 +295,10 @@ impl AddressSpace {
         let mut as_ = self.clone();
         let mut cur = addr;
         let mut mask: u64 = u64::MAX;
-        loop {
+        for hop in 0.. {
+            if hop > crate::address_space::MAX_IOMMU_HOPS {
+                return None;
+            }
             let fv = as_.flatview();
             let fr = fv.lookup(cur)?;
             let xlat = cur - fr.start() + fr.offset_in_region();

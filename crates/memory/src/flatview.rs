@@ -5,14 +5,17 @@
 //! A [`FlatView`] is a sorted array of non-overlapping [`FlatRange`]s, each
 //! naming the *leaf* region that serves it and the offset inside that
 //! region. It never changes after it is built; AddressSpaces publish new
-//! ones atomically (see [`crate::AddressSpace`]). Lookups are a binary
-//! search over a dense array of range starts (see `docs/benchmarks.md` for
-//! the comparison with QEMU's phys-map radix tree).
+//! ones atomically (see [`crate::AddressSpace`]). Lookups walk the view's
+//! phys map, a radix table over page numbers built right after rendering
+//! in the shape of QEMU's `AddressSpaceDispatch` (see the `phys_map` module
+//! and `docs/benchmarks.md`); views too fragmented for the table's node
+//! budget use a binary search over the range starts instead.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use crate::phys_map::{Leaf, PhysMap};
 use crate::region::{MemoryRegion, MrInner, RegionKind};
 use crate::types::*;
 
@@ -178,8 +181,16 @@ pub enum PhysTarget<'a> {
         /// The range.
         fr: &'a FlatRange,
     },
-    /// MMIO (also ROM devices in MMIO mode, RAM devices, IOMMUs): dispatch
-    /// to `fr.mr()` at `offset`.
+    /// An IOMMU region: resolve with [`crate::AddressSpace::translate`]
+    /// (or [`crate::AddressSpace::get_iotlb_entry`]) instead.
+    Iommu {
+        /// Offset inside the IOMMU region.
+        offset: u64,
+        /// The range.
+        fr: &'a FlatRange,
+    },
+    /// MMIO (also ROM devices in MMIO mode and RAM devices): dispatch to
+    /// `fr.mr()` at `offset`.
     Mmio {
         /// Offset inside the leaf region.
         offset: u64,
@@ -195,8 +206,11 @@ static NEXT_GENERATION: AtomicU64 = AtomicU64::new(1);
 /// An immutable rendering of one region tree (QEMU `FlatView`).
 pub struct FlatView {
     ranges: Vec<FlatRange>,
-    /// `ranges[i].start`, dense, for the binary search.
+    /// `ranges[i].start`, dense, for the binary search (subpages and views
+    /// without a phys map).
     starts: Vec<u64>,
+    /// The radix table (QEMU's dispatch), if within its node budget.
+    map: Option<PhysMap>,
     root: Option<MemoryRegion>,
     generation: u64,
 }
@@ -217,6 +231,7 @@ impl FlatView {
         FlatView {
             ranges: Vec::new(),
             starts: Vec::new(),
+            map: None,
             root: None,
             generation: NEXT_GENERATION.fetch_add(1, Ordering::Relaxed),
         }
@@ -242,10 +257,12 @@ impl FlatView {
             }
             ranges.push(fr);
         }
-        let starts = ranges.iter().map(|r| r.start).collect();
+        let starts: Vec<u64> = ranges.iter().map(|r| r.start).collect();
+        let map = PhysMap::build(&ranges);
         FlatView {
             ranges,
             starts,
+            map,
             root: Some(root.clone()),
             generation: NEXT_GENERATION.fetch_add(1, Ordering::Relaxed),
         }
@@ -269,16 +286,51 @@ impl FlatView {
     /// Index of the range containing `addr`.
     #[inline]
     pub fn lookup_index(&self, addr: u64) -> Option<usize> {
-        let i = self.starts.partition_point(|&s| s <= addr);
-        if i == 0 {
-            return None;
-        }
-        let fr = &self.ranges[i - 1];
-        if u128::from(addr) < fr.end() {
-            Some(i - 1)
+        let i = match &self.map {
+            Some(map) => match map.find(addr) {
+                Leaf::Unassigned => return None,
+                // Compaction skips levels, so the page's range may not be
+                // this address's: the containment check below decides.
+                Leaf::Range(i) => i,
+                Leaf::Subpage { first, count } => {
+                    let j = self.starts[first..first + count].partition_point(|&s| s <= addr);
+                    if j == 0 {
+                        return None;
+                    }
+                    first + j - 1
+                }
+            },
+            None => {
+                let j = self.starts.partition_point(|&s| s <= addr);
+                if j == 0 {
+                    return None;
+                }
+                j - 1
+            }
+        };
+        let fr = &self.ranges[i];
+        if addr >= fr.start && u128::from(addr) < fr.end() {
+            Some(i)
         } else {
             None
         }
+    }
+
+    /// Whether lookups use the phys map (false for views too fragmented
+    /// for its node budget, which use a binary search).
+    pub fn has_phys_map(&self) -> bool {
+        self.map.is_some()
+    }
+
+    /// The `Dispatch` section of `info mtree -f -d` for this view, in QEMU
+    /// 7.2's format (see [`crate::mtree`]; no ` [MRU]` marker since
+    /// there is no shared MRU section); empty for a view without
+    /// ranges or root, which QEMU does not dump either.
+    pub fn dispatch_dump(&self) -> String {
+        if self.ranges.is_empty() || self.root.is_none() {
+            return String::new();
+        }
+        crate::phys_map::dispatch_dump(&self.ranges, self.root.as_ref())
     }
 
     /// The range containing `addr` (QEMU `flatview_lookup`/`address_space_lookup_region`).
@@ -325,6 +377,7 @@ impl FlatView {
                 offset,
                 fr,
             },
+            RegionKind::Iommu => PhysTarget::Iommu { offset, fr },
             _ => PhysTarget::Mmio { offset, fr },
         }
     }
@@ -411,8 +464,7 @@ impl Renderer {
             }
             gaps
         };
-        let mrh = MemoryRegion::from_inner(mr);
-        let dirty_log_mask = mrh.dirty_log_mask_with(own_mask);
+        let dirty_log_mask = mr.dirty_log_mask_with(own_mask);
         let (host0, ram0) = match &mr.ram_block {
             Some(b) => (b.host() as usize, b.offset()),
             None => (0, 0),
@@ -421,7 +473,7 @@ impl Renderer {
             self.covered.insert(s, e);
             let off = (s - base) as u64;
             self.out.push(FlatRange {
-                mr: mrh.clone(),
+                mr: MemoryRegion(mr.clone()),
                 start: s as u64,
                 size: (e - s) as u128,
                 offset_in_region: off,

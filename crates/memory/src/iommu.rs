@@ -82,6 +82,12 @@ pub trait IommuMemoryRegionOps: Send + Sync {
     fn num_indexes(&self) -> u32 {
         1
     }
+    /// Class-specific replay (QEMU `IOMMUMemoryRegionClass::replay`):
+    /// return `true` after sending the current mappings to `n` yourself;
+    /// the default returns `false` and the generic page walk is used.
+    fn replay(&self, n: &IommuNotifier) -> bool {
+        false
+    }
 }
 
 /// Event delivered to notifiers (QEMU `IOMMUTLBEvent`).
@@ -190,12 +196,15 @@ impl MemoryRegion {
         }
     }
 
-    /// `memory_region_iommu_replay` (default implementation): walks the
-    /// region in minimum-page steps and sends a MAP for every valid
-    /// translation to `n`.
+    /// `memory_region_iommu_replay`: the IOMMU's own replay if it has one,
+    /// else a walk of the region in minimum-page steps sending a MAP for
+    /// every valid translation to `n`.
     pub fn iommu_replay(&self, n: &IommuNotifier) {
         let mr = self.iommu_target();
         let ops = mr.iommu_ops().expect("iommu").clone();
+        if ops.replay(n) {
+            return;
+        }
         let gran = ops.get_min_page_size().max(1);
         let size = mr.size128();
         let mut addr: u128 = 0;

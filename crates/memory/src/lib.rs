@@ -27,7 +27,61 @@
 //!   the `ld*`/`st*` helpers, [`AddressSpace::map`], or, on a CPU's fast
 //!   path, [`FlatView::translate`] which classifies an address as RAM
 //!   (host pointer, ram_addr, writability, dirty clients), ROM device,
-//!   MMIO or unassigned.
+//!   MMIO, IOMMU or unassigned. Every `AddressSpace` access pays one
+//!   arc-swap load (two atomic read-modify-writes); a vCPU that keeps an
+//!   `Arc<FlatView>` snapshot (and re-takes it when
+//!   [`FlatView::generation`] changes, e.g. from a listener's `commit`)
+//!   can call the same access methods on the snapshot with no atomics.
+//! * Dirty memory: per-client bitmaps over ram_addr pages
+//!   ([`ram::set_dirty_range`], [`ram::snapshot_and_clear_dirty`], ...).
+//!   Under TCG ([`ram::set_tcg_enabled`]) every write through this crate
+//!   to a page whose CODE bit is clear calls the hook installed with
+//!   [`ram::set_code_write_hook`]; the translator clears CODE with
+//!   [`ram::reset_dirty_range`] when it translates from a page and sets it
+//!   again ([`ram::set_dirty_flag`]) once the page holds no code.
+//!
+//! # Example: a board, a device, DMA and a vCPU's fast path
+//! ```
+//! use std::sync::Arc;
+//! use ferrite_memory::*;
+//!
+//! struct Uart; // line status register at offset 5 reads 0x60
+//! impl MemoryRegionOps for Uart {
+//!     fn read(&self, addr: HwAddr, _size: u32) -> u64 {
+//!         if addr == 5 { 0x60 } else { 0 }
+//!     }
+//! }
+//! const UART: OpsDesc = OpsDesc::new().little_endian().valid_sizes(1, 1);
+//!
+//! let system = MemoryRegion::new_container("system", u64::MAX);
+//! let ram = MemoryRegion::new_ram("ram", 0x10000).unwrap();
+//! system.add_subregion(0x8000_0000, &ram);
+//! system.add_subregion(0x1000_0000, &MemoryRegion::new_io("serial", 8, Arc::new(Uart), UART));
+//! let memory = AddressSpace::new(&system, "memory");
+//! let attrs = MEMTXATTRS_UNSPECIFIED;
+//!
+//! // Loaders and device DMA go through the AddressSpace.
+//! assert!(memory.write(0x8000_0000, attrs, &[0x13, 0, 0, 0]).is_ok());
+//! assert_eq!(memory.ldub(0x1000_0005, attrs), (0x60, MemTxResult::OK));
+//! assert_eq!(memory.ldl_le(0x2000_0000, attrs), (0, MemTxResult::DECODE_ERROR));
+//!
+//! // A vCPU keeps a snapshot and its generation, and classifies addresses.
+//! let fv = memory.flatview();
+//! match fv.translate(0x8000_0000) {
+//!     PhysTarget::Ram { host, writable, .. } => {
+//!         assert!(writable);
+//!         // SAFETY: `host` points into guest RAM kept alive by `fv`.
+//!         assert_eq!(unsafe { *host }, 0x13);
+//!     }
+//!     other => panic!("{other:?}"),
+//! }
+//! if let PhysTarget::Mmio { fr, offset } = fv.translate(0x1000_0005) {
+//!     assert_eq!(dispatch_read(fr.mr(), offset, 1, Endian::Little, attrs).0, 0x60);
+//! }
+//! let gen_before = fv.generation();
+//! system.add_subregion(0x9000_0000, &MemoryRegion::new_reservation("hole", 0x1000));
+//! assert_ne!(memory.flatview().generation(), gen_before); // time to flush the TLB
+//! ```
 //!
 //! # Lifetime: what replaces `object_unparent`
 //! Regions are reference counted (`Arc`). A container holds its
@@ -60,12 +114,15 @@ mod ioeventfd;
 pub mod iommu;
 mod listener;
 pub mod mtree;
+mod phys_map;
 pub mod ram;
 mod region;
 mod transaction;
 mod types;
 
-pub use address_space::{AddressSpace, DEFAULT_MAX_BOUNCE_BUFFER_SIZE, Mapping, Translation};
+pub use address_space::{
+    AddressSpace, DEFAULT_MAX_BOUNCE_BUFFER_SIZE, MapClient, Mapping, Translation,
+};
 pub use cache::MemoryRegionCache;
 pub use dispatch::{access_valid, dispatch_read, dispatch_write, memory_access_size};
 pub use flatview::{FlatRange, FlatView, PhysTarget};
@@ -75,8 +132,8 @@ pub use listener::{
     MEMORY_LISTENER_PRIORITY_MIN, MemoryListener, MemoryRegionSection,
 };
 pub use region::{
-    MemoryRegion, MemoryRegionOps, RegionKind, RegionOwner, ResizedFn, UNASSIGNED_IO_DESC,
-    UnassignedIoOps,
+    MemoryRegion, MemoryRegionOps, MemoryRegionOpsMut, MutexOps, RegionKind, RegionOwner,
+    ResizedFn, UNASSIGNED_IO_DESC, UnassignedIoOps,
 };
 pub use transaction::{
     GLOBAL_DIRTY_DIRTY_RATE, GLOBAL_DIRTY_LIMIT, GLOBAL_DIRTY_MIGRATION, Transaction,

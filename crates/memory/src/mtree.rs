@@ -23,6 +23,9 @@ pub struct MtreeOptions {
     pub owner: bool,
     /// `-D`: also print disabled regions.
     pub disabled: bool,
+    /// `-d` (with `-f` only): after each view's ranges, dump its dispatch
+    /// table (the phys map, see [`FlatView::dispatch_dump`]).
+    pub dispatch: bool,
 }
 
 fn mr_size(size: u128) -> u64 {
@@ -53,8 +56,12 @@ fn owner_suffix(mr: &MemoryRegion, opts: MtreeOptions) -> String {
         return String::new();
     }
     match mr.owner() {
+        // A full QOM-style descriptor ("dev path=/machine/fw_cfg",
+        // "obj path=/objects/ram", "dev id=foo") is printed as given.
+        Some(o) if o.contains('=') => format!(" owner:{{{o}}}"),
         Some(o) => format!(" owner:{{dev path={o}}}"),
-        None => " orphan".to_owned(),
+        // QEMU parents owner-less regions to /machine/unattached.
+        None => " parent:{obj path=/machine/unattached}".to_owned(),
     }
 }
 
@@ -144,6 +151,9 @@ fn print_flatview(out: &mut String, fv: &FlatView, spaces: &[AddressSpace], opts
         return;
     }
     out.push_str(&flatview_lines(fv, opts));
+    if opts.dispatch {
+        out.push_str(&fv.dispatch_dump());
+    }
     out.push('\n');
 }
 
@@ -175,7 +185,7 @@ pub fn flatview_lines(fv: &FlatView, opts: MtreeOptions) -> String {
     out
 }
 
-/// `info mtree [-f] [-o] [-D]` over every live address space.
+/// `info mtree [-f [-d]] [-o] [-D]` over every live address space.
 pub fn mtree_info(opts: MtreeOptions) -> String {
     let spaces: Vec<AddressSpace> = live_address_spaces()
         .into_iter()

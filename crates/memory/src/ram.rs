@@ -121,6 +121,39 @@ fn page_align(v: u64) -> u64 {
 // ram_list
 // -------------------------------------------------------------------
 
+/// Told about RAM blocks appearing, disappearing and changing size
+/// (QEMU `RAMBlockNotifier`, used by vhost/xen-style backends that map
+/// guest RAM themselves). Registration replays existing blocks as adds.
+#[allow(unused_variables)]
+pub trait RamBlockNotifier: Send + Sync {
+    /// A block with `size` used and `max_size` reserved bytes at `host`.
+    fn ram_block_added(&self, host: *mut u8, size: u64, max_size: u64) {}
+    /// A block is going away.
+    fn ram_block_removed(&self, host: *mut u8, size: u64, max_size: u64) {}
+    /// A resizeable block changed its used size.
+    fn ram_block_resized(&self, host: *mut u8, old_size: u64, new_size: u64) {}
+}
+
+static RAM_NOTIFIERS: Mutex<Vec<Arc<dyn RamBlockNotifier>>> = Mutex::new(Vec::new());
+
+fn ram_notifiers() -> Vec<Arc<dyn RamBlockNotifier>> {
+    RAM_NOTIFIERS.lock().clone()
+}
+
+/// `ram_block_notifier_add`: registers `n` and replays every existing
+/// block to it as `ram_block_added`.
+pub fn ram_block_notifier_add(n: Arc<dyn RamBlockNotifier>) {
+    RAM_NOTIFIERS.lock().push(n.clone());
+    for b in ram_blocks() {
+        n.ram_block_added(b.host(), b.used_length(), b.max_length);
+    }
+}
+
+/// `ram_block_notifier_remove`.
+pub fn ram_block_notifier_remove(n: &Arc<dyn RamBlockNotifier>) {
+    RAM_NOTIFIERS.lock().retain(|o| !Arc::ptr_eq(o, n));
+}
+
 /// Blocks sorted by `max_length` descending (QEMU's `ram_list.blocks`).
 static RAM_LIST: Mutex<Vec<Arc<RamBlock>>> = Mutex::new(Vec::new());
 
@@ -149,14 +182,11 @@ fn find_ram_offset(blocks: &[Arc<RamBlock>], size: u64) -> u64 {
 }
 
 fn ram_block_add(mut block: RamBlock) -> Arc<RamBlock> {
+    // QEMU aborts on a duplicate idstr ("<qdev path>/<name>", migration
+    // ABI). Ferrite's idstr is the bare region name, so two devices of one
+    // type legitimately share it; uniqueness is not enforced until
+    // migration exists (docs/divergences.md).
     let mut list = RAM_LIST.lock();
-    assert!(
-        !list
-            .iter()
-            .any(|b| b.idstr == block.idstr && b.mr().is_some()),
-        "RAMBlock \"{}\" already registered",
-        block.idstr
-    );
     let off = find_ram_offset(&list, block.max_length);
     block.offset = AtomicU64::new(off);
     let block = Arc::new(block);
@@ -166,6 +196,9 @@ fn ram_block_add(mut block: RamBlock) -> Arc<RamBlock> {
         .unwrap_or(list.len());
     list.insert(pos, block.clone());
     drop(list);
+    for n in ram_notifiers() {
+        n.ram_block_added(block.host(), block.used_length(), block.max_length);
+    }
     dirty_memory_extend(off + block.max_length);
     // A new block starts out dirty for every client.
     set_dirty_range(off, block.used_length(), DIRTY_CLIENTS_ALL);
@@ -174,6 +207,9 @@ fn ram_block_add(mut block: RamBlock) -> Arc<RamBlock> {
 
 pub(crate) fn ram_block_remove(b: &Arc<RamBlock>) {
     RAM_LIST.lock().retain(|o| !Arc::ptr_eq(o, b));
+    for n in ram_notifiers() {
+        n.ram_block_removed(b.host(), b.used_length(), b.max_length);
+    }
 }
 
 /// All RAM blocks, sorted as `info ramblock` prints them.
@@ -621,6 +657,9 @@ impl MemoryRegion {
                 b.idstr, aligned, b.max_length
             ));
         }
+        for n in ram_notifiers() {
+            n.ram_block_resized(b.host(), b.used_length(), aligned);
+        }
         reset_dirty_range(b.offset(), b.used_length(), DIRTY_CLIENTS_ALL);
         b.used_length.store(aligned, Ordering::Relaxed);
         set_dirty_range(b.offset(), aligned, DIRTY_CLIENTS_ALL);
@@ -687,7 +726,7 @@ fn page_span(start: u64, len: u64) -> Option<(u64, u64)> {
     }
     Some((
         start >> TARGET_PAGE_BITS,
-        (start + len - 1) >> TARGET_PAGE_BITS,
+        start.saturating_add(len - 1) >> TARGET_PAGE_BITS,
     ))
 }
 
@@ -810,7 +849,10 @@ impl DirtyBitmapSnapshot {
 /// boundaries (vector V13).
 pub fn snapshot_and_clear_dirty(start: u64, len: u64, client: DirtyClient) -> DirtyBitmapSnapshot {
     let start_al = start & !(RAM_ADDR_ALIGN - 1);
-    let end_al = (start + len).div_ceil(RAM_ADDR_ALIGN) * RAM_ADDR_ALIGN;
+    let end_al = start
+        .saturating_add(len)
+        .div_ceil(RAM_ADDR_ALIGN)
+        .saturating_mul(RAM_ADDR_ALIGN);
     let mut dirty = Vec::with_capacity(((end_al - start_al) / RAM_ADDR_ALIGN) as usize);
     if end_al > start_al {
         let f = start_al >> TARGET_PAGE_BITS;

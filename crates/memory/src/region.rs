@@ -71,6 +71,91 @@ pub trait MemoryRegionOps: Send + Sync {
     }
 }
 
+/// Callbacks for devices written as a plain register block with
+/// `&mut self` methods; wrap it in [`MutexOps`] to serve a region.
+pub trait MemoryRegionOpsMut: Send {
+    /// Reads `size` bytes at `addr`.
+    fn read(&mut self, addr: HwAddr, size: u32) -> u64;
+    /// Writes `size` bytes at `addr`.
+    fn write(&mut self, addr: HwAddr, value: u64, size: u32);
+}
+
+/// Adapter from [`MemoryRegionOpsMut`] to [`MemoryRegionOps`]: the device
+/// state sits behind a mutex (uncontended under the BQL, and still correct
+/// for lockless regions). Under the BQL a re-entrant access (the device's
+/// own callback reaching its region again) fails with
+/// `MEMTX_ACCESS_ERROR`; on a lockless region it would block, so lockless
+/// devices must not access their own regions from their callbacks.
+///
+/// ```
+/// use std::sync::Arc;
+/// use ferrite_memory::*;
+/// #[derive(Default)]
+/// struct Scratch(u64);
+/// impl MemoryRegionOpsMut for Scratch {
+///     fn read(&mut self, _: HwAddr, _: u32) -> u64 { self.0 }
+///     fn write(&mut self, _: HwAddr, v: u64, _: u32) { self.0 = v; }
+/// }
+/// let mr = MemoryRegion::new_io("scratch", 8, Arc::new(MutexOps::new(Scratch::default())),
+///                               OpsDesc::new().little_endian().impl_sizes(8, 8));
+/// dispatch_write(&mr, 0, 42, 8, Endian::Little, MEMTXATTRS_UNSPECIFIED);
+/// assert_eq!(dispatch_read(&mr, 0, 8, Endian::Little, MEMTXATTRS_UNSPECIFIED).0, 42);
+/// ```
+pub struct MutexOps<T>(pub Mutex<T>);
+
+impl<T> MutexOps<T> {
+    /// Wraps `dev`.
+    pub fn new(dev: T) -> MutexOps<T> {
+        MutexOps(Mutex::new(dev))
+    }
+}
+
+impl<T: MemoryRegionOpsMut> MutexOps<T> {
+    /// Locks the device. Under the BQL the lock can only be busy because
+    /// this very device is being re-entered (its callback caused an access
+    /// to its own region, e.g. guest-programmed DMA aimed at its own
+    /// registers): that access is refused, like QEMU 8's re-entrancy
+    /// guard, instead of deadlocking.
+    fn lock_dev(&self) -> Option<parking_lot::MutexGuard<'_, T>> {
+        if ferrite_aio::bql::bql_locked() {
+            let g = self.0.try_lock();
+            if g.is_none() {
+                ferrite_aio::qemu_log_mask!(
+                    ferrite_aio::log::LogMask::GUEST_ERROR,
+                    "Blocked re-entrant IO on MemoryRegion\n"
+                );
+            }
+            g
+        } else {
+            Some(self.0.lock())
+        }
+    }
+}
+
+impl<T: MemoryRegionOpsMut> MemoryRegionOps for MutexOps<T> {
+    fn read_with_attrs(&self, addr: HwAddr, size: u32, _attrs: MemTxAttrs) -> (u64, MemTxResult) {
+        match self.lock_dev() {
+            Some(mut d) => (d.read(addr, size), MemTxResult::OK),
+            None => (0, MemTxResult::ACCESS_ERROR),
+        }
+    }
+    fn write_with_attrs(
+        &self,
+        addr: HwAddr,
+        value: u64,
+        size: u32,
+        _attrs: MemTxAttrs,
+    ) -> MemTxResult {
+        match self.lock_dev() {
+            Some(mut d) => {
+                d.write(addr, value, size);
+                MemTxResult::OK
+            }
+            None => MemTxResult::ACCESS_ERROR,
+        }
+    }
+}
+
 /// QEMU's `unassigned_mem_ops`: rejects everything (reads 0, writes
 /// dropped, `MEMTX_DECODE_ERROR`). Used by containers, reservations, RAM
 /// and ROM when they are reached through the slow path.
@@ -215,7 +300,10 @@ pub struct RegionOwner {
 }
 
 impl RegionOwner {
-    /// Creates an owner; `name` is used by `info mtree -o`.
+    /// Creates an owner; `name` is used by `info mtree -o`: either a plain
+    /// path (printed as `owner:{dev path=<name>}`) or a full QOM-style
+    /// descriptor such as `dev id=platform-bus-device` or
+    /// `obj path=/objects/ram` (printed as `owner:{<name>}`).
     pub fn new(name: &str) -> RegionOwner {
         RegionOwner {
             name: name.to_owned(),
@@ -374,6 +462,10 @@ impl MemoryRegion {
     /// An alias of `[offset, offset+size)` of `orig`
     /// (`memory_region_init_alias`). Chains of aliases are allowed.
     pub fn new_alias(name: &str, orig: &MemoryRegion, offset: HwAddr, size: u64) -> MemoryRegion {
+        assert!(
+            u128::from(offset) + size_of_u64(size) <= SIZE_2_64,
+            "alias {name:?}: offset {offset:#x} + size {size:#x} overflows 2^64"
+        );
         let mut n = NewRegion::new(name, RegionKind::Alias, size_of_u64(size));
         n.alias = Some((orig.0.clone(), offset));
         n.build()
@@ -597,6 +689,12 @@ impl MemoryRegion {
             "add_subregion: {:?} is an alias; aliases cannot have subregions",
             self.name()
         );
+        let sub_size = sub.size128();
+        assert!(
+            u128::from(offset) + sub_size <= SIZE_2_64,
+            "add_subregion: {:?} at {offset:#x} with size {sub_size:#x} would extend past 2^64",
+            sub.name()
+        );
         assert!(
             !reaches(&sub.0, &self.0),
             "add_subregion: adding {:?} to {:?} would create a cycle",
@@ -733,8 +831,20 @@ impl MemoryRegion {
     }
 
     /// `memory_region_set_size`; `u64::MAX` means 2^64.
+    ///
+    /// # Panics
+    /// If the region has a RAM block and `size` exceeds the host memory
+    /// reserved for it (accesses would otherwise reach beyond the mapping).
     pub fn set_size(&self, size: u64) {
         let s = size_of_u64(size);
+        if let Some(b) = &self.0.ram_block {
+            assert!(
+                s <= u128::from(b.max_length()),
+                "set_size: {:?} cannot grow to {size:#x} beyond its RAM block ({:#x} bytes reserved)",
+                self.name(),
+                b.max_length()
+            );
+        }
         self.set_field(|st| std::mem::replace(&mut st.size, s) != s, true);
     }
 
@@ -813,17 +923,7 @@ impl MemoryRegion {
     /// [`dirty_log_mask`](Self::dirty_log_mask) given the region's own
     /// (VGA) mask, for callers already holding the state lock.
     pub(crate) fn dirty_log_mask_with(&self, own: u8) -> u8 {
-        let mut mask = own;
-        let rb = self.0.ram_block.as_ref();
-        if transaction::global_dirty_tracking() != 0
-            && (rb.is_some_and(|_| !self.0.nomigrate) || self.is_iommu())
-        {
-            mask |= DirtyClient::Migration.mask();
-        }
-        if crate::ram::tcg_enabled() && rb.is_some() {
-            mask |= DirtyClient::Code.mask();
-        }
-        mask
+        self.0.dirty_log_mask_with(own)
     }
 
     /// `memory_region_is_logging`.
@@ -860,6 +960,23 @@ fn adjust_mapped_via_alias(mr: &Arc<MrInner>, delta: i32) {
             st.mapped_via_alias = st.mapped_via_alias.saturating_add_signed(delta);
         }
         cur = a.alias.clone();
+    }
+}
+
+impl MrInner {
+    /// See [`MemoryRegion::dirty_log_mask`].
+    pub(crate) fn dirty_log_mask_with(&self, own: u8) -> u8 {
+        let mut mask = own;
+        let rb = self.ram_block.as_ref();
+        if transaction::global_dirty_tracking() != 0
+            && (rb.is_some_and(|_| !self.nomigrate) || self.iommu.is_some())
+        {
+            mask |= DirtyClient::Migration.mask();
+        }
+        if crate::ram::tcg_enabled() && rb.is_some() {
+            mask |= DirtyClient::Code.mask();
+        }
+        mask
     }
 }
 

@@ -397,6 +397,23 @@ fn map_unmap_direct_and_bounce() {
     assert_eq!(r.take(), [Call::W(0, 1, 4)]);
     // Hole → nothing mapped.
     assert!(as_.map(0x50000, 4, false, A).is_none());
+    // Map clients: run at once when space is free, else after an unmap.
+    let fired = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let f = fired.clone();
+    as_.register_map_client(Box::new(move || {
+        f.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }));
+    assert_eq!(fired.load(std::sync::atomic::Ordering::Relaxed), 1);
+    let full = as_.map(0x10000, 4096, false, A).unwrap();
+    assert_eq!(full.len(), 4096);
+    assert!(as_.map(0x10000, 4, false, A).is_none(), "budget exhausted");
+    let f = fired.clone();
+    as_.register_map_client(Box::new(move || {
+        f.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }));
+    assert_eq!(fired.load(std::sync::atomic::Ordering::Relaxed), 1);
+    as_.unmap(full, 0);
+    assert_eq!(fired.load(std::sync::atomic::Ordering::Relaxed), 2);
 }
 
 #[test]
@@ -542,4 +559,52 @@ fn cpu_fast_path_translate() {
     let mut hint = 0;
     assert_eq!(fv.lookup_cached(0x8000_0000, &mut hint).unwrap().mr(), &ram);
     assert_eq!(fv.ranges()[hint].mr(), &ram);
+}
+
+#[test]
+fn mutex_ops_reentrancy_is_refused_not_deadlocked() {
+    // A device whose register write triggers DMA to an address the guest
+    // chose — here its own register block.
+    struct Dma {
+        as_: Arc<parking_lot::Mutex<Option<AddressSpace>>>,
+        last: u64,
+        dma_result: Option<MemTxResult>,
+    }
+    impl MemoryRegionOpsMut for Dma {
+        fn read(&mut self, _: HwAddr, _: u32) -> u64 {
+            self.last
+        }
+        fn write(&mut self, _: HwAddr, value: u64, _: u32) {
+            self.last = value;
+            let as_ = self.as_.lock().clone().unwrap();
+            self.dma_result = Some(as_.stl_le(value, 0x1234, A));
+        }
+    }
+    let slot = Arc::new(parking_lot::Mutex::new(None));
+    let dev = Arc::new(MutexOps::new(Dma {
+        as_: slot.clone(),
+        last: 0,
+        dma_result: None,
+    }));
+    let root = MemoryRegion::new_container("reentroot", 0x100000);
+    root.add_subregion(
+        0x1000,
+        &MemoryRegion::new_io(
+            "dma-dev",
+            0x100,
+            dev.clone(),
+            OpsDesc::new().little_endian(),
+        ),
+    );
+    root.add_subregion(0x8000, &MemoryRegion::new_ram("dma-ram", 0x1000).unwrap());
+    let as_ = AddressSpace::new(&root, "reent");
+    *slot.lock() = Some(as_.clone());
+    // DMA into RAM works.
+    assert!(as_.stl_le(0x1000, 0x8000, A).is_ok());
+    assert_eq!(as_.ldl_le(0x8000, A).0, 0x1234);
+    assert_eq!(dev.0.lock().dma_result, Some(MemTxResult::OK));
+    // DMA aimed at the device itself is refused instead of deadlocking.
+    assert!(as_.stl_le(0x1000, 0x1000, A).is_ok());
+    assert_eq!(dev.0.lock().dma_result, Some(MemTxResult::ACCESS_ERROR));
+    *slot.lock() = None;
 }

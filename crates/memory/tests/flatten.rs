@@ -283,13 +283,27 @@ fn full_64bit_sizes() {
              fffffffffffff000-ffffffffffffffff (prio 1, i/o): top"
         )
     );
-    // A region extending past 2^64 is clipped.
-    let r2 = MemoryRegion::new_container("r2", u64::MAX);
-    r2.add_subregion(0xffff_ffff_ffff_f800, &io("over", 0x1000));
+    // A subregion larger than its container is clipped to it.
+    let r2 = MemoryRegion::new_container("r2", 0x1_0000_0000);
+    r2.add_subregion(0xffff_f800, &io("over", 0x1000));
     assert_eq!(
         flat(&r2),
-        block("fffffffffffff800-ffffffffffffffff (prio 0, i/o): over")
+        block("00000000fffff800-00000000ffffffff (prio 0, i/o): over")
     );
+}
+
+#[test]
+#[should_panic(expected = "would extend past 2^64")]
+fn subregion_past_2_64_panics() {
+    let r = MemoryRegion::new_container("r64", u64::MAX);
+    r.add_subregion(0xffff_ffff_ffff_f800, &io("over64", 0x1000));
+}
+
+#[test]
+#[should_panic(expected = "overflows 2^64")]
+fn alias_overflow_panics() {
+    let t = MemoryRegion::new_container("t64", u64::MAX);
+    let _ = MemoryRegion::new_alias("a64", &t, 0x1000, u64::MAX - 0x10);
 }
 
 #[test]
@@ -368,6 +382,29 @@ fn transactions_batch_updates() {
         assert!(as_.flatview().ranges().is_empty());
     }
     assert_eq!(as_.flatview().ranges().len(), 2);
+    // One outermost commit = one begin/commit round for listeners, however
+    // many mutations it contains.
+    let _bql = ferrite_aio::bql::bql_lock();
+    let log = std::sync::Arc::new(parking_lot::Mutex::new(Vec::new()));
+    as_.register_listener(std::sync::Arc::new(LogListener {
+        name: "T",
+        prio: 0,
+        log: log.clone(),
+    }));
+    log.lock().clear();
+    {
+        let _t = Transaction::begin();
+        for i in 0..5u64 {
+            root.add_subregion(0x1000 + 0x100 * i, &io("tn", 0x10));
+        }
+    }
+    let l = log.lock().clone();
+    assert_eq!(
+        l.iter().filter(|x| x.ends_with("begin")).count(),
+        1,
+        "{l:?}"
+    );
+    assert_eq!(l.iter().filter(|x| x.contains(" add ")).count(), 5, "{l:?}");
 }
 
 #[test]
@@ -495,4 +532,34 @@ fn romd_switch_is_del_plus_add_for_listeners() {
             "L commit"
         ]
     );
+}
+
+#[test]
+fn large_view_lookup_matches_linear_scan() {
+    // 3,000 regions of varying sizes with gaps: exercises the two-level
+    // lookup index against a plain scan of the ranges.
+    let root = MemoryRegion::new_container("bigroot", u64::MAX);
+    let mut addr = 0x1000u64;
+    for i in 0..3000u64 {
+        let size = 0x10 * (1 + (i * 7919) % 13);
+        root.add_subregion(addr, &io(&format!("big{i}"), size));
+        addr += size + 0x10 * ((i * 104_729) % 3);
+    }
+    let fv = FlatView::render(&root);
+    assert_eq!(fv.ranges().len(), 3000);
+    let mut probe = 0u64;
+    while probe < addr + 0x100 {
+        let want = fv.ranges().iter().position(|r| r.contains(probe));
+        assert_eq!(fv.lookup_index(probe), want, "address {probe:#x}");
+        probe += 0x8;
+    }
+    assert_eq!(fv.lookup_index(0), None);
+    assert_eq!(fv.lookup_index(u64::MAX), None);
+}
+
+#[test]
+#[should_panic(expected = "beyond its RAM block")]
+fn growing_ram_past_its_block_panics() {
+    let r = MemoryRegion::new_ram("growram", 0x1000).unwrap();
+    r.set_size(0x2000);
 }

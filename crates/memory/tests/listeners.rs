@@ -263,9 +263,42 @@ fn ram_backends_and_resize() {
             .unwrap_err()
             .contains("Size mismatch")
     );
+    // RAMBlock notifiers: replay on registration, then resize and removal.
+    struct Rn(Arc<Mutex<Vec<String>>>, usize);
+    impl RamBlockNotifier for Rn {
+        fn ram_block_added(&self, host: *mut u8, size: u64, _max: u64) {
+            if host as usize == self.1 {
+                self.0.lock().push(format!("add {size:#x}"));
+            }
+        }
+        fn ram_block_removed(&self, host: *mut u8, _size: u64, _max: u64) {
+            if host as usize == self.1 {
+                self.0.lock().push("del".into());
+            }
+        }
+        fn ram_block_resized(&self, host: *mut u8, old: u64, new: u64) {
+            if host as usize == self.1 {
+                self.0.lock().push(format!("resize {old:#x}->{new:#x}"));
+            }
+        }
+    }
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let rn: Arc<dyn RamBlockNotifier> =
+        Arc::new(Rn(events.clone(), rz.ram_ptr().unwrap() as usize));
+    ram_block_notifier_add(rn.clone());
+    rz.ram_resize(0x2000).unwrap();
+    assert_eq!(
+        events.lock().clone(),
+        ["add 0x3000", "resize 0x3000->0x2000"]
+    );
     let p = rz.ram_ptr().unwrap();
     assert_eq!(ram_addr_from_host(p), rz.ram_addr());
     assert_eq!(ram_ptr(rz.ram_addr().unwrap()), Some(p));
+    drop(as_);
+    root.del_subregion(&rz);
+    drop(rz);
+    assert_eq!(events.lock().last().map(String::as_str), Some("del"));
+    ram_block_notifier_remove(&rn);
 }
 
 struct TestIommu {
@@ -326,6 +359,10 @@ fn iommu_translation_and_notifiers() {
         (0, MemTxResult::DECODE_ERROR),
         "unmapped page"
     );
+    assert!(matches!(
+        dma.flatview().translate(0x10),
+        PhysTarget::Iommu { offset: 0x10, .. }
+    ));
     // Translation length is clamped at the IOMMU page boundary.
     let t = dma.translate(0xff0, 0x100, false, A);
     assert_eq!(t.len, 0x10);
@@ -403,4 +440,23 @@ fn iommu_translation_and_notifiers() {
     );
     iommu.unregister_iommu_notifier(id);
     assert_eq!(ops.flag_changes.lock().last(), Some(&(3, 0)));
+}
+
+#[test]
+fn iommu_translation_loop_ends_unassigned() {
+    // An IOMMU whose (guest-programmed) mapping points back into itself.
+    let ops = Arc::new(TestIommu {
+        target: Mutex::new(None),
+        flag_changes: Mutex::new(Vec::new()),
+    });
+    let iommu = MemoryRegion::new_iommu("loop-iommu", 0x10000, ops.clone());
+    let root = MemoryRegion::new_container("loop-root", 0x100000);
+    root.add_subregion(0x5000, &iommu);
+    let dma = AddressSpace::new(&root, "loop");
+    *ops.target.lock() = Some(dma.clone());
+    assert_eq!(dma.ldl_le(0x5000, A), (0, MemTxResult::DECODE_ERROR));
+    assert_eq!(dma.stl_le(0x5000, 1, A), MemTxResult::DECODE_ERROR);
+    assert!(dma.translate(0x5000, 4, false, A).range().is_none());
+    assert!(dma.get_iotlb_entry(0x5000, false, A).is_none());
+    *ops.target.lock() = None; // break the Arc cycle
 }

@@ -7,7 +7,8 @@
 //! Ferrite renders and prints them, and every block of the tree view
 //! (with and without `-D`) and of the flat view (`-f`) must match QEMU's
 //! exactly. Flat views are computed by Ferrite's renderer from the tree,
-//! so this checks flattening, sharing, type names and formatting.
+//! so this checks flattening, sharing, type names and formatting; the
+//! `-f -d` dispatch dumps check the phys map built from each view.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -94,15 +95,69 @@ fn size_of(n: &Node) -> u64 {
 struct Machine {
     spaces: Vec<AddressSpace>,
     _keep: Vec<MemoryRegion>,
+    _owners: Vec<RegionOwner>,
+}
+
+/// Owner descriptors of the `-o` oracle, paired with the `-D` oracle's
+/// lines: per block, the `-o` lines are the `-D` lines minus disabled
+/// regions, in the same order. Maps (block index, line index) of the `-D`
+/// oracle to the owner descriptor, for regions that have an owner.
+fn owners_by_line(disabled_tree: &str, owner_tree: &str) -> HashMap<(usize, usize), String> {
+    let blocks_d: Vec<&str> = disabled_tree
+        .split("\n\n")
+        .filter(|b| !b.trim().is_empty())
+        .collect();
+    let blocks_o: Vec<&str> = owner_tree
+        .split("\n\n")
+        .filter(|b| !b.trim().is_empty())
+        .collect();
+    assert_eq!(blocks_d.len(), blocks_o.len());
+    let header = |b: &str| {
+        b.lines()
+            .take_while(|l| !l.starts_with(' '))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let mut out = HashMap::new();
+    for (bi, bd) in blocks_d.iter().enumerate() {
+        let bo = blocks_o
+            .iter()
+            .find(|bo| header(bo) == header(bd))
+            .expect("same block headers");
+        let mut lo = bo.lines().filter(|l| l.starts_with(' '));
+        for (li, l) in bd.lines().filter(|l| l.starts_with(' ')).enumerate() {
+            if l.ends_with(" [disabled]") {
+                continue;
+            }
+            let o = lo.next().expect("owner line");
+            assert!(o.starts_with(l), "line mismatch: {o} vs {l}");
+            if let Some(d) = o[l.len()..]
+                .strip_prefix(" owner:{")
+                .and_then(|x| x.strip_suffix('}'))
+            {
+                out.insert((bi, li), d.to_owned());
+            }
+        }
+    }
+    out
 }
 
 /// Builds the machine described by a `-D` tree oracle; ASes are created
 /// in the order they appear in the flat oracle.
-fn build(disabled_tree: &str, flat: &str) -> Machine {
+fn build(disabled_tree: &str, flat: &str, owner_tree: Option<&str>) -> Machine {
+    let owner_of = owner_tree
+        .map(|o| owners_by_line(disabled_tree, o))
+        .unwrap_or_default();
+    let mut node_pos: Vec<(usize, usize)> = Vec::new();
     let mut nodes: Vec<Node> = Vec::new();
     let mut as_roots: Vec<(Vec<String>, usize)> = Vec::new();
     let mut mr_blocks: Vec<usize> = Vec::new();
-    for blk in disabled_tree.split("\n\n").filter(|b| !b.trim().is_empty()) {
+    for (bi, blk) in disabled_tree
+        .split("\n\n")
+        .filter(|b| !b.trim().is_empty())
+        .enumerate()
+    {
+        let mut li = 0usize;
         let mut names = Vec::new();
         let mut is_mr_block = false;
         let mut stack: Vec<usize> = Vec::new();
@@ -120,6 +175,8 @@ fn build(disabled_tree: &str, flat: &str) -> Machine {
             let lvl = n.level;
             let idx = nodes.len();
             nodes.push(n);
+            node_pos.push((bi, li));
+            li += 1;
             while stack.last().is_some_and(|&p| nodes[p].level >= lvl) {
                 stack.pop();
             }
@@ -212,6 +269,34 @@ fn build(disabled_tree: &str, flat: &str) -> Machine {
             mrs[&i].set_enabled(false);
         }
     }
+    // Owners (for -o), one RegionOwner per descriptor. A region printed in
+    // several blocks (e.g. `system`) is built once; any of its lines may
+    // carry the owner, so match skipped memory-region blocks by name.
+    let mut owners: HashMap<String, RegionOwner> = HashMap::new();
+    for (&pos, d) in &owner_of {
+        let i = node_pos.iter().position(|p| *p == pos).unwrap();
+        let mr = match mrs.get(&i) {
+            Some(m) => m.clone(),
+            // Lines of a memory-region block that was not built: only its
+            // root needs an owner (its children are the AS tree's nodes).
+            None if nodes[i].level == 1 => {
+                match mrs
+                    .values()
+                    .find(|m| m.name() == nodes[i].name && m.alias().is_none())
+                {
+                    Some(m) => m.clone(),
+                    None => continue,
+                }
+            }
+            None => continue,
+        };
+        if mr.owner().is_none() {
+            let o = owners
+                .entry(d.clone())
+                .or_insert_with(|| RegionOwner::new(d));
+            let _ = mr.with_owner(o);
+        }
+    }
     // Address spaces, in the flat oracle's order.
     let mut order: Vec<String> = Vec::new();
     for l in flat.lines() {
@@ -230,6 +315,7 @@ fn build(disabled_tree: &str, flat: &str) -> Machine {
     Machine {
         spaces,
         _keep: mrs.into_values().collect(),
+        _owners: owners.into_values().collect(),
     }
 }
 
@@ -257,8 +343,9 @@ fn check(machine: &str) {
     ) else {
         panic!("oracle files for {machine} not found under {ORACLES}");
     };
+    let owner = oracle(&format!("mtree-owner-{machine}.txt")).expect("owner oracle");
     let _bql = ferrite_aio::bql::bql_lock();
-    let m = build(&dis, &flat);
+    let m = build(&dis, &flat, Some(&owner));
     let got_dis = mtree_info_for(
         &m.spaces,
         MtreeOptions {
@@ -277,6 +364,18 @@ fn check(machine: &str) {
         blocks(&tree, false),
         "info mtree ({machine})\n{got_tree}"
     );
+    let got_owner = mtree_info_for(
+        &m.spaces,
+        MtreeOptions {
+            owner: true,
+            ..Default::default()
+        },
+    );
+    assert_eq!(
+        blocks(&got_owner, false),
+        blocks(&owner, false),
+        "info mtree -o ({machine})\n{got_owner}"
+    );
     let got_flat = mtree_info_for(
         &m.spaces,
         MtreeOptions {
@@ -289,6 +388,30 @@ fn check(machine: &str) {
         blocks(&flat, true),
         "info mtree -f ({machine})\n{got_flat}"
     );
+    // `-f -d`: the dispatch tables. QEMU marks the section its shared MRU
+    // cache last hit with ` [MRU]` (run-time state: the last lookup before
+    // the capture); Ferrite has no shared MRU, so the marker is removed
+    // from the oracle and nothing else is changed.
+    let dispatch = oracle(&format!("mtree-flat-dispatch-{machine}.txt"))
+        .expect("dispatch oracle")
+        .replace(" [MRU]", "");
+    let got_dispatch = mtree_info_for(
+        &m.spaces,
+        MtreeOptions {
+            flatview: true,
+            dispatch: true,
+            ..Default::default()
+        },
+    );
+    let (got, want) = (blocks(&got_dispatch, true), blocks(&dispatch, true));
+    assert_eq!(
+        got.len(),
+        want.len(),
+        "info mtree -f -d ({machine})\n{got_dispatch}"
+    );
+    for (g, w) in got.iter().zip(&want) {
+        assert_eq!(g, w, "info mtree -f -d ({machine}): block differs");
+    }
 }
 
 #[test]

@@ -401,8 +401,14 @@ impl CpuEnv for RiscvCpu {
         }
     }
 
-    fn tlb_fill(&mut self, vaddr: u64, access: Access, mmu_idx: usize) -> Result<TlbFill, Fault> {
-        crate::mmu::tlb_fill(self, vaddr, access, mmu_idx)
+    fn tlb_fill(
+        &mut self,
+        vaddr: u64,
+        size: u32,
+        access: Access,
+        mmu_idx: usize,
+    ) -> Result<TlbFill, Fault> {
+        crate::mmu::tlb_fill(self, vaddr, size, access, mmu_idx)
     }
 
     fn raise_access_fault(&mut self, vaddr: u64, access: Access) -> Fault {

@@ -13,12 +13,12 @@
 //!   stepping the round-to-nearest result by one ulp according to the sign of
 //!   the exact error.
 //!
-//! Known gaps until `ferrite-softfloat` replaces this module: underflow is
-//! detected from the rounded result (tininess after rounding) but a result
-//! that rounds *up* to the smallest normal in a directed mode may get UF
-//! wrong; f32 FMA computes in f64 and can double-round in rare cases;
-//! results in directed modes that would be subnormal after a one-ulp step
-//! are exact but their flags follow the RNE computation.
+//! Checked against QEMU (softfloat) by `tests/qemu_diff.rs` on random
+//! programs in all rounding modes, and against exact oracles in this
+//! module's tests. Known gaps until `ferrite-softfloat` replaces this module:
+//! tininess is judged on the result rounded to the subnormal grid rather than
+//! with an unbounded exponent (differs only for results just below the
+//! smallest normal).
 
 /// Rounding modes (RISC-V `rm` encoding).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -146,21 +146,41 @@ host_float!(f64, u64, F64_DEFAULT_NAN, 1 << 51);
 /// the exact value was exactly halfway) to the requested mode, and raises
 /// NX/OF/UF.
 fn finish<F: HostFloat>(
-    mut r: F,
+    r: F,
     err_sign: i8,
     tie: bool,
     inputs_finite: bool,
     st: &mut FloatStatus,
 ) -> F {
+    finish_big(r, err_sign, tie, inputs_finite, true, st)
+}
+
+/// [`finish`], knowing for a result that overflowed in round-to-nearest
+/// whether the exact magnitude reaches 2^(emax+1) (`big`). If it does not,
+/// rounding towards zero gives the largest finite number *without*
+/// overflow (IEEE 754 detects overflow on the result rounded with an
+/// unbounded exponent).
+fn finish_big<F: HostFloat>(
+    mut r: F,
+    err_sign: i8,
+    tie: bool,
+    inputs_finite: bool,
+    big: bool,
+    st: &mut FloatStatus,
+) -> F {
     let exact_overflow = r.is_inf_() && inputs_finite;
     if exact_overflow {
-        st.flags |= FLAG_OF | FLAG_NX;
         let neg = r.is_sign_neg();
         let to_max = match st.rounding_mode {
             RoundingMode::ToZero => true,
             RoundingMode::Down => !neg,
             RoundingMode::Up => neg,
             _ => false,
+        };
+        st.flags |= if to_max && !big {
+            FLAG_NX
+        } else {
+            FLAG_OF | FLAG_NX
         };
         if to_max {
             r = if neg { -F::MAX } else { F::MAX };
@@ -267,8 +287,15 @@ where
     None
 }
 
+/// Whether the exact value `h + e` (halved operands) has magnitude at
+/// least 2^1023, i.e. the unhalved result reaches 2^1024.
+fn halves_big(h: f64, e: f64) -> bool {
+    let lim = 2f64.powi(1023);
+    h.abs() > lim || (h.abs() == lim && e * h.signum() >= 0.0)
+}
+
 macro_rules! arith_f64 {
-    ($name:ident, $op:tt, $err:expr) => {
+    ($name:ident, $op:tt, $err:expr, $big:expr) => {
         /// IEEE 754 operation on binary64 bit patterns.
         pub fn $name(a: u64, b: u64, st: &mut FloatStatus) -> u64 {
             if let Some(n) = nan_in::<f64>(a, b, st) {
@@ -283,14 +310,68 @@ macro_rules! arith_f64 {
             let err: fn(f64, f64, f64) -> f64 = $err;
             let e = if r.is_finite() { err(x, y, r) } else { 0.0 };
             let tie = is_tie_f64(r, e);
-            finish(r, sign_of(e), tie, x.is_finite() && y.is_finite(), st).to_bits()
+            let big: fn(f64, f64) -> bool = $big;
+            let big = r.is_infinite() && big(x, y);
+            finish_big(r, sign_of(e), tie, x.is_finite() && y.is_finite(), big, st).to_bits()
         }
     };
 }
 
-arith_f64!(f64_add, +, |x, y, _r| two_sum_f64(x, y).1);
-arith_f64!(f64_sub, -, |x, y, _r| two_sum_f64(x, -y).1);
-arith_f64!(f64_mul, *, |x, y, r| x.mul_add(y, -r));
+arith_f64!(f64_add_rne_zero, +, |x, y, _r| two_sum_f64(x, y).1, |x, y| {
+    let (h, e) = two_sum_f64(x * 0.5, y * 0.5);
+    halves_big(h, e)
+});
+arith_f64!(f64_sub_rne_zero, -, |x, y, _r| two_sum_f64(x, -y).1, |x, y| {
+    let (h, e) = two_sum_f64(x * 0.5, -y * 0.5);
+    halves_big(h, e)
+});
+/// 2^600: scales tiny operands so that error terms do not underflow.
+const SCALE_UP: f64 = f64::from_bits((1023 + 600) << 52);
+/// Results below this magnitude get their error term computed scaled.
+const TINY: f64 = f64::from_bits((1023 - 900) << 52);
+
+/// Error term of a product `r = x * y`, exact in sign even when the product
+/// underflowed (the residual is then computed with the smaller operand
+/// scaled by 2^600).
+fn mul_err(x: f64, y: f64, r: f64) -> f64 {
+    if r.abs() >= TINY {
+        return x.mul_add(y, -r);
+    }
+    if r == 0.0 && x != 0.0 && y != 0.0 {
+        // A product of nonzero numbers is nonzero: it underflowed entirely
+        // (possibly too far for the scaled residual below to see it).
+        return if (x < 0.0) != (y < 0.0) { -1.0 } else { 1.0 };
+    }
+    let (small, other) = if x.abs() <= y.abs() { (x, y) } else { (y, x) };
+    (small * SCALE_UP).mul_add(other, -(r * SCALE_UP))
+}
+
+arith_f64!(f64_mul, *, mul_err, |x, y| {
+    let h = (x * 0.5) * y;
+    halves_big(h, (x * 0.5).mul_add(y, -h))
+});
+
+/// IEEE 754: an exact zero sum of operands with opposite signs (or of
+/// zeros of opposite signs) is +0, except when rounding down, where it is −0.
+fn fix_zero_sum(r: u64, a_sign: u64, b_sign: u64, st: &FloatStatus) -> u64 {
+    if r & !(1 << 63) == 0 && a_sign != b_sign && st.rounding_mode == RoundingMode::Down {
+        1 << 63
+    } else {
+        r
+    }
+}
+
+/// binary64 addition.
+pub fn f64_add(a: u64, b: u64, st: &mut FloatStatus) -> u64 {
+    let r = f64_add_rne_zero(a, b, st);
+    fix_zero_sum(r, a >> 63, b >> 63, st)
+}
+
+/// binary64 subtraction.
+pub fn f64_sub(a: u64, b: u64, st: &mut FloatStatus) -> u64 {
+    let r = f64_sub_rne_zero(a, b, st);
+    fix_zero_sum(r, a >> 63, (b >> 63) ^ 1, st)
+}
 
 /// binary64 division.
 pub fn f64_div(a: u64, b: u64, st: &mut FloatStatus) -> u64 {
@@ -308,17 +389,31 @@ pub fn f64_div(a: u64, b: u64, st: &mut FloatStatus) -> u64 {
     }
     // Residual x - r*y is exact (if no underflow); its sign relative to y
     // gives the direction of the exact quotient.
-    let e = if r.is_finite() && r != 0.0 && y.is_finite() && y != 0.0 {
-        let rem = (-r).mul_add(y, x);
+    let e = if r.is_finite() && x.is_finite() && x != 0.0 && y.is_finite() && y != 0.0 {
+        // The residual x - r*y can underflow when the quotient is tiny and
+        // the dividend small; compute it scaled then.
+        let lim = f64::from_bits((1023 + 400) << 52);
+        let rem = if r.abs() >= TINY && x.abs() >= TINY {
+            (-r).mul_add(y, x)
+        } else if y.abs() < lim {
+            // S*(x - r*y) with dividend and divisor scaled by S = 2^600.
+            (-r).mul_add(y * SCALE_UP, x * SCALE_UP)
+        } else if x.abs() < lim {
+            (-(r * SCALE_UP)).mul_add(y, x * SCALE_UP)
+        } else {
+            (-r).mul_add(y, x)
+        };
         let s = sign_of(rem) * if y < 0.0 { -1 } else { 1 };
         s as f64
-    } else if r == 0.0 && x != 0.0 && y.is_finite() {
-        // Underflowed to zero.
-        if (x < 0.0) != (y < 0.0) { -1.0 } else { 1.0 }
     } else {
         0.0
     };
-    finish(r, sign_of(e), false, x.is_finite() && y != 0.0, st).to_bits()
+    let big = r.is_infinite() && y.is_finite() && y != 0.0 && {
+        let h = (x * 0.5) / y;
+        let rem = (-h).mul_add(y, x * 0.5);
+        halves_big(h, rem * y.signum())
+    };
+    finish_big(r, sign_of(e), false, x.is_finite() && y != 0.0, big, st).to_bits()
 }
 
 /// binary64 square root.
@@ -336,15 +431,34 @@ pub fn f64_sqrt(a: u64, st: &mut FloatStatus) -> u64 {
     }
     let r = x.sqrt();
     let e = if r.is_finite() && r != 0.0 {
-        sign_of(-(r.mul_add(r, -x)))
+        if x < TINY {
+            // r*r - x underflows for tiny x: scale x by 2^600 and r by 2^300.
+            let rs = r * f64::from_bits((1023 + 300) << 52);
+            sign_of(-(rs.mul_add(rs, -(x * SCALE_UP))))
+        } else {
+            sign_of(-(r.mul_add(r, -x)))
+        }
     } else {
         0
     };
-    finish(r, e, false, true, st).to_bits()
+    finish(r, e, false, x.is_finite(), st).to_bits()
 }
 
 /// binary64 fused multiply-add `a * b + c` with one rounding.
 pub fn f64_mul_add(a: u64, b: u64, c: u64, st: &mut FloatStatus) -> u64 {
+    let mut local = FloatStatus::new(st.rounding_mode);
+    let r = f64_mul_add_rne_zero(a, b, c, &mut local);
+    st.flags |= local.flags;
+    // An exact zero from a product and an addend of opposite signs is -0
+    // when rounding down (the host computed +0).
+    let prod_neg = (a ^ b) >> 63;
+    if r << 1 == 0 && local.flags == 0 && prod_neg != c >> 63 {
+        return fix_zero_sum(0, prod_neg, c >> 63, st);
+    }
+    r
+}
+
+fn f64_mul_add_rne_zero(a: u64, b: u64, c: u64, st: &mut FloatStatus) -> u64 {
     let (x, y, z) = (f64::from_bits(a), f64::from_bits(b), f64::from_bits(c));
     // ∞ × 0 is invalid even when the addend is a quiet NaN.
     if (x.is_infinite() && y == 0.0) || (x == 0.0 && y.is_infinite()) {
@@ -366,7 +480,30 @@ pub fn f64_mul_add(a: u64, b: u64, c: u64, st: &mut FloatStatus) -> u64 {
         return F64_DEFAULT_NAN;
     }
     // ErrFma (Boldo–Muller): exact a*b + c - r as a sum of two terms.
-    let e = if r.is_finite() {
+    let prod_sign = if (x < 0.0) != (y < 0.0) { -1.0 } else { 1.0 };
+    let e = if r.is_finite() && r == z && x != 0.0 && y != 0.0 && (x * y).abs() < TINY {
+        // The product is far below the addend's ulp: the result is the
+        // addend, and the exact value lies on the product's side of it.
+        prod_sign
+    } else if r.is_finite() && r.abs() < TINY && x != 0.0 && y != 0.0 {
+        // Tiny result: redo the error analysis with the product and the
+        // addend scaled by 2^600 (exact), so nothing underflows.
+        let (small, other) = if x.abs() <= y.abs() { (x, y) } else { (y, x) };
+        let (xs, zs) = (small * SCALE_UP, z * SCALE_UP);
+        let rs = r * SCALE_UP;
+        let u1 = xs * other;
+        let u2 = xs.mul_add(other, -u1);
+        let (a1, z1) = two_sum_f64(zs, u2);
+        let (b1, b2) = two_sum_f64(u1, a1);
+        let e = ((b1 - rs) + b2) + z1;
+        if e == 0.0 && z == 0.0 {
+            // A nonzero product plus zero that still looks exact only
+            // underflowed beyond the scaled range.
+            if (x < 0.0) != (y < 0.0) { -1.0 } else { 1.0 }
+        } else {
+            e
+        }
+    } else if r.is_finite() {
         let u1 = x * y;
         let u2 = x.mul_add(y, -u1);
         let (a1, z1) = two_sum_f64(z, u2);
@@ -393,18 +530,36 @@ pub fn f64_mul_add(a: u64, b: u64, c: u64, st: &mut FloatStatus) -> u64 {
 fn round_to_f32(v: f64, e64: i8, inputs_finite: bool, st: &mut FloatStatus) -> u32 {
     let r = v as f32;
     if r.is_infinite() && !v.is_infinite() || (r.is_infinite() && inputs_finite) {
-        return finish(r, 1, false, inputs_finite, st).to_bits();
+        let lim = 2f64.powi(128);
+        let big = v.abs() > lim || (v.abs() == lim && e64 as f64 * v.signum() >= 0.0);
+        return finish_big(r, 1, false, true, big, st).to_bits();
     }
     let diff = v - r as f64;
-    let e = if diff != 0.0 { sign_of(diff) } else { e64 };
-    let tie = diff != 0.0 && {
+    let mut r = r;
+    let mut e = if diff != 0.0 { sign_of(diff) } else { e64 };
+    let mut tie = false;
+    if diff != 0.0 {
         let n = if diff > 0.0 {
             r.next_up()
         } else {
             r.next_down()
         };
-        ((n as f64 - r as f64) / 2.0).abs() == diff.abs() && e64 == 0
-    };
+        if ((n as f64 - r as f64) / 2.0).abs() == diff.abs() {
+            if e64 == 0 {
+                tie = true;
+            } else if matches!(
+                st.rounding_mode,
+                RoundingMode::NearEven | RoundingMode::NearMaxMag
+            ) {
+                // `v` is a midpoint only because it was rounded: the exact
+                // value lies on the `e64` side of it (double rounding).
+                if e64 == sign_of(diff) {
+                    r = n;
+                    e = -sign_of(diff);
+                }
+            }
+        }
+    }
     finish(r, e, tie, inputs_finite, st).to_bits()
 }
 
@@ -438,13 +593,35 @@ macro_rules! arith_f32 {
             } else {
                 0
             };
-            round_to_f32(r, e64, x.is_finite() && y.is_finite(), st)
+            // An infinite binary64 result comes from infinite operands or a
+            // division by zero, never from overflow (binary32 operands are
+            // far inside binary64's range).
+            round_to_f32(r, e64, r.is_finite(), st)
         }
     };
 }
 
-arith_f32!(f32_add, f64_add);
-arith_f32!(f32_sub, f64_sub);
+arith_f32!(f32_add_rne_zero, f64_add);
+arith_f32!(f32_sub_rne_zero, f64_sub);
+
+/// binary32 addition.
+pub fn f32_add(a: u32, b: u32, st: &mut FloatStatus) -> u32 {
+    let r = f32_add_rne_zero(a, b, st);
+    let z = fix_zero_sum((r as u64) << 32, (a >> 31) as u64, (b >> 31) as u64, st);
+    (z >> 32) as u32
+}
+
+/// binary32 subtraction.
+pub fn f32_sub(a: u32, b: u32, st: &mut FloatStatus) -> u32 {
+    let r = f32_sub_rne_zero(a, b, st);
+    let z = fix_zero_sum(
+        (r as u64) << 32,
+        (a >> 31) as u64,
+        ((b >> 31) ^ 1) as u64,
+        st,
+    );
+    (z >> 32) as u32
+}
 arith_f32!(f32_mul, f64_mul);
 arith_f32!(f32_div, f64_div);
 
@@ -468,12 +645,23 @@ pub fn f32_sqrt(a: u32, st: &mut FloatStatus) -> u32 {
     } else {
         0
     };
-    round_to_f32(r, e64, true, st)
+    round_to_f32(r, e64, x.is_finite(), st)
 }
 
 /// binary32 fused multiply-add (computed as an exact product in binary64
-/// plus one binary64 addition, then rounded; see the module caveats).
+/// plus one binary64 addition, then rounded).
 pub fn f32_mul_add(a: u32, b: u32, c: u32, st: &mut FloatStatus) -> u32 {
+    let mut local = FloatStatus::new(st.rounding_mode);
+    let r = f32_mul_add_rne_zero(a, b, c, &mut local);
+    st.flags |= local.flags;
+    let prod_neg = ((a ^ b) >> 31) as u64;
+    if r << 1 == 0 && local.flags == 0 && prod_neg != (c >> 31) as u64 {
+        return (fix_zero_sum(0, prod_neg, (c >> 31) as u64, st) >> 32) as u32;
+    }
+    r
+}
+
+fn f32_mul_add_rne_zero(a: u32, b: u32, c: u32, st: &mut FloatStatus) -> u32 {
     let (x, y, z) = (f32::from_bits(a), f32::from_bits(b), f32::from_bits(c));
     if (x.is_infinite() && y == 0.0) || (x == 0.0 && y.is_infinite()) {
         st.flags |= FLAG_NV;
@@ -872,5 +1060,248 @@ mod tests {
         assert_eq!(f64_classify(0x7ff0_0000_0000_0001), 1 << 8);
         assert_eq!(f32_classify(1u32), 1 << 5);
         assert_eq!(f32_classify(1.0f32.to_bits()), 1 << 6);
+    }
+
+    #[test]
+    fn underflow_below_the_subnormal_range_is_inexact() {
+        let mut s = st(RoundingMode::NearEven);
+        let r = f64_mul(1e-300f64.to_bits(), (-1e-73f64).to_bits(), &mut s);
+        assert_eq!(r, (-0.0f64).to_bits());
+        assert_eq!(s.flags, FLAG_UF | FLAG_NX);
+        let mut s = st(RoundingMode::Down);
+        let r = f64_mul(1e-300f64.to_bits(), (-1e-73f64).to_bits(), &mut s);
+        assert_eq!(r, (-f64::from_bits(1)).to_bits());
+        let mut s = st(RoundingMode::NearMaxMag);
+        let r = f64_mul(2f64.powi(-818).to_bits(), 2f64.powi(-934).to_bits(), &mut s);
+        assert_eq!(r, 0);
+        assert_eq!(s.flags, FLAG_UF | FLAG_NX);
+        let mut s = st(RoundingMode::NearEven);
+        let r = f64_div(1e-300f64.to_bits(), 3e20f64.to_bits(), &mut s);
+        assert_eq!(r, (1e-300f64 / 3e20).to_bits());
+        assert_eq!(s.flags, FLAG_UF | FLAG_NX);
+    }
+
+    #[test]
+    fn single_division_by_zero_is_not_overflow() {
+        let mut s = st(RoundingMode::NearEven);
+        let r = f32_div((-452.0f32).to_bits(), 0, &mut s);
+        assert_eq!(r, f32::NEG_INFINITY.to_bits());
+        assert_eq!(s.flags, FLAG_DZ);
+    }
+
+    #[test]
+    fn sqrt_of_subnormal_rounds_down_correctly() {
+        let x = 0x0000_0000_3f80_0000u64;
+        let mut s = st(RoundingMode::Down);
+        let r = f64_sqrt(x, &mut s);
+        let v = f64::from_bits(r);
+        // r is the largest double whose square does not exceed x.
+        assert!(v * v <= f64::from_bits(x) || (v * v - f64::from_bits(x)) < 1e-320);
+        assert_eq!(r, 0x1f4f_dfef_efeb_e3d5);
+        assert_eq!(s.flags, FLAG_NX);
+    }
+
+    #[test]
+    fn fma_with_vanishing_product_rounds_the_addend() {
+        let sub = 0x000f_ffff_ffff_ffffu64;
+        let c = 0x0ee3_7b4a_2eaf_aac0u64;
+        let mut s = st(RoundingMode::Down);
+        // -(sub * sub) + c, rounded down: just below c.
+        let r = f64_mul_add(sub | 1 << 63, sub, c, &mut s);
+        assert_eq!(r, c - 1);
+        assert_eq!(s.flags, FLAG_NX);
+    }
+
+    #[test]
+    fn single_fma_avoids_double_rounding() {
+        // a*b = 2^-24 - 2^-70, c = 1 + 2^-23: the binary64 sum rounds to the
+        // binary32 midpoint 1 + 2^-23 + 2^-24, but the exact value is below
+        // it, so RNE must give 1 + 2^-23 (not the even 1 + 2^-22).
+        let a = 1.0f32 + f32::EPSILON;
+        let b = 2f32.powi(-24) * (1.0 - f32::EPSILON);
+        let c = 1.0f32 + f32::EPSILON;
+        let mut s = st(RoundingMode::NearEven);
+        let r = f32_mul_add(a.to_bits(), b.to_bits(), c.to_bits(), &mut s);
+        assert_eq!(f32::from_bits(r), c);
+        assert_eq!(s.flags, FLAG_NX);
+    }
+
+    #[test]
+    fn division_of_a_subnormal_is_inexact() {
+        let mut s = st(RoundingMode::ToZero);
+        let r = f64_div(0x3f80_0000, 0x8c4b_89e5_ee3e_b339, &mut s);
+        assert_eq!(r, 0xb252_7260_e9c1_085e);
+        assert_eq!(s.flags, FLAG_NX);
+    }
+
+    #[test]
+    fn fma_exact_zero_sign() {
+        let one = 1.0f64.to_bits();
+        let m1 = (-1.0f64).to_bits();
+        let mut s = st(RoundingMode::Down);
+        assert_eq!(f64_mul_add(one, one, m1, &mut s), 1 << 63);
+        let mut s = st(RoundingMode::NearEven);
+        assert_eq!(f64_mul_add(one, one, m1, &mut s), 0);
+        let mut s = st(RoundingMode::Down);
+        let r = f32_mul_add(
+            1.0f32.to_bits(),
+            2.0f32.to_bits(),
+            (-2.0f32).to_bits(),
+            &mut s,
+        );
+        assert_eq!(r, 0x8000_0000);
+        assert_eq!(s.flags, 0);
+    }
+
+    #[test]
+    fn sqrt_of_infinity_is_exact() {
+        for rm in [RoundingMode::NearEven, RoundingMode::Down] {
+            let mut s = st(rm);
+            assert_eq!(
+                f64_sqrt(f64::INFINITY.to_bits(), &mut s),
+                f64::INFINITY.to_bits()
+            );
+            assert_eq!(
+                f32_sqrt(f32::INFINITY.to_bits(), &mut s),
+                f32::INFINITY.to_bits()
+            );
+            assert_eq!(s.flags, 0);
+        }
+    }
+
+    /// Independent oracle: rounds an exactly known value (held exactly in
+    /// an f64) to binary32 in `rm` by picking between its two neighbours.
+    fn oracle_round_f32(exact: f64, rm: RoundingMode) -> (f32, bool) {
+        let c = exact as f32;
+        if c as f64 == exact {
+            return (c, false);
+        }
+        let (lo, hi) = if (c as f64) < exact {
+            (c, c.next_up())
+        } else {
+            (c.next_down(), c)
+        };
+        let r = match rm {
+            RoundingMode::NearEven => c,
+            RoundingMode::Down => lo,
+            RoundingMode::Up => hi,
+            RoundingMode::ToZero => {
+                if exact > 0.0 {
+                    lo
+                } else {
+                    hi
+                }
+            }
+            RoundingMode::NearMaxMag => {
+                let (dl, dh) = (exact - lo as f64, hi as f64 - exact);
+                if dl == dh {
+                    if exact > 0.0 { hi } else { lo }
+                } else {
+                    c
+                }
+            }
+        };
+        (r, true)
+    }
+
+    fn any_rm() -> impl proptest::strategy::Strategy<Value = RoundingMode> {
+        proptest::sample::select(vec![
+            RoundingMode::NearEven,
+            RoundingMode::ToZero,
+            RoundingMode::Down,
+            RoundingMode::Up,
+            RoundingMode::NearMaxMag,
+        ])
+    }
+
+    fn finite_f32() -> impl proptest::strategy::Strategy<Value = f32> {
+        use proptest::prelude::*;
+        prop_oneof![
+            any::<f32>().prop_filter("finite", |x| x.is_finite()),
+            (-1000i32..1000).prop_map(|v| v as f32 / 8.0),
+            any::<u32>().prop_map(|b| f32::from_bits(b & 0x807f_ffff)), // subnormals
+        ]
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn f32_mul_matches_oracle(a in finite_f32(), b in finite_f32(), rm in any_rm()) {
+            // The product of two binary32 values is exact in binary64.
+            let exact = a as f64 * b as f64;
+            let (want, inexact) = oracle_round_f32(exact, rm);
+            let mut s = st(rm);
+            let got = f32::from_bits(f32_mul(a.to_bits(), b.to_bits(), &mut s));
+            proptest::prop_assert_eq!(got.to_bits(), want.to_bits(), "{} * {} {:?}", a, b, rm);
+            proptest::prop_assert_eq!(s.flags & FLAG_NX != 0, inexact);
+            proptest::prop_assert_eq!(s.flags & (FLAG_NV | FLAG_DZ), 0);
+        }
+
+        #[test]
+        fn f32_add_matches_oracle(a in finite_f32(), d in -20i32..20, rm in any_rm()) {
+            // Operands within 2^20 of each other: the sum is exact in binary64.
+            let b = a * 2f32.powi(d) * if d % 2 == 0 { 1.0 } else { -1.0 };
+            proptest::prop_assume!(b.is_finite());
+            let exact = a as f64 + b as f64;
+            let (want, inexact) = oracle_round_f32(exact, rm);
+            let mut s = st(rm);
+            let got = f32::from_bits(f32_add(a.to_bits(), b.to_bits(), &mut s));
+            // Exact zero sums: +0 except in RDN (-0), per IEEE 754.
+            if exact == 0.0 {
+                // Opposite-signed operands: +0, or -0 when rounding down.
+                let neg = if a.is_sign_negative() == b.is_sign_negative() {
+                    a.is_sign_negative()
+                } else {
+                    rm == RoundingMode::Down
+                };
+                proptest::prop_assert_eq!(got.to_bits(), if neg { 0x8000_0000 } else { 0 });
+            } else {
+                proptest::prop_assert_eq!(got.to_bits(), want.to_bits(), "{} + {} {:?}", a, b, rm);
+                proptest::prop_assert_eq!(s.flags & FLAG_NX != 0, inexact);
+            }
+        }
+
+        #[test]
+        fn f64_to_f32_matches_oracle(
+            raw in proptest::prelude::any::<u64>(),
+            e in 0u64..277,
+            rm in any_rm(),
+        ) {
+            // Exponents from below the binary32 subnormal range to its top.
+            let bits = (raw & 0x800f_ffff_ffff_ffff) | ((1023 - 150 + e) << 52);
+            let x = f64::from_bits(bits);
+            proptest::prop_assume!(x.abs() < f32::MAX as f64);
+            let (want, inexact) = oracle_round_f32(x, rm);
+            let mut s = st(rm);
+            let got = f32::from_bits(f64_to_f32(bits, &mut s));
+            proptest::prop_assert_eq!(got.to_bits(), want.to_bits(), "{} {:?}", x, rm);
+            proptest::prop_assert_eq!(s.flags & FLAG_NX != 0, inexact);
+        }
+
+        #[test]
+        fn i64_to_f64_matches_oracle(v in proptest::prelude::any::<i64>(), rm in any_rm()) {
+            let mut s = st(rm);
+            let got = f64::from_bits(i64_to_f64(v, &mut s));
+            // Oracle: exact comparison in i128 between the neighbours.
+            let c = v as f64;
+            let cv = c as i128;
+            let exact = v as i128;
+            let want = if cv == exact {
+                c
+            } else {
+                let (lo, hi) = if cv < exact { (c, c.next_up()) } else { (c.next_down(), c) };
+                match rm {
+                    RoundingMode::NearEven => c,
+                    RoundingMode::Down => lo,
+                    RoundingMode::Up => hi,
+                    RoundingMode::ToZero => if exact > 0 { lo } else { hi },
+                    RoundingMode::NearMaxMag => {
+                        let (dl, dh) = (exact - lo as i128, hi as i128 - exact);
+                        if dl == dh { if exact > 0 { hi } else { lo } } else { c }
+                    }
+                }
+            };
+            proptest::prop_assert_eq!(got, want);
+            proptest::prop_assert_eq!(s.flags & FLAG_NX != 0, cv != exact);
+        }
     }
 }

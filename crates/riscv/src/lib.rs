@@ -19,6 +19,31 @@
 //!   (host FPU plus fix-ups; not yet bit-exact, see its docs).
 //! * [`disas`] — `-d in_asm` output.
 
+//! # Running a hart
+//!
+//! A board creates the hart over its physical memory and time source, sets
+//! the reset PC and registers, and calls [`Hart::run`] from its vCPU thread;
+//! on [`ferrite_tcg::CpuExit::Halted`] it sleeps in
+//! [`Hart::wait_for_interrupt`] until a device raises a line through
+//! [`IrqLines`] or the Sstc deadline passes.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use ferrite_riscv::{Hart, ManualTime};
+//! use ferrite_tcg::{CpuExit, SimplePhysMemory};
+//!
+//! let mut mem = SimplePhysMemory::new();
+//! mem.add_ram(0x8000_0000, 0x1000, true);
+//! // addi a0, zero, 42; wfi
+//! mem.write_bytes(0x8000_0000, &[0x13, 0x05, 0xa0, 0x02, 0x73, 0x00, 0x50, 0x10])
+//!     .unwrap();
+//! let mut hart = Hart::new(Arc::new(mem), Arc::new(ManualTime::default()), 0);
+//! hart.cpu.common.pc = 0x8000_0000;
+//! assert_eq!(hart.run(1000), CpuExit::Halted);
+//! assert_eq!(hart.cpu.x(10), 42);
+//! assert_eq!(hart.cpu.common.icount, 2);
+//! ```
+
 pub mod cpu;
 pub mod csr;
 pub mod disas;

@@ -60,6 +60,7 @@ fn prot_bit(access: Access) -> u8 {
 pub fn tlb_fill(
     cpu: &mut RiscvCpu,
     vaddr: u64,
+    size: u32,
     access: Access,
     mmu_idx: usize,
 ) -> Result<TlbFill, Fault> {
@@ -95,7 +96,7 @@ pub fn tlb_fill(
     if !uniform {
         // The page is split between PMP regions: check this access exactly
         // and do not cache the translation.
-        if !pmp_allows(cpu, pa, 1, access, priv_) {
+        if !pmp_allows(cpu, pa, size.max(1) as u64, access, priv_) {
             return Err(cpu.raise(access_fault(access), vaddr));
         }
         return Ok(TlbFill {
@@ -123,12 +124,16 @@ pub fn tlb_fill(
     })
 }
 
-/// Host pointer to an 8-byte page-table entry in RAM, if it is RAM.
-fn pte_ptr(mem: &dyn PhysMemory, pa: u64) -> Option<*mut u64> {
+/// Host pointer to an 8-byte page-table entry in RAM (and whether the RAM
+/// is writable, for A/D updates), if it is RAM.
+fn pte_ptr(mem: &dyn PhysMemory, pa: u64) -> Option<(*mut u64, bool)> {
     match mem.translate(pa) {
-        Section::Ram { host, avail, .. } if avail >= 8 && pa.is_multiple_of(8) => {
-            Some(host as *mut u64)
-        }
+        Section::Ram {
+            host,
+            avail,
+            writable,
+            ..
+        } if avail >= 8 && pa.is_multiple_of(8) => Some((host as *mut u64, writable)),
         _ => None,
     }
 }
@@ -160,7 +165,7 @@ fn walk(
         if !pmp_allows(cpu, pte_addr, 8, Access::Read, PRV_S) {
             return Err(access_fault(access));
         }
-        let Some(ptr) = pte_ptr(&*mem, pte_addr) else {
+        let Some((ptr, writable)) = pte_ptr(&*mem, pte_addr) else {
             return Err(access_fault(access));
         };
         // SAFETY: `ptr` points to 8 aligned bytes of guest RAM, valid for the
@@ -209,7 +214,9 @@ fn walk(
                 want |= PTE_D;
             }
             if want != pte {
-                if !pmp_allows(cpu, pte_addr, 8, Access::Write, PRV_S) {
+                // The update is a store to the PTE: it needs writable RAM
+                // and PMP write permission.
+                if !writable || !pmp_allows(cpu, pte_addr, 8, Access::Write, PRV_S) {
                     return Err(access_fault(access));
                 }
                 match atom.compare_exchange(pte, want, Ordering::AcqRel, Ordering::Acquire) {
@@ -399,7 +406,7 @@ pub fn debug_translate(cpu: &mut RiscvCpu, vaddr: u64, access: Access) -> Option
         cpu.data_mmu_idx()
     };
     let saved = cpu.pending;
-    let r = tlb_fill(cpu, vaddr, access, idx).ok();
+    let r = tlb_fill(cpu, vaddr, 1, access, idx).ok();
     cpu.pending = saved;
     r.map(|f| f.paddr | (vaddr & !PAGE_MASK))
 }

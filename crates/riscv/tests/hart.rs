@@ -1083,3 +1083,30 @@ fn in_asm_logging_does_not_disturb_execution() {
     assert!(text.contains("desc=machine_ecall"), "{text}");
     assert!(text.contains("Trace 0:"), "{text}");
 }
+
+#[test]
+fn pmp_partial_match_fails_on_a_split_page() {
+    // Entry 0: NA4 R-only at `word`; entry 1 all RWX. An 8-byte load that
+    // straddles the NA4 region's end only partially matches entry 0: fault.
+    let s_code = RAM_BASE + 0x1000;
+    let word = RAM_BASE + 0x10_0000;
+    let mut a = Asm::new(RAM_BASE);
+    set_handler(&mut a);
+    a.li(T0, (word >> 2) as i64).csrw(0x3B0, T0);
+    a.li(T0, -1i64 >> 10).csrw(0x3B1, T0);
+    a.li(T0, (0x1f << 8) | 0x11).csrw(0x3A0, T0);
+    enter_mode(&mut a, PRV_S, s_code);
+    let mut s = Asm::new(s_code);
+    s.la(A0, word).lw(A1, A0, 0).ld(A2, A0, 0).exit(1);
+    let mut m = machine(&mut a);
+    m.load(s_code, &s.finish());
+    poke(&m, word, 0x1111_1111_2222_2222);
+    assert_eq!(m.run(1000), Some(TRAP_EXIT as u64));
+    assert_eq!(
+        m.x(A1),
+        0x2222_2222,
+        "the 4-byte load is inside the NA4 region"
+    );
+    assert_eq!(m.hart.cpu.csr.mcause, 5);
+    assert_eq!(m.hart.cpu.csr.mtval, word);
+}

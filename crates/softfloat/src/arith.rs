@@ -218,18 +218,38 @@ fn div_significands(fa: u64, fb: u64) -> (u64, bool) {
     (q, r != 0)
 }
 
+/// `floor(fa * 2^26 / fb)` for significands normalised to bit 63 with at
+/// most 24 significant bits (binary32), and whether it is inexact.
+#[inline]
+fn div_significands_24(fa: u64, fb: u64) -> (u64, bool) {
+    // Exact 24-bit integers; n < 2^50 converts to f64 exactly.
+    let (a, b) = (fa >> 40, fb >> 40);
+    let n = a << 26;
+    // n / b is either an integer or at least 1/b > 2^-24 away from one,
+    // while the correctly rounded f64 quotient (below 2^27) is within half
+    // an ulp, at most 2^-27, of it: truncating it gives the exact floor.
+    let q = (n as f64 / b as f64) as u64;
+    (q, q * b != n)
+}
+
 /// Divides two finite nonzero values.
 #[inline]
 fn div_normal<F: Fmt>(a: FloatParts, b: FloatParts, s: &mut FloatStatus) -> u64 {
     let sign = a.sign ^ b.sign;
-    let (q, inexact) = div_significands(a.frac, b.frac);
-    // q = floor(frac_a * 2^54 / frac_b) lies in (2^53, 2^55) and
-    // weighs 2^(ea - eb - 54) per unit; the remainder becomes the
-    // sticky bit below it.
+    // q = floor(frac_a * 2^k / frac_b) weighs 2^(ea - eb - k) per unit and
+    // has k + 1 or k + 2 bits: the format's precision, a round bit and
+    // more; the remainder becomes the sticky bit below it.
+    let (q, inexact, k) = if F::FRAC_BITS <= 23 {
+        let (q, inexact) = div_significands_24(a.frac, b.frac);
+        (q, inexact, 26)
+    } else {
+        let (q, inexact) = div_significands(a.frac, b.frac);
+        (q, inexact, 54)
+    };
     let lz = q.leading_zeros();
     round_pack::<F>(
         sign,
-        a.exp - b.exp + 9 - lz as i32,
+        a.exp - b.exp - k + 63 - lz as i32,
         (q << lz) | inexact as u64,
         s,
     )
@@ -284,11 +304,34 @@ fn isqrt_56(m: u128) -> (u64, bool) {
     (r, (r as u128) * (r as u128) != m)
 }
 
+/// `floor(sqrt(m))` for `m` in `[2^49, 2^51)` (binary32 square roots), and
+/// whether it is inexact.
+#[inline]
+fn isqrt_24(m: u64) -> (u64, bool) {
+    // m converts to f64 exactly. sqrt(m) is an integer k or at least
+    // |m - k^2| / (sqrt(m) + k) >= 2^-26.5 away from one, while the correctly
+    // rounded f64 root (below 2^25.5) is within half an ulp, at most 2^-28,
+    // of it: truncating it gives the exact floor.
+    let r = (m as f64).sqrt() as u64;
+    (r, r * r != m)
+}
+
 /// Square root (QEMU's `parts_sqrt`).
 #[inline]
 pub(crate) fn sqrt<F: Fmt>(a: u64, s: &mut FloatStatus) -> u64 {
     let a = unpack::<F>(a);
     match a.cls {
+        FloatClass::Normal if !a.sign && F::FRAC_BITS <= 23 => {
+            // binary32: value = A * 2^(exp - 23) with A = frac >> 40, a
+            // 24-bit integer. With m = A * 2^(26 + p), p chosen to make
+            // exp - 49 - p even, m lies in [2^49, 2^51) and the root is
+            // sqrt(m) * 2^((exp - 49 - p) / 2), sqrt(m) in [2^24.5, 2^25.5).
+            let p = ((a.exp - 49) & 1) as u32;
+            let (r, inexact) = isqrt_24((a.frac >> 40) << (26 + p));
+            let lz = r.leading_zeros();
+            let e = ((a.exp - 49 - p as i32) >> 1) + 63 - lz as i32;
+            round_pack::<F>(false, e, (r << lz) | inexact as u64, s)
+        }
         FloatClass::Normal if !a.sign => {
             // value = frac * 2^(exp - 63). Make the exponent even by
             // doubling when it is odd; then with m = frac * 2^(47 + odd),

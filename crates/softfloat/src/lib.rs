@@ -25,6 +25,14 @@
 //!   +0, signalling NaNs raise invalid). Float-to-integer conversions
 //!   saturate, return the largest positive integer for NaN, and raise only
 //!   invalid when out of range.
+//! * **Host-FPU fast path** (QEMU's "hardfloat"). When inexact is already
+//!   raised and the mode is round-to-nearest-even, add, subtract, multiply,
+//!   divide and square root of zeros and normal numbers run on the host FPU,
+//!   whose IEEE 754 results are the same; the only flag still to detect is
+//!   overflow (an infinite result), and results at or below the smallest
+//!   normal go back to the soft path for underflow. FMA joins only in
+//!   builds with hardware FMA. The oracle tests run every arithmetic case
+//!   both with flags clear (soft path) and with inexact preset (fast path).
 //!
 //! Sign injection and NaN-boxing are plain bit operations; the CPU does them
 //! itself ([`nanbox_f32`] and [`unbox_f32`] are provided as helpers).
@@ -82,23 +90,24 @@
 //! biased towards zeros, subnormals, infinities, quiet and signalling NaNs,
 //! the edges of the overflow and underflow ranges and rounding ties;
 //! `fmin`/`fmax` and `fclass`, which Berkeley lacks, are checked against
-//! small models built on Berkeley's comparisons and predicates. In this
-//! crate, `tests/vectors.rs` holds hand-written cases for the RISC-V rules
-//! and `tests/host_model.rs` checks round-to-nearest results against the
-//! host's IEEE 754 arithmetic.
+//! small models built on Berkeley's comparisons and predicates. Its opt-in
+//! `tests/exhaustive.rs` compares all 2^32 binary32 inputs of sqrt and the
+//! 32-bit and f64 conversions. In this crate, `tests/vectors.rs` holds
+//! hand-written cases for the RISC-V rules, `tests/host_model.rs` checks
+//! round-to-nearest results against the host's IEEE 754 arithmetic,
+//! `tests/no_panic.rs` runs every operation in every mode on arbitrary bits,
+//! and `tests/qemu_diff.rs` runs all 48 F/D computational instructions in
+//! every rounding mode on edge-biased operands under Debian's
+//! `qemu-system-riscv64` and compares result and `fflags` with this crate.
 //!
-//! * **Host-FPU fast path** (QEMU's "hardfloat"). When inexact is already
-//!   raised and the mode is round-to-nearest-even, add, subtract, multiply,
-//!   divide and square root of zeros and normal numbers run on the host FPU,
-//!   whose IEEE 754 results are the same; the only flag still to detect is
-//!   overflow (an infinite result), and results at or below the smallest
-//!   normal go back to the soft path for underflow. FMA joins only in
-//!   builds with hardware FMA. The oracle tests run every arithmetic case
-//!   both with flags clear (soft path) and with inexact preset (fast path).
-//!
-//! On the soft path, division and square root take a first guess from the
-//! host's f64 division or square root and then correct it with exact
-//! integer arithmetic, so results never depend on that guess.
+//! On the soft path, binary64 division and square root take a first guess
+//! from the host's f64 division or square root and correct it with exact
+//! integer arithmetic, so the result never depends on the guess. For
+//! binary32 the host's correctly rounded f64 quotient or root of scaled
+//! 24-bit integers is provably close enough that truncating it gives the
+//! exact integer floor (the bounds are in `arith`), and an integer multiply
+//! decides inexactness; like the fast path, this relies on the host's IEEE
+//! 754 f64 division and square root being correctly rounded.
 //!
 //! ```
 //! use ferrite_softfloat::{f64_add, FloatStatus, RoundingMode, FLAG_INEXACT};

@@ -6,7 +6,7 @@
 //! (QEMU's `TCGCPUOps` + `TranslatorOps`): page walks, translation, interrupt
 //! and exception delivery.
 //!
-//! [`load`], [`store`] and [`fetch_u16`] are the softmmu access paths
+//! [`load`], [`store`] and [`IrBuilder::fetch_u16`] are the softmmu access paths
 //! (QEMU's `cpu_ld*_mmu`/`cpu_st*_mmu`/`cpu_ldub_code`): a TLB hit on RAM is a
 //! host memory access; anything else goes through the slow path, which fills
 //! the TLB, splits page-crossing accesses, dispatches MMIO and reports writes
@@ -184,10 +184,18 @@ pub trait CpuEnv: Sized + 'static {
     fn tb_flags(&self) -> u64;
     /// The MMU index instruction fetches use in the current state.
     fn fetch_mmu_idx(&self) -> usize;
-    /// Translates `vaddr` for `access` in MMU index `mmu_idx` (page walk and
-    /// physical memory protection). On failure the target records the
-    /// exception and returns [`Fault`].
-    fn tlb_fill(&mut self, vaddr: u64, access: Access, mmu_idx: usize) -> Result<TlbFill, Fault>;
+    /// Translates `vaddr` for an access of `size` bytes (all on the same
+    /// page) in MMU index `mmu_idx` (page walk and physical memory
+    /// protection). On failure the target records the exception and returns
+    /// [`Fault`]. `size` matters when the result is not cacheable: then the
+    /// target must check exactly this access.
+    fn tlb_fill(
+        &mut self,
+        vaddr: u64,
+        size: u32,
+        access: Access,
+        mmu_idx: usize,
+    ) -> Result<TlbFill, Fault>;
     /// Records the access-fault exception for a failed bus access at `vaddr`.
     fn raise_access_fault(&mut self, vaddr: u64, access: Access) -> Fault;
     /// Translates the block at virtual `pc` (key `flags`) into `b`. Fetch
@@ -272,6 +280,7 @@ fn build_entry(common: &CpuCommon, vpage: u64, fill: &TlbFill) -> TlbEntry {
 pub fn tlb_lookup<C: CpuEnv>(
     cpu: &mut C,
     va: u64,
+    size: u32,
     access: Access,
     mmu: usize,
 ) -> Result<TlbEntry, Fault> {
@@ -282,7 +291,7 @@ pub fn tlb_lookup<C: CpuEnv>(
     if c & TLB_INVALID == 0 && c & PAGE_MASK == vpage {
         return Ok(e);
     }
-    let fill = cpu.tlb_fill(va, access, mmu)?;
+    let fill = cpu.tlb_fill(va, size, access, mmu)?;
     let common = cpu.common();
     let e = build_entry(common, vpage, &fill);
     if fill.cacheable {
@@ -348,7 +357,7 @@ pub fn store_fast(common: &mut CpuCommon, va: u64, size: u32, v: u64, mmu: usize
 }
 
 fn load_one<C: CpuEnv>(cpu: &mut C, va: u64, size: u32, mmu: usize) -> Result<u64, Fault> {
-    let e = tlb_lookup(cpu, va, Access::Read, mmu)?;
+    let e = tlb_lookup(cpu, va, size, Access::Read, mmu)?;
     if e.addr_read & TLB_MMIO != 0 {
         let pa = e.paddr | (va & !PAGE_MASK);
         let common = cpu.common();
@@ -385,7 +394,7 @@ pub fn load_mop<C: CpuEnv>(cpu: &mut C, va: u64, mop: MemOp, mmu: usize) -> Resu
 }
 
 fn store_one<C: CpuEnv>(cpu: &mut C, va: u64, size: u32, v: u64, mmu: usize) -> Result<(), Fault> {
-    let e = tlb_lookup(cpu, va, Access::Write, mmu)?;
+    let e = tlb_lookup(cpu, va, size, Access::Write, mmu)?;
     let w = e.addr_write;
     if w & TLB_MMIO != 0 {
         let pa = e.paddr | (va & !PAGE_MASK);
@@ -414,10 +423,11 @@ fn store_one<C: CpuEnv>(cpu: &mut C, va: u64, size: u32, v: u64, mmu: usize) -> 
 /// Checks that a store of `size` bytes at `va` would succeed, filling the
 /// TLB, without writing (QEMU's `probe_access`).
 pub fn probe_write<C: CpuEnv>(cpu: &mut C, va: u64, size: u32, mmu: usize) -> Result<(), Fault> {
-    tlb_lookup(cpu, va, Access::Write, mmu)?;
-    let last = va.wrapping_add(size as u64 - 1);
-    if last & PAGE_MASK != va & PAGE_MASK {
-        tlb_lookup(cpu, last, Access::Write, mmu)?;
+    let in_page = (size as u64).min(PAGE_SIZE - (va & !PAGE_MASK)) as u32;
+    tlb_lookup(cpu, va, in_page, Access::Write, mmu)?;
+    if in_page < size {
+        let next = va.wrapping_add(in_page as u64);
+        tlb_lookup(cpu, next, size - in_page, Access::Write, mmu)?;
     }
     Ok(())
 }
@@ -445,7 +455,7 @@ pub fn store<C: CpuEnv>(cpu: &mut C, va: u64, size: u32, v: u64, mmu: usize) -> 
 /// a fetch from an I/O region or unassigned memory is an access fault.
 pub fn code_page<C: CpuEnv>(cpu: &mut C, va: u64) -> Result<TlbEntry, Fault> {
     let mmu = cpu.fetch_mmu_idx();
-    let e = tlb_lookup(cpu, va, Access::Fetch, mmu)?;
+    let e = tlb_lookup(cpu, va, 2, Access::Fetch, mmu)?;
     if e.addr_code & TLB_MMIO != 0 {
         return Err(cpu.raise_access_fault(va, Access::Fetch));
     }

@@ -289,8 +289,12 @@ impl<C: CpuEnv> Executor<C> {
                     .interrupt_request
                     .fetch_and(!REQ_HARD, Ordering::AcqRel);
             }
-            cpu.exec_interrupt();
-            if cpu.common_ref().icount >= end {
+            if cpu.exec_interrupt() {
+                spins += 1;
+            }
+            // Traps retire nothing, so they are counted separately: a guest
+            // stuck in a loop of faults still runs out of budget.
+            if cpu.common_ref().icount >= end || spins >= budget {
                 return CpuExit::Budget;
             }
             if self.tbs.len() >= MAX_TBS {
@@ -298,12 +302,7 @@ impl<C: CpuEnv> Executor<C> {
             }
             let Ok(mut id) = self.find_tb(cpu) else {
                 cpu.do_exception();
-                // A fetch fault retires nothing; count it against the budget
-                // so a guest stuck in a trap loop still returns.
                 spins += 1;
-                if spins >= budget {
-                    return CpuExit::Budget;
-                }
                 continue;
             };
             // Run chained blocks until something needs the top of the loop.
@@ -349,6 +348,7 @@ impl<C: CpuEnv> Executor<C> {
                             }
                             Err(()) => {
                                 cpu.do_exception();
+                                spins += 1;
                                 break;
                             }
                         }
@@ -365,6 +365,7 @@ impl<C: CpuEnv> Executor<C> {
                             Ok(next) => id = next,
                             Err(()) => {
                                 cpu.do_exception();
+                                spins += 1;
                                 break;
                             }
                         }
@@ -381,6 +382,7 @@ impl<C: CpuEnv> Executor<C> {
                         common.icount += k as u64;
                         common.pc = tb.pc.wrapping_add(tb.insn_off[k as usize] as u64);
                         cpu.do_exception();
+                        spins += 1;
                         break;
                     }
                     TbExit::Smc(k) => {

@@ -9,7 +9,10 @@
 #   BOARD    spike (default: the programs in tests/, pass/fail over HTIF)
 #            or virt (the programs in virt/, pass/fail through the
 #            sifive_test finisher, console on UART0); run-virt-qemu.sh
-#            sets it.
+#            sets it. The multi-hart programs in smp/ run on both: on
+#            virt with the rest, on spike only when named (or with
+#            SMP=1), since the spike list also runs on single-hart
+#            emulators.
 #   EMU      the emulator binary (default qemu-system-riscv64); any binary
 #            taking QEMU's `-M <board> -nographic -bios none -kernel` works,
 #            so the same script runs the programs on ferrite.
@@ -26,7 +29,15 @@
 # NAME.expect file holds the exact console output each run must print.
 # NAME.status holds the exit status every run of NAME must end with (same
 # as `exit=N` on each line). NAME.qemu-args holds extra options passed only
-# when the emulator is QEMU (e.g. `-icount shift=0` for exact counters).
+# when the emulator is QEMU (e.g. `-icount shift=0` for exact counters). A
+# NAME.stdin file is fed to the emulator's standard input (the console's
+# receive side) instead of /dev/null. `@IMG@` in a NAME.args line becomes
+# the path of a fresh 64 KiB disk image for that run, every byte 'Z'; a
+# NAME.post script then runs after a passing run (bash, with IMG and
+# RUN_ARGS set) and fails the run if it fails, e.g. to check what the
+# guest wrote to the image. These files sit next to the
+# program's source: in the board's directory, or in smp/ for the
+# multi-hart programs both boards run.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 EMU="${EMU:-qemu-system-riscv64}"
@@ -43,6 +54,9 @@ esac
 make -s -C "$here" -j2 all
 
 mapfile -t elfs < <(make -s -C "$here" "$list")
+if [ "$BOARD" = spike ] && [ "${SMP:-0}" = 1 ]; then
+    mapfile -t -O "${#elfs[@]}" elfs < <(make -s -C "$here" list-smp)
+fi
 if [ $# -gt 0 ]; then
     wanted=()
     for name in "$@"; do
@@ -54,20 +68,26 @@ fi
 pass=0
 skipped=0
 failed=()
+# The source directory of program NAME: the board's own, or smp/.
+srcdir_of() {
+    if [ -e "$here/smp/$1.c" ]; then echo "$here/smp"; else echo "$srcdir"; fi
+}
+
 for elf in "${elfs[@]}"; do
     name="$(basename "$elf" .elf)"
+    dir="$(srcdir_of "$name")"
     if [[ " ${SKIP:-} " == *" $name "* ]]; then
         echo "SKIP $name"
         skipped=$((skipped + 1))
         continue
     fi
     qemu_only=()
-    if [ -e "$srcdir/$name.qemu-args" ] && [[ "$(basename "$EMU")" == qemu-system-* ]]; then
-        read -r -a qemu_only <"$srcdir/$name.qemu-args"
+    if [ -e "$dir/$name.qemu-args" ] && [[ "$(basename "$EMU")" == qemu-system-* ]]; then
+        read -r -a qemu_only <"$dir/$name.qemu-args"
     fi
     runs=("")
-    if [ -e "$srcdir/$name.args" ]; then
-        mapfile -t runs < <(grep -v -e '^[[:space:]]*#' -e '^[[:space:]]*$' "$srcdir/$name.args")
+    if [ -e "$dir/$name.args" ]; then
+        mapfile -t runs < <(grep -v -e '^[[:space:]]*#' -e '^[[:space:]]*$' "$dir/$name.args")
     fi
     i=0
     for extra in "${runs[@]}"; do
@@ -75,17 +95,24 @@ for elf in "${elfs[@]}"; do
         label="$name${extra:+ [$extra]}"
         log="$elfdir/$name.$i.log"
         want=0
-        if [ -e "$srcdir/$name.status" ]; then
-            want="$(cat "$srcdir/$name.status")"
+        if [ -e "$dir/$name.status" ]; then
+            want="$(cat "$dir/$name.status")"
         fi
         if [[ "$extra" =~ ^[[:space:]]*exit=([0-9]+)[[:space:]]*(.*)$ ]]; then
             want="${BASH_REMATCH[1]}"
             extra="${BASH_REMATCH[2]}"
         fi
+        img="$elfdir/$name.$i.img"
+        if [[ "$extra" == *@IMG@* ]]; then
+            head -c 65536 /dev/zero | tr '\0' 'Z' >"$img"
+            extra="${extra//@IMG@/$img}"
+        fi
         read -r -a extra_args <<<"$extra"
+        input=/dev/null
+        [ -e "$dir/$name.stdin" ] && input="$dir/$name.stdin"
         set +e
         timeout "$TIMEOUT" "$EMU" -M "$BOARD" -nographic -bios none \
-            "${extra_args[@]}" "${qemu_only[@]}" -kernel "$elf" </dev/null >"$log" 2>&1
+            "${extra_args[@]}" "${qemu_only[@]}" -kernel "$elf" <"$input" >"$log" 2>&1
         rc=$?
         set -e
         if [ "$want" -ne 0 ]; then
@@ -101,10 +128,17 @@ for elf in "${elfs[@]}"; do
         if [ "$want" -eq 0 ] && [ $rc -eq 0 ] && grep -q -e '^FAIL' -e 'unexpected trap' "$log"; then
             rc=255
         fi
+        if [ $rc -eq 0 ] && [ -e "$dir/$name.post" ] &&
+            ! IMG="$img" RUN_ARGS="$extra" bash "$dir/$name.post" >>"$log" 2>&1; then
+            echo "FAIL $label: $name.post failed"
+            sed 's/^/    | /' "$log" | tail -n 20
+            failed+=("$label")
+            continue
+        fi
         # Programs with an .expect file must print exactly that.
-        expect="$srcdir/$name.expect"
+        expect="$dir/$name.expect"
         if [ $rc -eq 0 ] && [ -e "$expect" ] && ! cmp -s "$expect" "$log"; then
-            echo "FAIL $label: console output differs from $(basename "$srcdir")/$name.expect"
+            echo "FAIL $label: console output differs from $(basename "$dir")/$name.expect"
             diff "$expect" "$log" | sed 's/^/    | /' | head -n 20 || true
             failed+=("$label")
             continue

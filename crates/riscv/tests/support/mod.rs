@@ -192,6 +192,9 @@ impl Asm {
     pub fn bne(&mut self, rs1: u32, rs2: u32, l: &str) -> &mut Self {
         self.branch(1, rs1, rs2, l)
     }
+    pub fn bge(&mut self, rs1: u32, rs2: u32, l: &str) -> &mut Self {
+        self.branch(5, rs1, rs2, l)
+    }
     pub fn blt(&mut self, rs1: u32, rs2: u32, l: &str) -> &mut Self {
         self.branch(4, rs1, rs2, l)
     }
@@ -431,4 +434,55 @@ impl Machine {
     pub fn read_u64(&self, addr: u64) -> u64 {
         self.mem.read_u64(addr).unwrap()
     }
+}
+
+/// Links `code` (for RAM_BASE) into an ELF with `tohost`/`fromhost` symbols
+/// at [`TOHOST`] for QEMU's spike machine, in `dir`. None if the toolchain
+/// is missing or fails.
+pub fn build_elf(dir: &std::path::Path, name: &str, code: &[u8]) -> Option<std::path::PathBuf> {
+    use std::process::Command;
+    std::fs::create_dir_all(dir).ok()?;
+    std::fs::write(dir.join(format!("{name}.bin")), code).ok()?;
+    std::fs::write(
+        dir.join(format!("{name}.S")),
+        format!(
+            ".section .text\n.globl _start\n_start:\n.incbin \"{name}.bin\"\n\
+             .section .tohost,\"aw\",@progbits\n.globl tohost\n.type tohost,@object\n\
+             .size tohost,8\ntohost: .dword 0\n.globl fromhost\n.type fromhost,@object\n\
+             .size fromhost,8\nfromhost: .dword 0\n"
+        ),
+    )
+    .ok()?;
+    std::fs::write(
+        dir.join("link.ld"),
+        format!(
+            "ENTRY(_start)\nSECTIONS {{ . = {RAM_BASE:#x}; .text : {{ *(.text) }} \
+             . = {TOHOST:#x}; .tohost : {{ *(.tohost) }} }}\n"
+        ),
+    )
+    .ok()?;
+    let elf = dir.join(format!("{name}.elf"));
+    let ok = Command::new("riscv64-unknown-elf-gcc")
+        .current_dir(dir)
+        .args(["-nostdlib", "-nostartfiles", "-T", "link.ld", "-o"])
+        .arg(&elf)
+        .arg(format!("{name}.S"))
+        .status()
+        .ok()?
+        .success();
+    ok.then_some(elf)
+}
+
+/// Runs `elf` on `qemu-system-riscv64 -M spike` and returns its console
+/// output, or None if QEMU is missing or fails.
+pub fn run_qemu_spike(elf: &std::path::Path) -> Option<String> {
+    let out = std::process::Command::new("qemu-system-riscv64")
+        .args(["-M", "spike", "-nographic", "-bios", "none", "-kernel"])
+        .arg(elf)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
 }

@@ -6,7 +6,9 @@
  * MTIP never comes before mtime reaches mtimecmp; wfi wakes on the timer
  * with MIE = 0; MSI and MTI taken from S-mode; rdtime from S and U
  * gated by mcounteren.TM / scounteren.TM; access widths (1-byte accesses
- * fault, 8-byte accesses to msip fault). Spec: riscv-virt-tcg.md 2.1. */
+ * fault, 8-byte accesses to msip fault); mtime counting at 10 MHz,
+ * measured against the goldfish RTC's nanoseconds (both follow host time
+ * without -icount). Spec: riscv-virt-tcg.md 2.1. */
 #include "virt.h"
 
 #define INTR(n) ((1ull << 63) | (n))
@@ -18,6 +20,23 @@ __asm__(".pushsection .text\n"
         "        ecall\n"
         ".popsection\n");
 extern char stub_rdtime[];
+
+/* A simultaneous (RTC ns, mtime) pair: mtime read between two RTC reads
+ * less than 1 ms apart (retried until so, in case the host deschedules
+ * the vCPU in between). */
+static void clock_pair(uint64_t *ns, uint64_t *ticks)
+{
+    for (;;) {
+        uint64_t a = rtc_now();
+        uint64_t t = mtime();
+        uint64_t b = rtc_now();
+        if (b >= a && b - a < 1000000) {
+            *ns = a + (b - a) / 2;
+            *ticks = t;
+            return;
+        }
+    }
+}
 
 static uint64_t mip_bit(uint64_t bit)
 {
@@ -175,5 +194,18 @@ int main(void)
     csr_write(mcounteren, 0);
     CHECK_EQ(mode_call(PRV_U, (uint64_t)(uintptr_t)stub_rdtime, 0, 0), CAUSE_ILLEGAL_INSTRUCTION);
     csr_write(scounteren, 0);
+
+    /* 11: the timebase is 10 MHz (the device tree's timebase-frequency):
+     * over 0.2 s of mtime, the RTC advances 100 ns per tick, within 5%
+     * (each end of the interval is known to within 1 ms). */
+    test_num = 11;
+    uint64_t ns0, tk0, ns1, tk1;
+    clock_pair(&ns0, &tk0);
+    while (mtime() < tk0 + TIMEBASE_HZ / 5)
+        ;
+    clock_pair(&ns1, &tk1);
+    uint64_t dns = ns1 - ns0, dticks = tk1 - tk0;
+    CHECK_TRUE(dticks * 100 * 100 > dns * 95);
+    CHECK_TRUE(dticks * 100 * 100 < dns * 105);
     return 0;
 }

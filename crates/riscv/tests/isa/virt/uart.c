@@ -5,7 +5,8 @@
  * THRE set makes it pending at once; reading IIR clears it; the next
  * transmitted byte brings it back), IER masking, FIFO control (IIR bits
  * 7:6, receive trigger levels, FIFO reset), the DLAB divisor latch, the
- * scratch register, register aliasing every 8 bytes, and loopback:
+ * scratch register, only the 8 byte registers being mapped (QEMU 7.2;
+ * offsets 8 and up fault), and loopback:
  * modem-status mirroring, receive through RBR with and without FIFOs,
  * overrun, the receive-data, line-status and character-timeout
  * interrupts. Spec: riscv-virt-tcg.md section 2.3. */

@@ -6,8 +6,8 @@
  * PLIC; each transport's window is 0x200 bytes (registers + config).
  *
  * QEMU's virtio-mmio defaults to force-legacy=true, i.e. Version 1;
- * ferrite implements version 2 only (issue 5), so virtio_mmio.args runs
- * QEMU with -global virtio-mmio.force-legacy=false. Spec:
+ * ferrite implements version 2 only (issue 5), so virtio_mmio.qemu-args
+ * gives QEMU (only) -global virtio-mmio.force-legacy=false. Spec:
  * riscv-virt-tcg.md 2.6. */
 #include "virt.h"
 

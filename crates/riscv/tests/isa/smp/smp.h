@@ -1,6 +1,9 @@
-/* Helpers for the multi-hart programs (smp_*.c): counting harts, waiting
- * for them, and a barrier. Every hart enters the program at _start (QEMU
- * starts them all at the reset vector); hart 0 runs main, the others
+/* Helpers for the multi-hart programs (those in smp/, built for both the
+ * spike and the virt board, and virt/smp_ipi.c): counting harts, waiting
+ * for them, and a barrier. They use only the CLINT (same address on both
+ * boards) and the runtime's pass/fail. Every hart enters the program at
+ * _start (with -bios none QEMU starts them all at once at the reset
+ * vector, no hart-state management); hart 0 runs main, the others
  * hart_main(hartid) (see ../env/crt.S). Harts other than 0 must not take
  * traps through the runtime's handler (its save area is shared). */
 #ifndef SMP_H
@@ -28,6 +31,29 @@ static inline int count_harts(void)
 static inline uint64_t hartid(void)
 {
     return csr_read(mhartid);
+}
+
+/* Waiting for another hart without spinning: the waiter sleeps in wfi
+ * (with mie.MSIE set) and the other hart sends it an IPI after making
+ * the condition true. Spinning works too with one host thread per hart,
+ * but in QEMU's single-threaded round-robin mode a spinning hart keeps
+ * the only thread until its time slice ends (about 0.1 s), while a hart
+ * in wfi gives it up at once. Clearing msip before testing the condition
+ * means no wake-up is lost. */
+#define WAIT_IPI(cond) do {                                     \
+        for (;;) {                                              \
+            wr32(CLINT_MSIP_H(hartid()), 0);                    \
+            if (cond)                                           \
+                break;                                          \
+            __asm__ volatile("wfi");                            \
+        }                                                       \
+    } while (0)
+
+/* Make this hart's earlier stores visible, then IPI hart h. */
+static inline void notify(uint64_t h)
+{
+    __asm__ volatile("fence iorw, iorw" ::: "memory");
+    wr32(CLINT_MSIP_H(h), 1);
 }
 
 /* Sense-reversing barrier for n harts. */
