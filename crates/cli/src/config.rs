@@ -153,6 +153,8 @@ pub struct VmConfig {
     pub chardevs: Vec<OptsConfig>,
     /// `-serial` arguments.
     pub serials: Vec<String>,
+    /// `-global driver.property=value`, as (driver, property, value).
+    pub globals: Vec<(String, String, String)>,
     /// `-monitor` arguments.
     pub monitors: Vec<String>,
     /// `-qmp` arguments.
@@ -202,6 +204,7 @@ impl Default for VmConfig {
             objects: Vec::new(),
             chardevs: Vec::new(),
             serials: Vec::new(),
+            globals: Vec::new(),
             monitors: Vec::new(),
             qmps: Vec::new(),
             mons: Vec::new(),
@@ -370,6 +373,7 @@ fn apply(cfg: &mut VmConfig, o: &CmdOption) -> Result<(), CliError> {
             });
         }
         "serial" => cfg.serials.push(arg(o).to_string()),
+        "global" => cfg.globals.push(parse_global(arg(o)).map_err(at)?),
         "monitor" => cfg.monitors.push(arg(o).to_string()),
         "qmp" => cfg.qmps.push(arg(o).to_string()),
         "S" => cfg.start_paused = true,
@@ -380,6 +384,20 @@ fn apply(cfg: &mut VmConfig, o: &CmdOption) -> Result<(), CliError> {
         other => unreachable!("option -{other} is in the table but not handled"),
     }
     Ok(())
+}
+
+/// `-global driver.property=value` (QEMU's `qemu_global_option`; the
+/// `driver=,property=,value=` form is not accepted).
+fn parse_global(s: &str) -> Result<(String, String, String), String> {
+    let (lhs, value) = s
+        .split_once('=')
+        .ok_or_else(|| "Invalid -global option: expected driver.property=value".to_string())?;
+    match lhs.rsplit_once('.') {
+        Some((driver, prop)) if !driver.is_empty() && !prop.is_empty() => {
+            Ok((driver.to_string(), prop.to_string(), value.to_string()))
+        }
+        _ => Err("Invalid -global option: expected driver.property=value".to_string()),
+    }
 }
 
 fn parse_memory(s: &str, loc: &str, warnings: &mut Vec<String>) -> Result<MemoryConfig, CliError> {
@@ -591,6 +609,26 @@ mod tests {
         assert_eq!(c.objects[0].get("qom-type"), Some("iothread"));
         assert_eq!(c.smp.cpus, 2);
         assert!(c.no_reboot && c.nographic);
+    }
+
+    #[test]
+    fn global_options() {
+        let c = run(&["-global", "virtio-mmio.force-legacy=false"]).unwrap();
+        assert_eq!(
+            c.globals,
+            vec![(
+                "virtio-mmio".to_string(),
+                "force-legacy".to_string(),
+                "false".to_string()
+            )]
+        );
+        for bad in ["virtio-mmio", "force-legacy=false", ".x=1", "a.=1"] {
+            let e = run(&["-global", bad]).unwrap_err();
+            assert!(
+                e.starts_with(&format!("-global {bad}: Invalid -global")),
+                "{e}"
+            );
+        }
     }
 
     /// Each message as printed by `qemu-system-riscv64` 7.2 (after its

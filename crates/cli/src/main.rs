@@ -22,18 +22,27 @@ use ferrite_monitor::QmpCore;
 use ferrite_monitor::events::EventBus;
 use ferrite_monitor::machine::VersionInfo;
 
-/// The machines `-machine help` lists; `virt` is listed once it can run.
-const MACHINES: &[(&str, &str)] = &[("spike", "RISC-V Spike board (default)")];
+/// The machines `-machine help` lists.
+const MACHINES: &[(&str, &str)] = &[
+    ("spike", "RISC-V Spike board (default)"),
+    ("virt", "RISC-V VirtIO board"),
+];
 
-/// The guest's requested exit status (HTIF exit, sifive_test fail code).
-static EXIT_CODE: AtomicI32 = AtomicI32::new(0);
+/// The guest's requested exit status (HTIF exit, sifive_test fail code);
+/// -1 until the guest asks. The first request wins: QEMU exits at once,
+/// ferrite's vCPUs may run a little longer before the main loop stops them.
+static EXIT_CODE: AtomicI32 = AtomicI32::new(-1);
+
+fn guest_exit(code: i32) {
+    let _ = EXIT_CODE.compare_exchange(-1, code, Ordering::SeqCst, Ordering::SeqCst);
+    qemu_system_shutdown_request(ShutdownCause::GuestShutdown);
+}
 
 struct ExitToMainLoop;
 
 impl HtifExit for ExitToMainLoop {
     fn exit(&self, code: u32) {
-        EXIT_CODE.store(code as i32, Ordering::SeqCst);
-        qemu_system_shutdown_request(ShutdownCause::GuestShutdown);
+        guest_exit(code as i32);
     }
 }
 
@@ -41,6 +50,8 @@ fn fail(e: impl std::fmt::Display) -> ExitCode {
     eprintln!("ferrite: {e}");
     ExitCode::from(1)
 }
+
+mod virt;
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -130,9 +141,7 @@ fn run(cfg: &VmConfig) -> Result<ExitCode, CliError> {
     setup_logging(cfg)?;
     match cfg.machine.as_str() {
         "spike" => run_spike(cfg),
-        "virt" => Err(CliError::plain(
-            "machine 'virt' cannot run yet in this version of ferrite (its devices are not wired up); use -M spike for bare-metal programs",
-        )),
+        "virt" => virt::run_virt(cfg),
         _ => Err(CliError::plain(
             "unsupported machine type\nUse -machine help to list supported machines",
         )),
@@ -182,10 +191,12 @@ fn run_spike(cfg: &VmConfig) -> Result<ExitCode, CliError> {
         })
         .map_err(|e| CliError::plain(e.to_string()))?
     };
+    let spike = Arc::new(spike);
+    let s = spike.clone();
     let monitors = start_board_monitors(
         cfg,
         &monitor_specs,
-        board_info(cfg, ferrite_machine::boot::RESET_VECTOR, spike.roms.clone()),
+        board_info(cfg, Arc::new(move || s.reset())),
         &spike.address_space,
         spike.vcpus.iter().map(|v| v.handle()).collect(),
     )?;
@@ -200,7 +211,7 @@ fn run_spike(cfg: &VmConfig) -> Result<ExitCode, CliError> {
     }
     match cause {
         ShutdownCause::GuestShutdown => {
-            let code = EXIT_CODE.load(Ordering::SeqCst);
+            let code = EXIT_CODE.load(Ordering::SeqCst).max(0);
             Ok(ExitCode::from((code & 0xff) as u8))
         }
         ShutdownCause::HostSignal => {
@@ -214,7 +225,7 @@ fn run_spike(cfg: &VmConfig) -> Result<ExitCode, CliError> {
 }
 
 /// The monitor configuration, with every error line QEMU would print.
-fn monitor_specs_or_report(cfg: &VmConfig) -> Result<Vec<MonitorSpec>, CliError> {
+pub(crate) fn monitor_specs_or_report(cfg: &VmConfig) -> Result<Vec<MonitorSpec>, CliError> {
     monitors::monitor_specs(cfg).map_err(|mut errs| {
         let last = errs.pop().expect("at least one error");
         for e in errs {
@@ -225,7 +236,7 @@ fn monitor_specs_or_report(cfg: &VmConfig) -> Result<Vec<MonitorSpec>, CliError>
 }
 
 /// What `query-name`, `query-machines` and `query-cpus-fast` report.
-fn board_info(cfg: &VmConfig, reset_pc: u64, roms: Vec<(u64, Vec<u8>)>) -> BoardInfo {
+pub(crate) fn board_info(cfg: &VmConfig, reset: Arc<dyn Fn() + Send + Sync>) -> BoardInfo {
     BoardInfo {
         name: cfg.name.clone(),
         hart_qom_prefix: "/machine/soc0/harts".into(),
@@ -236,15 +247,14 @@ fn board_info(cfg: &VmConfig, reset_pc: u64, roms: Vec<(u64, Vec<u8>)>) -> Board
                 _ => spike_machine_info(true),
             })
             .collect(),
-        reset_pc,
-        roms,
+        reset,
     }
 }
 
 /// Connects the board to QMP/HMP and starts the monitors (call after the
 /// board is built, before `vm_start`; with `-S` the VM then waits for
 /// `cont`).
-fn start_board_monitors(
+pub(crate) fn start_board_monitors(
     cfg: &VmConfig,
     specs: &[MonitorSpec],
     info: BoardInfo,
@@ -267,7 +277,7 @@ fn start_board_monitors(
 
 /// The text of an I/O error without Rust's " (os error N)" suffix, as C's
 /// `strerror` would print it.
-fn io_reason(e: &std::io::Error) -> String {
+pub(crate) fn io_reason(e: &std::io::Error) -> String {
     let s = e.to_string();
     match s.find(" (os error") {
         Some(i) => s[..i].to_string(),

@@ -119,6 +119,14 @@ pub const OPTIONS: &[OptionDef] = &[
     ),
     opt!(
         STD,
+        "global",
+        Required,
+        "-global driver.property=value",
+        "set a default value of a driver's property\n\
+         (ferrite: only virtio-mmio.force-legacy=false, its only transport version)"
+    ),
+    opt!(
+        STD,
         "object",
         Required,
         "-object TYPENAME[,PROP1=VALUE1,...]",
@@ -273,7 +281,6 @@ pub const UNSUPPORTED: &[(&str, Arg)] = &[
     ("gdb", Arg::Required),
     ("s", Arg::None),
     ("numa", Arg::Required),
-    ("global", Arg::Required),
     ("rtc", Arg::Required),
     ("boot", Arg::Required),
     ("fw_cfg", Arg::Required),

@@ -175,3 +175,76 @@ impl PhysMemory for AsPhysMemory {
         v
     }
 }
+
+/// Guest RAM as the virtio devices see it (QEMU: `address_space_rw` on the
+/// system address space, limited to RAM). Every access is checked against
+/// the RAM window first, so a guest-chosen ring or buffer address can only
+/// ever reach guest RAM; writes go through the memory API, so they
+/// invalidate any code translated from the pages they touch.
+pub struct RamGuestMemory {
+    space: AddressSpace,
+    base: u64,
+    size: u64,
+}
+
+impl RamGuestMemory {
+    /// RAM of `size` bytes at `base` in `space`.
+    pub fn new(space: AddressSpace, base: u64, size: u64) -> Self {
+        RamGuestMemory { space, base, size }
+    }
+
+    fn check(&self, addr: u64, len: u64) -> Result<(), ferrite_hw::virtio::GuestMemoryError> {
+        if ferrite_hw::virtio::GuestMemory::is_ram(self, addr, len) {
+            Ok(())
+        } else {
+            Err(ferrite_hw::virtio::GuestMemoryError { addr, len })
+        }
+    }
+}
+
+impl ferrite_hw::virtio::GuestMemory for RamGuestMemory {
+    fn is_ram(&self, addr: u64, len: u64) -> bool {
+        match (addr.checked_sub(self.base), addr.checked_add(len)) {
+            (Some(off), Some(_)) => off <= self.size && len <= self.size - off,
+            _ => false,
+        }
+    }
+
+    fn read(&self, addr: u64, buf: &mut [u8]) -> Result<(), ferrite_hw::virtio::GuestMemoryError> {
+        self.check(addr, buf.len() as u64)?;
+        let _ = self.space.read(addr, MEMTXATTRS_UNSPECIFIED, buf);
+        Ok(())
+    }
+
+    fn write(&self, addr: u64, buf: &[u8]) -> Result<(), ferrite_hw::virtio::GuestMemoryError> {
+        self.check(addr, buf.len() as u64)?;
+        let _ = self.space.write(addr, MEMTXATTRS_UNSPECIFIED, buf);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ferrite_hw::virtio::GuestMemory;
+
+    #[test]
+    fn guest_memory_stays_inside_ram() {
+        let system = MemoryRegion::new_container("system", u64::MAX);
+        let ram = MemoryRegion::new_ram("ram", 0x2000).unwrap();
+        system.add_subregion(0x8000_0000, &ram);
+        let space = AddressSpace::new(&system, "memory");
+        let m = RamGuestMemory::new(space, 0x8000_0000, 0x2000);
+        assert!(m.is_ram(0x8000_0000, 0x2000));
+        assert!(m.is_ram(0x8000_2000, 0));
+        assert!(!m.is_ram(0x8000_1fff, 2));
+        assert!(!m.is_ram(0x7fff_ffff, 1));
+        assert!(!m.is_ram(u64::MAX, 2));
+        m.write(0x8000_1000, b"abc").unwrap();
+        let mut b = [0u8; 3];
+        m.read(0x8000_1000, &mut b).unwrap();
+        assert_eq!(&b, b"abc");
+        let e = m.write(0x8000_1ffe, b"abc").unwrap_err();
+        assert_eq!((e.addr, e.len), (0x8000_1ffe, 3));
+    }
+}

@@ -28,6 +28,7 @@ pub mod htif;
 pub mod loader;
 pub mod spike;
 pub mod vcpu;
+pub mod virt;
 pub mod virt_fdt;
 
 #[cfg(test)]

@@ -69,6 +69,8 @@ pub struct Spike {
     /// ROM) as `(address, bytes)`: QEMU's ROM blobs, which a system reset
     /// copies into guest memory again (`rom_reset`).
     pub roms: Vec<(u64, Vec<u8>)>,
+    mswi: Arc<Mutex<AclintSwi>>,
+    mtimer: Arc<Mutex<AclintMtimer>>,
 }
 
 /// A board-construction error, worded for the user.
@@ -226,18 +228,31 @@ impl Spike {
         );
         system.add_subregion_overlap(base, &htif_mr, 1);
 
-        // CLINT: MSWI and MTIMER for every hart.
+        // The harts first, so that the interrupt lines are connected before
+        // the MTIMER raises MTIP at reset.
         let harts_irq = Arc::new(HartIrqs::default());
         let hirq: Arc<dyn HartIrq> = harts_irq.clone();
         let mtime = MtimeSource::new(Arc::new(VirtualClock), u64::from(TIMEBASE_FREQ));
         let n = cfg.harts as usize;
+        let mem = AsPhysMemory::new(space.clone());
+        let mut harts = Vec::new();
+        for h in 0..n {
+            let platform = HartPlatform::new(mtime.clone());
+            let mut hart = Hart::new(mem.clone(), platform.clone(), h as u64);
+            hart.cpu.common.pc = RESET_VECTOR;
+            platform.connect(hart.irq_lines());
+            harts.push(hart);
+        }
+        harts_irq.connect(harts.iter().map(Hart::irq_lines).collect());
+
+        // CLINT: MSWI and MTIMER for every hart.
         let msip = (0..n)
             .map(|h| hart_irq_line(&hirq, h, 3))
             .collect::<Vec<_>>();
         let mswi = Arc::new(Mutex::new(AclintSwi::new_mswi(msip)));
         system.add_subregion(
             SPIKE_CLINT.0,
-            &DeviceOps::region("riscv.aclint.swi", 0x4000, mswi),
+            &DeviceOps::region("riscv.aclint.swi", 0x4000, mswi.clone()),
         );
         let mtimer_slot: Arc<std::sync::OnceLock<std::sync::Weak<Mutex<AclintMtimer>>>> =
             Arc::new(std::sync::OnceLock::new());
@@ -256,7 +271,7 @@ impl Spike {
         let _ = mtimer_slot.set(Arc::downgrade(&mtimer));
         system.add_subregion(
             SPIKE_CLINT.0 + 0x4000,
-            &DeviceOps::region("riscv.aclint.mtimer", 0x8000, mtimer),
+            &DeviceOps::region("riscv.aclint.mtimer", 0x8000, mtimer.clone()),
         );
 
         // Device tree and reset vector.
@@ -268,28 +283,41 @@ impl Spike {
         write_rom(RESET_VECTOR, &rom);
 
         // Harts, each on its own thread.
-        let mem = AsPhysMemory::new(space.clone());
-        let mut lines = Vec::new();
         let mut vcpus = Vec::new();
-        for h in 0..n {
-            let platform = HartPlatform::new(mtime.clone());
-            let mut hart = Hart::new(mem.clone(), platform.clone(), h as u64);
-            hart.cpu.common.pc = RESET_VECTOR;
-            platform.connect(hart.irq_lines());
-            lines.push(hart.irq_lines());
+        for (h, hart) in harts.into_iter().enumerate() {
             vcpus.push(
                 VcpuThread::spawn(hart, h)
                     .map_err(|e| BoardError::Other(format!("cannot start vCPU thread: {e}")))?,
             );
         }
-        harts_irq.connect(lines);
         Ok(Spike {
             address_space: space,
             system,
             vcpus,
             htif: Some(htif),
             roms,
+            mswi,
+            mtimer,
         })
+    }
+}
+
+impl Spike {
+    /// Machine reset (QEMU's `qemu_system_reset`), with the vCPUs paused:
+    /// the ACLINT back to its reset state, the images written again
+    /// (`rom_reset`), every hart back at the reset vector. The rest of RAM
+    /// keeps its contents.
+    pub fn reset(&self) {
+        self.mswi.lock().reset();
+        self.mtimer.lock().reset();
+        for (addr, data) in &self.roms {
+            let _ = self
+                .address_space
+                .write_rom(*addr, MEMTXATTRS_UNSPECIFIED, data);
+        }
+        for v in &self.vcpus {
+            v.request_reset();
+        }
     }
 }
 

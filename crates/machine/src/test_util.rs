@@ -20,3 +20,9 @@ pub(crate) fn shared_dir() -> PathBuf {
         }
     }
 }
+
+/// Sets up the main loop once per test process (boards create timers on it).
+pub(crate) fn init() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| ferrite_aio::main_loop::qemu_init_main_loop().expect("main loop"));
+}

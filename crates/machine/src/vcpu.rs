@@ -20,8 +20,11 @@ use ferrite_aio::{ClockType, QemuClock, Timer};
 use ferrite_hw::clock::Clock;
 use ferrite_hw::intc::aclint::MtimeSource;
 use ferrite_hw::irq::HartIrq;
+use ferrite_riscv::cpu::PRV_M;
+use ferrite_riscv::csr::{MSTATUS_MIE, MSTATUS_MPRV};
 use ferrite_riscv::{Hart, IrqLines, Platform};
 use ferrite_tcg::CpuExit;
+use ferrite_tcg::exec::Executor;
 use parking_lot::Mutex;
 
 /// Instructions a hart runs before it looks at its control block again
@@ -42,13 +45,19 @@ impl Clock for VirtualClock {
     }
 }
 
-/// A `ferrite-hw` timer on the main loop's VIRTUAL clock.
+/// A `ferrite-hw` timer on one of the main loop's clocks.
 pub struct MainLoopTimer(Timer);
 
 impl MainLoopTimer {
-    /// A timer that runs `cb` in the main loop when it expires.
+    /// A VIRTUAL-clock timer that runs `cb` in the main loop when it expires.
     pub fn new(cb: impl Fn() + Send + Sync + 'static) -> Self {
-        MainLoopTimer(Timer::new(&qemu_get_aio_context(), ClockType::Virtual, cb))
+        Self::on_clock(ClockType::Virtual, cb)
+    }
+
+    /// A timer on `clock` (the goldfish RTC uses HOST) that runs `cb` in the
+    /// main loop when it expires.
+    pub fn on_clock(clock: ClockType, cb: impl Fn() + Send + Sync + 'static) -> Self {
+        MainLoopTimer(Timer::new(&qemu_get_aio_context(), clock, cb))
     }
 }
 
@@ -147,18 +156,49 @@ impl Platform for HartPlatform {
     }
 }
 
+/// What [`cpu_stop_current`] needs on a vCPU thread.
+struct CurrentVcpu {
+    held: Arc<AtomicBool>,
+    lines: Arc<IrqLines>,
+    ctl: Arc<VcpuCtl>,
+}
+
+thread_local! {
+    static CURRENT: std::cell::RefCell<Option<CurrentVcpu>> = const { std::cell::RefCell::new(None) };
+}
+
+/// QEMU's `cpu_stop_current`: the vCPU running on the calling thread (a
+/// device access from guest code) leaves guest code at the end of the
+/// current block and runs no more guest code until a machine reset. A
+/// device that ends the run (the test finisher) calls it so that the
+/// guest cannot act after its request, as on QEMU. Does nothing on other
+/// threads.
+pub fn cpu_stop_current() {
+    CURRENT.with(|c| {
+        if let Some(c) = c.borrow().as_ref() {
+            c.held.store(true, Ordering::SeqCst);
+            // An idle thread sleeps; the kick makes it look at `held`.
+            c.ctl.set_halted(true);
+            c.lines.request_exit();
+        }
+    });
+}
+
 /// A running vCPU thread.
 pub struct VcpuThread {
     handle: Option<JoinHandle<()>>,
     quit: Arc<AtomicBool>,
+    reset: Arc<AtomicBool>,
+    held: Arc<AtomicBool>,
     ctl: Arc<VcpuCtl>,
     lines: Arc<IrqLines>,
     hart: Arc<Mutex<Hart>>,
     thread_id: Arc<AtomicI64>,
+    resetvec: u64,
 }
 
-/// A handle on a vCPU for the monitor and the reset path: its control
-/// block, host thread id and a way to reach the hart's state safely.
+/// A handle on a vCPU for the monitor: its control block, host thread id
+/// and a way to reach the hart's state safely.
 ///
 /// The hart lives behind a mutex that only its own vCPU thread ever locks
 /// (around guest execution and halt waits); everyone else reaches it with
@@ -174,6 +214,8 @@ pub struct VcpuHandle {
     lines: Arc<IrqLines>,
     hart: Arc<Mutex<Hart>>,
     thread_id: Arc<AtomicI64>,
+    reset: Arc<AtomicBool>,
+    resetvec: u64,
 }
 
 impl VcpuHandle {
@@ -190,18 +232,24 @@ impl VcpuHandle {
 
     /// Runs `f` on the hart, on its vCPU thread, and returns its result
     /// (QEMU's `run_on_cpu`). The hart is first asked to leave guest code
-    /// so that a running VM answers quickly. Call with the BQL held, from a
-    /// thread that is not a vCPU thread (the main loop); the BQL is
-    /// released while waiting.
+    /// so that a running VM answers quickly; a reset requested while the
+    /// VM was stopped is applied first, so `f` sees the state the hart
+    /// will run from. Call with the BQL held, from a thread that is not a
+    /// vCPU thread (the main loop); the BQL is released while waiting.
     pub fn with_hart<R: Send + 'static>(
         &self,
         f: impl FnOnce(&mut Hart) -> R + Send + 'static,
     ) -> R {
         let slot = Arc::new(Mutex::new(None));
         let (h, s) = (self.hart.clone(), slot.clone());
+        let (reset, resetvec) = (self.reset.clone(), self.resetvec);
         self.lines.request_exit();
         self.ctl.run_on_cpu(move || {
-            let r = f(&mut h.lock());
+            let mut hart = h.lock();
+            if reset.swap(false, Ordering::SeqCst) {
+                reset_hart(&mut hart, resetvec);
+            }
+            let r = f(&mut hart);
             *s.lock() = Some(r);
         });
         let r = slot.lock().take();
@@ -210,32 +258,48 @@ impl VcpuHandle {
 }
 
 impl VcpuThread {
-    /// Starts a thread for `hart` (stopped until `vm_start`).
+    /// Starts a thread for `hart` (stopped until `vm_start`). A reset puts
+    /// the hart back at `hart.cpu.common.pc` as it is now (the reset vector).
     pub fn spawn(hart: Hart, index: usize) -> std::io::Result<VcpuThread> {
         let ctl = VcpuCtl::new(index);
         let lines = hart.irq_lines();
         let quit = Arc::new(AtomicBool::new(false));
+        let reset = Arc::new(AtomicBool::new(false));
+        let held = Arc::new(AtomicBool::new(false));
+        let (c, q, r) = (ctl.clone(), quit.clone(), reset.clone());
+        let (h, l) = (held.clone(), lines.clone());
+        let resetvec = hart.cpu.common.pc;
         let hart = Arc::new(Mutex::new(hart));
         let thread_id = Arc::new(AtomicI64::new(0));
-        let (c, q, h, t) = (ctl.clone(), quit.clone(), hart.clone(), thread_id.clone());
+        let (hm, t) = (hart.clone(), thread_id.clone());
         let handle = std::thread::Builder::new()
             .name(format!("CPU {index}/TCG"))
             .spawn(move || {
                 // SAFETY: gettid has no preconditions.
                 t.store(i64::from(unsafe { libc::gettid() }), Ordering::Release);
-                vcpu_loop(&h, &c, &q)
+                CURRENT.with(|cur| {
+                    *cur.borrow_mut() = Some(CurrentVcpu {
+                        held: h.clone(),
+                        lines: l,
+                        ctl: c.clone(),
+                    })
+                });
+                vcpu_loop(&hm, resetvec, &c, &q, &r, &h)
             })?;
         Ok(VcpuThread {
             handle: Some(handle),
             quit,
+            reset,
+            held,
             ctl,
             lines,
             hart,
             thread_id,
+            resetvec,
         })
     }
 
-    /// A handle for the monitor and reset code.
+    /// A handle for the monitor.
     pub fn handle(&self) -> VcpuHandle {
         VcpuHandle {
             index: self.ctl.index(),
@@ -243,7 +307,20 @@ impl VcpuThread {
             lines: self.lines.clone(),
             hart: self.hart.clone(),
             thread_id: self.thread_id.clone(),
+            reset: self.reset.clone(),
+            resetvec: self.resetvec,
         }
+    }
+
+    /// Resets the hart (QEMU's `cpu_reset` from `qemu_system_reset`): it
+    /// returns to M-mode at the reset vector with its CSRs in their reset
+    /// state and its translated code dropped. Called with the vCPUs paused;
+    /// the thread performs the reset before it runs guest code again.
+    pub fn request_reset(&self) {
+        self.reset.store(true, Ordering::SeqCst);
+        self.held.store(false, Ordering::SeqCst);
+        self.ctl.set_halted(false);
+        self.kick();
     }
 
     /// The vCPU's control block.
@@ -274,14 +351,42 @@ impl VcpuThread {
     }
 }
 
-fn vcpu_loop(hart: &Mutex<Hart>, ctl: &Arc<VcpuCtl>, quit: &AtomicBool) {
+/// QEMU 7.2's `riscv_cpu_reset` on a system reset: M-mode at the reset
+/// vector, `mstatus.MIE`/`MPRV` and `mcause` cleared, the LR reservation
+/// dropped, the TLB flushed. Everything else (GPRs, `mscratch`, `mie`,
+/// `mcounteren`, `menvcfg`, PMP, ...) keeps its value, as on QEMU, whose
+/// reset leaves the rest of the CPU state alone. The translated code is
+/// dropped as well (the images are written again).
+fn reset_hart(hart: &mut Hart, pc: u64) {
+    let c = &mut hart.cpu;
+    c.priv_ = PRV_M;
+    c.csr.mstatus &= !(MSTATUS_MIE | MSTATUS_MPRV);
+    c.csr.mcause = 0;
+    c.reservation = None;
+    c.pending = None;
+    c.common.pc = pc;
+    c.common.tlb_flush();
+    hart.exec = Executor::new();
+}
+
+fn vcpu_loop(
+    hart: &Mutex<Hart>,
+    resetvec: u64,
+    ctl: &Arc<VcpuCtl>,
+    quit: &AtomicBool,
+    reset: &AtomicBool,
+    held: &AtomicBool,
+) {
     let mut bql = bql_lock();
     ctl.attach_current_thread(false);
     while !quit.load(Ordering::SeqCst) {
-        if ctl.can_run() {
-            // The hart is locked only here and in the halt wait, never
-            // across `wait_io_event`, where `VcpuHandle::with_hart` work
-            // runs (on this thread) and locks it itself.
+        if reset.swap(false, Ordering::SeqCst) {
+            reset_hart(&mut hart.lock(), resetvec);
+        }
+        if ctl.can_run() && !held.load(Ordering::SeqCst) {
+            // The hart is locked only here and for a reset, never across
+            // `wait_io_event`, where `VcpuHandle::with_hart` work runs (on
+            // this thread) and locks it itself.
             let mut hart = hart.lock();
             let exit = bql.unlocked(|| hart.run(BUDGET));
             ctl.clear_exit_request();
