@@ -388,8 +388,13 @@ fn vcpu_loop(
             // `wait_io_event`, where `VcpuHandle::with_hart` work runs (on
             // this thread) and locks it itself.
             let mut hart = hart.lock();
-            let exit = bql.unlocked(|| hart.run(BUDGET));
+            // Consume earlier kicks *before* entering guest code: a kick
+            // that arrives while the hart runs (pause_all_vcpus, run_on_cpu)
+            // must still be pending if the hart then halts in `wfi`, or the
+            // halt wait below would sleep through it and the requester
+            // would wait forever.
             ctl.clear_exit_request();
+            let exit = bql.unlocked(|| hart.run(BUDGET));
             if exit == CpuExit::Halted {
                 // wfi: sleep until an interrupt is pending, or a kick.
                 // `VcpuCtl::kick` (used by pause_all_vcpus) does not reach
