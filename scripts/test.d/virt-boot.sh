@@ -41,7 +41,9 @@ echo "PASS virt boot: $(grep -o 'GUEST-BOOTED.*' "$log" | tr -d '\r')"
 
 # Without guest.poweroff: an interactive busybox shell on the console,
 # driven through a pty as a person would (raw mode, the Ctrl-A help, a
-# command and its output), then `poweroff` ends ferrite with status 0.
+# command and its output); `reboot -f` boots the machine a second time
+# (firmware banner and shell again), and `poweroff` then ends ferrite with
+# status 0.
 FERRITE="$target_dir/release/ferrite" GUEST="$guest" timeout 900 python3 - <<'PY'
 import os, pty, select, sys, time
 
@@ -78,11 +80,68 @@ os.write(fd, b"\x01h")
 wait_for(b"C-a x    exit emulator", 30)
 os.write(fd, b"echo hello-$((6*7))\r")
 wait_for(b"hello-42", 60)
+seen = b""
+os.write(fd, b"reboot -f\r")
+wait_for(b"OpenSBI v1.1", 120)
+wait_for(b"guest:~# ", 600)
+# As a person would: wait for the shell to settle (it queries the cursor
+# position after the prompt), then press Enter and type at a fresh prompt.
+time.sleep(2)
+seen = b""
+os.write(fd, b"\r")
+wait_for(b"guest:~# ", 60)
+seen = b""
+os.write(fd, b"echo again-$((6*7))\r")
+wait_for(b"again-42", 60)
 os.write(fd, b"poweroff\r")
 wait_for(b"reboot: Power down", 120)
 _, st = os.waitpid(pid, 0)
 rc = os.waitstatus_to_exitcode(st)
 if rc != 0:
     sys.exit(f"FAIL virt console: exit status {rc} after poweroff, want 0")
-print("PASS virt console: shell command and poweroff through a pty")
+print("PASS virt console: shell commands, reboot -f and poweroff through a pty")
+PY
+
+# U-Boot in S-mode after OpenSBI reaches its prompt and runs a command;
+# Ctrl-A x then ends ferrite with status 0.
+FERRITE="$target_dir/release/ferrite" GUEST="$guest" timeout 600 python3 - <<'PY'
+import os, pty, select, sys, time
+
+exe, g = os.environ["FERRITE"], os.environ["GUEST"]
+pid, fd = pty.fork()
+if pid == 0:
+    os.execv(exe, [exe, "-M", "virt", "-m", "512", "-nographic",
+                   "-bios", g + "/fw_dynamic.bin", "-kernel", g + "/u-boot-smode.bin"])
+seen = b""
+
+def wait_for(pat, secs):
+    global seen
+    end = time.time() + secs
+    while time.time() < end:
+        r, _, _ = select.select([fd], [], [], 0.5)
+        if r:
+            try:
+                data = os.read(fd, 4096)
+            except OSError:
+                break
+            if not data:
+                break
+            seen += data
+            if pat in seen:
+                return
+    sys.stdout.buffer.write(seen[-2000:])
+    sys.exit(f"FAIL virt u-boot: never saw {pat!r}")
+
+wait_for(b"Model: riscv-virtio,qemu", 300)
+wait_for(b"=> ", 300)
+seen = b""
+os.write(fd, b"version\r")
+wait_for(b"U-Boot 2023.01", 60)
+os.write(fd, b"\x01x")
+wait_for(b"QEMU: Terminated", 30)
+_, st = os.waitpid(pid, 0)
+rc = os.waitstatus_to_exitcode(st)
+if rc != 0:
+    sys.exit(f"FAIL virt u-boot: exit status {rc} after C-a x, want 0")
+print("PASS virt u-boot: prompt, a command, C-a x")
 PY

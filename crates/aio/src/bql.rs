@@ -81,14 +81,24 @@ impl BqlGuard {
 }
 
 fn release() {
+    // A guard exists only on the thread that locked, but it can be dropped
+    // (or its `unlocked` entered) inside an `unlocked` scope, where this
+    // thread has already released the lock and another thread may own it.
+    // Checking the thread-local flag keeps that safe-code misuse from
+    // unlocking someone else's BQL.
+    assert!(
+        bql_locked(),
+        "bql_unlock: the BQL is not held by this thread (guard used inside an unlocked scope?)"
+    );
     assert_eq!(
         UNLOCK_BLOCKED.with(Cell::get),
         0,
         "bql_unlock: a BqlRefCell borrow is still alive"
     );
     HELD.with(|h| h.set(false));
-    // SAFETY: only reached from a live `BqlGuard` (or its `unlocked`
-    // scope), which exists only while this thread holds the lock.
+    // SAFETY: HELD was true, and HELD is set only right after this thread
+    // locked BQL and cleared right before it unlocks it, so this thread
+    // owns the lock.
     unsafe { BQL.unlock() };
 }
 
@@ -114,19 +124,21 @@ pub fn unlocked<R>(f: impl FnOnce() -> R) -> R {
 }
 
 fn assert_bql(what: &str) {
-    debug_assert!(bql_locked(), "{what} accessed without the BQL");
+    // Always on (a thread-local read): the `Sync` impls of the cells below
+    // rely on it, so a release build must not skip it.
+    assert!(bql_locked(), "{what} accessed without the BQL");
 }
 
 /// A `Cell` protected by the BQL (QEMU's `rust/bql` `BqlCell`): `Sync`
-/// because every access happens with the BQL held (asserted in debug
-/// builds).
+/// because every access happens with the BQL held (checked in every build;
+/// an access without it panics).
 pub struct BqlCell<T> {
     value: std::cell::Cell<T>,
 }
 
-// SAFETY: all accesses require the BQL (checked in debug builds), so at most
-// one thread touches the cell at a time, and taking/releasing the lock
-// orders the accesses.
+// SAFETY: every access asserts (in all builds) that this thread holds the
+// BQL, so at most one thread touches the cell at a time, and taking and
+// releasing the lock orders the accesses.
 unsafe impl<T: Send> Sync for BqlCell<T> {}
 
 impl<T: Copy> BqlCell<T> {
@@ -162,13 +174,15 @@ impl<T: Copy + std::fmt::Debug> std::fmt::Debug for BqlCell<T> {
     }
 }
 
-/// A `RefCell` protected by the BQL (`BqlRefCell`). In debug builds a live
-/// borrow blocks `bql_unlock`, so a borrow can never outlive the lock.
+/// A `RefCell` protected by the BQL (`BqlRefCell`). A live borrow blocks
+/// `bql_unlock` (it panics), so a borrow can never outlive the lock.
 pub struct BqlRefCell<T> {
     value: std::cell::RefCell<T>,
 }
 
-// SAFETY: as for `BqlCell`: accesses are serialised by the BQL.
+// SAFETY: as for `BqlCell`: every borrow asserts the BQL, and a live borrow
+// makes `bql_unlock` panic, so the RefCell's flag and value are only touched
+// by the one thread that holds the lock.
 unsafe impl<T: Send> Sync for BqlRefCell<T> {}
 
 /// A shared borrow of a [`BqlRefCell`].
@@ -186,17 +200,13 @@ pub struct BqlRefMut<'a, T> {
 struct UnlockBlock;
 impl UnlockBlock {
     fn new() -> Self {
-        if cfg!(debug_assertions) {
-            UNLOCK_BLOCKED.with(|c| c.set(c.get() + 1));
-        }
+        UNLOCK_BLOCKED.with(|c| c.set(c.get() + 1));
         UnlockBlock
     }
 }
 impl Drop for UnlockBlock {
     fn drop(&mut self) {
-        if cfg!(debug_assertions) {
-            UNLOCK_BLOCKED.with(|c| c.set(c.get() - 1));
-        }
+        UNLOCK_BLOCKED.with(|c| c.set(c.get() - 1));
     }
 }
 
@@ -278,6 +288,10 @@ impl BqlCondvar {
     /// `qemu_cond_wait_bql`: releases the BQL, waits for a notify, retakes
     /// the BQL. May wake spuriously; callers loop on their condition.
     ///
+    /// Only notifies issued after this call are seen, so the condition the
+    /// caller checked before must be changed with the BQL held; for a
+    /// condition changed without it, use [`wait_while`](Self::wait_while).
+    ///
     /// # Panics
     /// If the BQL is not held.
     pub fn wait(&self) {
@@ -290,6 +304,31 @@ impl BqlCondvar {
             }
             drop(g);
         });
+    }
+
+    /// Waits (releasing the BQL) while `idle()` is true, without losing a
+    /// [`notify_all`](Self::notify_all) that happens between the check and
+    /// the sleep: the generation is read *before* each check, so a notify
+    /// issued by a thread that does not hold the BQL (a vCPU kick) after
+    /// the check still ends the wait. `idle` runs with the BQL held.
+    ///
+    /// # Panics
+    /// If the BQL is not held.
+    pub fn wait_while(&self, mut idle: impl FnMut() -> bool) {
+        assert!(bql_locked(), "qemu_cond_wait_bql without the BQL");
+        loop {
+            let start = *self.generation.lock();
+            if !idle() {
+                return;
+            }
+            let mut g = self.generation.lock();
+            unlocked(move || {
+                while *g == start {
+                    self.cond.wait(&mut g);
+                }
+                drop(g);
+            });
+        }
     }
 
     /// `qemu_cond_timedwait_bql`; returns false on timeout.

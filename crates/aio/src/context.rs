@@ -6,7 +6,9 @@
 //! [`AioContext::poll`]. It is fixed by [`set_current_aio_context`] or, for
 //! a thread that has no current context yet, by the first `poll`. The main
 //! context is also "home" for any thread that holds the BQL (QEMU's
-//! `qemu_get_current_aio_context`). Everything else is thread-safe and may be
+//! `qemu_get_current_aio_context`), but only one thread at a time may be
+//! inside a context's `poll` (nesting is fine; a concurrent second poller
+//! panics). Everything else is thread-safe and may be
 //! called from any thread: scheduling bottom halves, [`AioContext::notify`],
 //! [`AioContext::set_fd_handler`], arming timers, scheduling coroutines.
 //! All callbacks (bottom halves, fd handlers, timers, coroutines) run in the
@@ -21,10 +23,15 @@
 //! the context's own notifier or an idle BH ran.
 //!
 //! # Panics in callbacks
-//! A panicking callback unwinds out of `poll` to its caller. The context is
-//! left consistent: no lock is held across a callback, a bottom half is
+//! A panicking callback does not cut the iteration short: the rest of the
+//! phase's work waits for the next `poll` only within that phase (the
+//! remaining bottom halves of the batch, the remaining expired timers),
+//! while every other ready fd handler and the later phases still run; the
+//! first panic is then re-raised out of `poll` to its caller. The context
+//! is left consistent: no lock is held across a callback, a bottom half is
 //! dequeued and its flags cleared before it runs, a timer is unlinked
-//! before it runs, and the other ready callbacks run on the next `poll`.
+//! before it runs, and a coroutine batch that a panic interrupts goes back
+//! to the context's schedule list.
 //! [`IoThread`](crate::IoThread) and the main loop catch the panic, report
 //! it on stderr and keep looping.
 
@@ -163,13 +170,20 @@ struct HandlerTable {
     /// Handlers with `always_ready` (the wait never blocks while any
     /// exists).
     always_ready: usize,
+    /// Handlers without `io_poll` (`poll_disable_cnt`): while any exists
+    /// the fd wait cannot be skipped (`fdmon_ops->need_wait`).
+    poll_disable_cnt: usize,
 }
 
 struct HomeState {
     bh_slices: VecDeque<VecDeque<Arc<BhInner>>>,
     poll_handlers: Vec<Arc<AioHandler>>,
     poll_started: bool,
+    /// Poll nesting depth, and the thread that polls (QEMU allows one
+    /// poller at a time; the pending-BH walk in `compute_timeout` and the
+    /// ready lists depend on it).
     depth: u32,
+    poller: Option<ThreadId>,
     next_stamp: u64,
 }
 
@@ -295,11 +309,39 @@ fn timespec(ns: i64) -> Timespec {
     }
 }
 
-/// Deferred decrement of the poll depth, also on unwind.
+type Panic = Box<dyn std::any::Any + Send>;
+
+/// Runs one part of a poll iteration; a panic is recorded in `slot` (the
+/// first one wins) and counts as progress, since a callback did run.
+fn contain(slot: &mut Option<Panic>, f: impl FnOnce() -> bool) -> bool {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+        Ok(p) => p,
+        Err(e) => {
+            slot.get_or_insert(e);
+            true
+        }
+    }
+}
+
+/// Deferred decrement of the poll depth (and release of the poller claim),
+/// also on unwind.
 struct DepthGuard<'a>(&'a AioContext);
 impl Drop for DepthGuard<'_> {
     fn drop(&mut self) {
-        self.0.home_state.lock().depth -= 1;
+        let mut hs = self.0.home_state.lock();
+        hs.depth -= 1;
+        if hs.depth == 0 {
+            hs.poller = None;
+        }
+    }
+}
+
+impl Drop for AioContext {
+    fn drop(&mut self) {
+        // The pool's workers hold it alive; tell them to exit.
+        if let Some(p) = self.thread_pool.get() {
+            p.shutdown();
+        }
     }
 }
 
@@ -388,12 +430,14 @@ impl AioContext {
                     poll_handlers: Vec::new(),
                     poll_started: false,
                     depth: 0,
+                    poller: None,
                     next_stamp: 1,
                 }),
                 handlers: Mutex::new(HandlerTable {
                     by_fd: HashMap::new(),
                     next_id: 1,
                     always_ready: 0,
+                    poll_disable_cnt: 0,
                 }),
                 fdmon,
                 tlg: TimerListGroup::new(weak.clone()),
@@ -633,7 +677,38 @@ impl AioContext {
     /// claims an unbound context.
     pub fn compute_timeout(&self) -> i64 {
         self.assert_home();
+        let _depth = self.enter_poller();
         self.compute_timeout_home()
+    }
+
+    /// Claims this context for the calling thread as its one poller
+    /// (nested polls from the same thread just go deeper).
+    ///
+    /// The main context is "home" to every BQL holder, and the main loop
+    /// releases the BQL while it blocks, so another BQL holder could
+    /// otherwise poll it at the same time: that would walk the pending-BH
+    /// list while the other poller frees its entries, and mix their ready
+    /// lists. A second concurrent poller is refused instead.
+    ///
+    /// # Panics
+    /// If another thread is inside `poll` (or `compute_timeout`) of this
+    /// context.
+    fn enter_poller(&self) -> DepthGuard<'_> {
+        let me = std::thread::current().id();
+        let mut hs = self.home_state.lock();
+        if let Some(t) = hs.poller
+            && t != me
+        {
+            drop(hs);
+            panic!(
+                "aio_poll: AioContext {:?} is already being polled by another thread \
+                 (one poller at a time)",
+                self.name
+            );
+        }
+        hs.poller = Some(me);
+        hs.depth += 1;
+        DepthGuard(self)
     }
 
     fn compute_timeout_home(&self) -> i64 {
@@ -695,6 +770,9 @@ impl AioContext {
                 old.deleted.store(true, Ordering::Release);
                 if old.always_ready.load(Ordering::Relaxed) {
                     t.always_ready -= 1;
+                }
+                if old.ops.io_poll.is_none() {
+                    t.poll_disable_cnt -= 1;
                 }
             }
             if remove {
@@ -770,6 +848,9 @@ impl AioContext {
                         }
                     }
                 }
+                if node.ops.io_poll.is_none() {
+                    t.poll_disable_cnt += 1;
+                }
                 t.by_fd.insert(fd, node);
             }
         }
@@ -842,6 +923,11 @@ impl AioContext {
     /// `aio_context_set_poll_params`: `max_ns` 0 disables busy polling;
     /// `grow` 0 means ×2, `shrink` 0 means "reset to 0". Resets every
     /// handler's window and notifies the loop.
+    ///
+    /// # Panics
+    /// On a negative value (a programming error here; user input goes
+    /// through [`IoThread::set_poll_params`](crate::IoThread::set_poll_params),
+    /// which returns QEMU's error instead).
     pub fn set_poll_params(&self, max_ns: i64, grow: i64, shrink: i64) {
         assert!(
             max_ns >= 0 && grow >= 0 && shrink >= 0,
@@ -886,7 +972,10 @@ impl AioContext {
     /// a timer ran. May be called re-entrantly from any callback.
     ///
     /// # Panics
-    /// If called outside the home thread.
+    /// If called outside the home thread, or while another thread is inside
+    /// `poll` of this context. A panic raised by a callback is re-raised
+    /// here once the rest of the iteration (the other ready handlers, the
+    /// later phases) has run.
     pub fn poll(&self, blocking: bool) -> bool {
         self.poll_inner(blocking, None)
     }
@@ -899,8 +988,7 @@ impl AioContext {
         extra: Option<(BorrowedFd<'_>, i64, bool)>,
     ) -> bool {
         self.assert_home();
-        self.home_state.lock().depth += 1;
-        let _depth = DepthGuard(self);
+        let _depth = self.enter_poller();
 
         let poll_max = self.poll_max_ns.load(Ordering::Acquire);
         let start = if poll_max > 0 { now_ns() } else { 0 };
@@ -915,11 +1003,21 @@ impl AioContext {
         }
         let mut ready: Vec<Ready> = Vec::new();
 
-        self.try_poll_mode(&mut ready, &mut timeout, poll_max);
+        let polled = self.try_poll_mode(&mut ready, &mut timeout, poll_max);
 
-        if timeout != 0 && self.handlers.lock().always_ready > 0 {
-            timeout = 0;
-        }
+        let need_wait = {
+            let t = self.handlers.lock();
+            if timeout != 0 && t.always_ready > 0 {
+                timeout = 0;
+            }
+            // fdmon_ops->need_wait: fds without io_poll (or always-ready
+            // files) can only be seen by the wait.
+            t.poll_disable_cnt > 0 || t.always_ready > 0
+        };
+        // Busy polling found work (timeout is 0 then) and every handler is
+        // pollable: skip the wait, as QEMU's aio_poll does. Waiting anyway
+        // would re-collect the same handlers from epoll every iteration.
+        let skip_wait = polled && timeout == 0 && !need_wait;
         // notify_me -= 2 also if an io_poll_end callback or the wait unwinds.
         struct Announced<'a>(&'a NotifyState);
         impl Drop for Announced<'_> {
@@ -939,7 +1037,10 @@ impl AioContext {
             timeout = 0;
         }
         let mut do_wait = || self.fdmon_wait(&mut ready, timeout, extra.as_ref().map(|e| e.0));
-        if release_bql && timeout != 0 && crate::bql::bql_locked() {
+        if skip_wait {
+            // The main loop's extra fd (the iohandler context) is
+            // dispatched by main_loop_wait's non-blocking poll anyway.
+        } else if release_bql && timeout != 0 && crate::bql::bql_locked() {
             crate::bql::unlocked(do_wait);
         } else {
             do_wait();
@@ -949,9 +1050,18 @@ impl AioContext {
 
         let block_ns = if poll_max > 0 { now_ns() - start } else { 0 };
 
-        let mut progress = self.bh_poll();
-        progress |= self.dispatch_ready(ready, block_ns);
-        progress |= self.tlg.run_timers();
+        // A panicking callback must not starve the rest of the iteration
+        // (a level-triggered handler that panics every time would otherwise
+        // keep timers and later handlers from ever running): each phase,
+        // and each fd handler, is contained; the first panic is re-raised
+        // once the iteration is complete.
+        let mut panic = None;
+        let mut progress = contain(&mut panic, || self.bh_poll());
+        progress |= self.dispatch_ready(ready, block_ns, &mut panic);
+        progress |= contain(&mut panic, || self.tlg.run_timers());
+        if let Some(p) = panic {
+            std::panic::resume_unwind(p);
+        }
         progress
     }
 
@@ -974,8 +1084,12 @@ impl AioContext {
         // (QLIST_SAFE_REMOVE in QEMU).
         node.ready_stamp.store(stamp, Ordering::Relaxed);
         if let Some(r) = ready.iter_mut().find(|r| Arc::ptr_eq(&r.node, &node)) {
+            // The entry takes the node's new stamp too: otherwise
+            // dispatch_ready would take the mismatch for a nested poll's
+            // claim and skip the handler.
             r.revents |= revents;
             r.poll_ready |= poll_ready;
+            r.stamp = stamp;
             return;
         }
         ready.push(Ready {
@@ -1170,28 +1284,33 @@ impl AioContext {
     }
 
     /// `try_poll_mode`.
-    fn try_poll_mode(&self, ready: &mut Vec<Ready>, timeout: &mut i64, poll_max: i64) {
+    /// Returns true if busy polling (or the final `io_poll` of
+    /// `poll_set_started(false)`) found work; `timeout` is 0 then.
+    fn try_poll_mode(&self, ready: &mut Vec<Ready>, timeout: &mut i64, poll_max: i64) -> bool {
         if poll_max == 0 {
             if self.poll_set_started(false, ready) {
                 *timeout = 0;
+                return true;
             }
-            return;
+            return false;
         }
         let handlers = self.poll_handlers();
         if handlers.is_empty() {
-            return;
+            return false;
         }
         let max_window = handlers.iter().map(|n| n.poll.lock().ns).max().unwrap_or(0);
         let max_ns = qemu_soonest_timeout(*timeout, max_window);
         if max_ns != 0 {
             self.poll_set_started(true, ready);
             if self.run_poll_handlers(&handlers, ready, max_ns, timeout) {
-                return;
+                return true;
             }
         }
         if self.poll_set_started(false, ready) {
             *timeout = 0;
+            return true;
         }
+        false
     }
 
     /// `run_poll_handlers`: spin on every `io_poll` until one has work, the
@@ -1315,7 +1434,7 @@ impl AioContext {
     }
 
     /// `aio_dispatch_ready_handlers`.
-    fn dispatch_ready(&self, ready: Vec<Ready>, block_ns: i64) -> bool {
+    fn dispatch_ready(&self, ready: Vec<Ready>, block_ns: i64, panic: &mut Option<Panic>) -> bool {
         let mut progress = false;
         for r in ready {
             // Skip nodes that a nested poll re-collected (and dispatched).
@@ -1326,7 +1445,9 @@ impl AioContext {
             {
                 continue;
             }
-            progress |= self.dispatch_handler(&r.node, r.revents, r.poll_ready, block_ns);
+            progress |= contain(panic, || {
+                self.dispatch_handler(&r.node, r.revents, r.poll_ready, block_ns)
+            });
         }
         progress
     }
@@ -1364,11 +1485,16 @@ impl AioContext {
                 let pos = hs.poll_handlers.iter().position(|n| Arc::ptr_eq(n, node));
                 pos.map(|i| hs.poll_handlers.remove(i))
             };
-            f();
+            let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f()));
+            // Back on the poll list also if the callback panicked (it is
+            // still marked in_poll_list, so nothing else would re-add it).
             if let Some(n) = was
                 && !n.deleted.load(Ordering::Acquire)
             {
                 self.home_state.lock().poll_handlers.push(n);
+            }
+            if let Err(p) = r {
+                std::panic::resume_unwind(p);
             }
             progress = true;
         }

@@ -457,8 +457,31 @@ pub fn aio_co_schedule(ctx: &Arc<AioContext>, co: &Coroutine) {
 
 /// `co_schedule_bh_cb`: enters every scheduled coroutine, oldest first.
 pub(crate) fn co_schedule_bh_cb(ctx: &Arc<AioContext>) {
-    let list: VecDeque<_> = std::mem::take(&mut *ctx.co_scheduled.lock());
-    for co in list {
+    /// If entering one coroutine panics, the rest of the batch goes back
+    /// to the front of the context's list, and the BH is scheduled again,
+    /// instead of being dropped while still QUEUED.
+    struct Batch<'a> {
+        ctx: &'a Arc<AioContext>,
+        list: VecDeque<Arc<CoInner>>,
+    }
+    impl Drop for Batch<'_> {
+        fn drop(&mut self) {
+            if self.list.is_empty() {
+                return;
+            }
+            let mut q = self.ctx.co_scheduled.lock();
+            while let Some(co) = self.list.pop_back() {
+                q.push_front(co);
+            }
+            drop(q);
+            self.ctx.schedule_co_bh();
+        }
+    }
+    let mut batch = Batch {
+        ctx,
+        list: std::mem::take(&mut *ctx.co_scheduled.lock()),
+    };
+    while let Some(co) = batch.list.pop_front() {
         *co.scheduled.lock() = None;
         enter(ctx, co, false);
     }

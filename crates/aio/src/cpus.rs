@@ -22,6 +22,11 @@
 //! [`SIG_IPI`] so a blocking syscall (e.g. `KVM_RUN`) returns `EINTR`.
 //! Kicks by signal are deduplicated with `thread_kicked`, which the vCPU
 //! clears when it processes events, so a kick after that is never lost.
+//! An accelerator whose vCPUs sleep or run somewhere `halt_cond` and the
+//! exit flag cannot reach (TCG's `wfi` wait, its own exit request) installs
+//! [`VcpuCtl::set_kick_hook`], which every kick runs. The halt wait reads
+//! its condvar generation before the idle check, so a kick issued without
+//! the BQL between the check and the sleep still wakes it.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -61,6 +66,26 @@ pub struct VcpuCtl {
     /// Counted in the pending count of a `start_exclusive` in progress
     /// (protected by `EXCL`).
     has_waiter: AtomicBool,
+    /// The accelerator's kick (e.g. TCG's `cpu_exit` on the hart), run by
+    /// [`VcpuCtl::kick`].
+    kick_hook: Mutex<Option<KickHook>>,
+}
+
+/// An accelerator's kick hook (see [`VcpuCtl::set_kick_hook`]).
+pub type KickHook = Arc<dyn Fn() + Send + Sync>;
+
+/// Clears a vCPU's recorded thread when that thread exits, so a later
+/// signal kick cannot target a dead (or reused) pthread.
+struct AttachedCpu(Arc<VcpuCtl>);
+
+impl Drop for AttachedCpu {
+    fn drop(&mut self) {
+        let me = std::thread::current().id();
+        let mut t = self.0.thread.lock();
+        if t.is_some_and(|(id, _)| id == me) {
+            *t = None;
+        }
+    }
 }
 
 impl std::fmt::Debug for VcpuCtl {
@@ -82,12 +107,15 @@ static SIG_IPI_INSTALLED: Once = Once::new();
 static SIG_IPI_COUNT: AtomicUsize = AtomicUsize::new(0);
 
 thread_local! {
-    static CURRENT_CPU: std::cell::RefCell<Option<Arc<VcpuCtl>>> = const { std::cell::RefCell::new(None) };
+    static CURRENT_CPU: std::cell::RefCell<Option<AttachedCpu>> = const { std::cell::RefCell::new(None) };
 }
 
 /// `current_cpu`: the vCPU the calling thread runs, if any.
 pub fn current_cpu() -> Option<Arc<VcpuCtl>> {
-    CURRENT_CPU.with(|c| c.borrow().clone())
+    CURRENT_CPU
+        .try_with(|c| c.borrow().as_ref().map(|a| Arc::clone(&a.0)))
+        .ok()
+        .flatten()
 }
 
 /// The registered vCPUs (`CPU_FOREACH`).
@@ -140,14 +168,25 @@ impl VcpuCtl {
             thread: Mutex::new(None),
             running: AtomicBool::new(false),
             has_waiter: AtomicBool::new(false),
+            kick_hook: Mutex::new(None),
         });
         CPUS.lock().push(Arc::clone(&c));
         c
     }
 
-    /// `cpu_list_remove`.
+    /// `cpu_list_remove`. Also forgets the vCPU's thread, so kicks no
+    /// longer signal it.
     pub fn unregister(self: &Arc<Self>) {
         CPUS.lock().retain(|c| !Arc::ptr_eq(c, self));
+        *self.thread.lock() = None;
+    }
+
+    /// Installs the accelerator's kick: [`kick`](Self::kick) runs `hook`
+    /// (from any thread, after setting the exit request), so a kick
+    /// reaches a vCPU that executes guest code or sleeps in its own wait
+    /// (TCG: the hart's `cpu_exit`, which also wakes it from `wfi`).
+    pub fn set_kick_hook(&self, hook: KickHook) {
+        *self.kick_hook.lock() = Some(hook);
     }
 
     /// `cpu_index`.
@@ -162,11 +201,14 @@ impl VcpuCtl {
         if signal_kick {
             install_sig_ipi();
         }
+        // Replace (and drop) a previous attachment first: its destructor
+        // forgets this thread's record.
+        let old = CURRENT_CPU.with(|c| c.borrow_mut().replace(AttachedCpu(Arc::clone(self))));
+        drop(old);
         // SAFETY: pthread_self has no preconditions.
         let pt = unsafe { libc::pthread_self() };
         *self.thread.lock() = Some((std::thread::current().id(), pt));
         self.signal_kick.store(signal_kick, Ordering::Release);
-        CURRENT_CPU.with(|c| *c.borrow_mut() = Some(Arc::clone(self)));
     }
 
     fn is_self_thread(&self) -> bool {
@@ -181,13 +223,22 @@ impl VcpuCtl {
     pub fn kick(&self) {
         self.exit_request.store(true, Ordering::Release);
         self.halt_cond.notify_all();
+        let hook = self.kick_hook.lock().clone();
+        if let Some(h) = hook {
+            h();
+        }
         if self.signal_kick.load(Ordering::Acquire)
             && !self.thread_kicked.swap(true, Ordering::AcqRel)
-            && let Some((_, pt)) = *self.thread.lock()
         {
-            // SAFETY: `pt` is the live vCPU thread (it is only recorded
-            // by that thread and vCPU threads outlive their CtL use).
-            unsafe { libc::pthread_kill(pt, SIG_IPI) };
+            let t = self.thread.lock();
+            if let Some((_, pt)) = *t {
+                // SAFETY: `pt` is recorded by the vCPU thread itself and
+                // cleared (under this same lock) by `unregister` and by the
+                // thread's exit (a thread-local destructor, which runs
+                // while the pthread is still alive), so it names a live
+                // thread for as long as we hold the lock.
+                unsafe { libc::pthread_kill(pt, SIG_IPI) };
+            }
         }
     }
 
@@ -239,9 +290,10 @@ impl VcpuCtl {
     /// Without the BQL.
     pub fn wait_io_event(&self) {
         assert!(bql_locked(), "wait_io_event needs the BQL");
-        while self.thread_is_idle() {
-            self.halt_cond.wait();
-        }
+        // Kicks and async_run_on_cpu run without the BQL: wait_while reads
+        // the condvar generation before each idle check, so one that lands
+        // between the check and the sleep is not lost.
+        self.halt_cond.wait_while(|| self.thread_is_idle());
         self.wait_io_event_common();
     }
 
@@ -446,13 +498,43 @@ pub fn pause_all_vcpus() {
             c.kick();
         }
     }
-    while !all_vcpus_paused() {
-        PAUSE_COND.wait();
+    // Like QEMU, kick again after every wake-up: a vCPU that missed the
+    // first kick (e.g. it re-entered guest code) is asked once more.
+    let mut first = true;
+    PAUSE_COND.wait_while(|| {
+        if !first {
+            for c in all_cpus() {
+                if !c.is_stopped() {
+                    c.kick();
+                }
+            }
+        }
+        first = false;
+        !all_vcpus_paused()
+    });
+}
+
+/// `cpu_stop_current`: asks the calling vCPU to stop (it acknowledges at
+/// its next `wait_io_event`) and to leave guest code. No-op outside a vCPU
+/// thread.
+pub fn cpu_stop_current() {
+    if let Some(c) = current_cpu() {
+        c.stop.store(true, Ordering::Release);
+        c.exit_request.store(true, Ordering::Release);
+        let hook = c.kick_hook.lock().clone();
+        if let Some(h) = hook {
+            h();
+        }
     }
 }
 
-/// `resume_all_vcpus`.
+/// `resume_all_vcpus`: restarts every vCPU, but only while the VM is
+/// running (QEMU checks `runstate_is_running()` there too): a reset while
+/// paused or in prelaunch leaves the vCPUs stopped, as VIRTUAL time is.
 pub fn resume_all_vcpus() {
+    if !crate::runstate::runstate_is_running() {
+        return;
+    }
     for c in all_cpus() {
         c.resume();
     }

@@ -64,9 +64,28 @@ pub enum IoThreadError {
     /// Invalid thread-pool bounds.
     #[error("thread-pool-min ({0}) must be <= thread-pool-max ({1}), and max > 0")]
     BadPoolParams(usize, usize),
+    /// A negative `poll-max-ns`, `poll-grow` or `poll-shrink` (the
+    /// property name is the field; QEMU's message).
+    #[error("{0} value must be in range [0, 9223372036854775807]")]
+    BadPollParam(&'static str),
     /// Creating the context or thread failed.
     #[error(transparent)]
     Io(#[from] std::io::Error),
+}
+
+/// `iothread_set_poll_param`'s range check (QEMU rejects negative values
+/// with an error instead of storing them).
+fn check_poll_params(max_ns: i64, grow: i64, shrink: i64) -> Result<(), IoThreadError> {
+    for (name, v) in [
+        ("poll-max-ns", max_ns),
+        ("poll-grow", grow),
+        ("poll-shrink", shrink),
+    ] {
+        if v < 0 {
+            return Err(IoThreadError::BadPollParam(name));
+        }
+    }
+    Ok(())
 }
 
 impl IoThread {
@@ -78,6 +97,7 @@ impl IoThread {
     /// Creates the context, spawns the thread `IO <id>` and waits until it
     /// runs (`iothread_complete`).
     pub fn with_params(id: &str, p: IoThreadParams) -> Result<Arc<IoThread>, IoThreadError> {
+        check_poll_params(p.poll_max_ns, p.poll_grow, p.poll_shrink)?;
         if p.thread_pool_max == 0 || p.thread_pool_min > p.thread_pool_max {
             return Err(IoThreadError::BadPoolParams(
                 p.thread_pool_min,
@@ -149,9 +169,18 @@ impl IoThread {
         self.thread_id
     }
 
-    /// Sets `poll-max-ns`, `poll-grow`, `poll-shrink` at run time.
-    pub fn set_poll_params(&self, max_ns: i64, grow: i64, shrink: i64) {
+    /// Sets `poll-max-ns`, `poll-grow`, `poll-shrink` at run time
+    /// (`qom-set`). A negative value is refused with QEMU's error and
+    /// changes nothing.
+    pub fn set_poll_params(
+        &self,
+        max_ns: i64,
+        grow: i64,
+        shrink: i64,
+    ) -> Result<(), IoThreadError> {
+        check_poll_params(max_ns, grow, shrink)?;
         self.ctx.set_poll_params(max_ns, grow, shrink);
+        Ok(())
     }
 
     /// `iothread_stop`: a oneshot BH in the IOThread clears `running`, then

@@ -20,7 +20,9 @@
 //!   completions come back to the submitting context through a BH.
 //! - **vCPU threads** (built elsewhere): a thread that holds the BQL and has
 //!   no context of its own counts as the home of the main context
-//!   ([`current_aio_context`]); otherwise it talks to contexts through
+//!   ([`current_aio_context`]), but it may poll it only while no other
+//!   thread is inside that context's `poll` (one poller at a time: a second
+//!   concurrent poller panics); otherwise it talks to contexts through
 //!   thread-safe calls: [`QemuBh::schedule`],
 //!   [`AioContext::bh_schedule_oneshot`], [`Timer::modify_ns`],
 //!   [`aio_co_schedule`]. Accelerators drive their vCPU threads with
@@ -32,6 +34,12 @@
 //! [`AioContext::poll`]; the thread-safe entry points only enqueue work and
 //! call [`AioContext::notify`], which writes the context's eventfd only when
 //! its loop may be blocked (the `notify_me`/`notified` protocol).
+//!
+//! A panicking callback does not stop the rest of its `poll` iteration; the
+//! panic is re-raised out of `poll` afterwards, and the IOThread and main
+//! loops report it and go on (see [`AioContext::poll`]). A thread-pool
+//! work function that panics completes its request with
+//! [`ThreadPoolError::Panicked`].
 //!
 //! # Quick start
 //!
@@ -116,5 +124,7 @@ pub use coroutine::{
 };
 pub use event_notifier::EventNotifier;
 pub use iothread::{IOTHREAD_POLL_MAX_NS_DEFAULT, IoThread, IoThreadError, IoThreadParams};
-pub use thread_pool::{Cancelled, THREAD_POOL_MAX_THREADS_DEFAULT, ThreadPool, ThreadPoolRequest};
+pub use thread_pool::{
+    THREAD_POOL_MAX_THREADS_DEFAULT, ThreadPool, ThreadPoolError, ThreadPoolRequest,
+};
 pub use timer::{ClockType, QemuClock, Timer};

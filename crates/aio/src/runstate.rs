@@ -237,10 +237,24 @@ pub fn vm_start() {
 /// disables the VIRTUAL clock (waiting for its running callbacks), sets
 /// `state` and notifies handlers. If not running, only sets `state`.
 ///
+/// From a vCPU thread (one with a [`current_cpu`](crate::cpus::current_cpu))
+/// it does what QEMU's does there: it posts a vmstop request for the main
+/// loop and stops only the calling vCPU (`cpu_stop_current`); the main
+/// loop then stops the VM.
+///
+/// Order: the vCPUs are paused *before* VIRTUAL time is frozen (QEMU
+/// freezes ticks first, then waits for the vCPUs), so no vCPU ever runs
+/// with a frozen clock; see docs/divergences.md.
+///
 /// # Panics
 /// From inside a VIRTUAL timer callback (it would deadlock); use
 /// [`qemu_system_vmstop_request`](crate::main_loop::qemu_system_vmstop_request).
 pub fn vm_stop(state: RunState) {
+    if crate::cpus::current_cpu().is_some() {
+        crate::main_loop::qemu_system_vmstop_request(state);
+        crate::cpus::cpu_stop_current();
+        return;
+    }
     if !runstate_is_running() {
         runstate_set(state);
         return;

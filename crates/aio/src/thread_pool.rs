@@ -4,8 +4,9 @@
 //! thread, and its completion callback runs back in the home thread from the
 //! pool's completion bottom half, in submission order among finished
 //! requests. A request can be cancelled while it is still queued; its
-//! completion then reports [`Cancelled`] through the same BH (never
-//! synchronously). Workers are spawned from a BH in the pool's context and
+//! completion then reports [`ThreadPoolError::Cancelled`] through the same
+//! BH (never synchronously). A work function that panics completes its
+//! request with [`ThreadPoolError::Panicked`]; the worker lives on. Workers are spawned from a BH in the pool's context and
 //! exit after [`ThreadPool::set_idle_timeout`] (10 s by default) without
 //! work, down to `min` workers.
 
@@ -29,17 +30,26 @@ const QUEUED: u8 = 0;
 const ACTIVE: u8 = 1;
 const DONE: u8 = 2;
 
-/// The error of a request cancelled while queued (QEMU's `-ECANCELED`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("thread pool request cancelled")]
-pub struct Cancelled;
+/// Why a request produced no result.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ThreadPoolError {
+    /// Cancelled while queued (QEMU's `-ECANCELED`).
+    #[error("thread pool request cancelled")]
+    Cancelled,
+    /// The work function panicked (with this message). The worker caught
+    /// the panic and goes on serving requests.
+    #[error("thread pool work function panicked: {0}")]
+    Panicked(String),
+}
 
 type Work = Box<dyn FnOnce() + Send>;
-type Completion = Box<dyn FnOnce(Result<(), Cancelled>) + Send>;
+type Completion = Box<dyn FnOnce(Result<(), ThreadPoolError>) + Send>;
 
 struct Elem {
     state: AtomicU8,
     cancelled: AtomicU8,
+    /// The panic message if the work function panicked.
+    panicked: Mutex<Option<String>>,
     work: Mutex<Option<Work>>,
     completion: Mutex<Option<Completion>>,
 }
@@ -172,14 +182,16 @@ impl ThreadPool {
     }
 
     /// `thread_pool_submit_aio`: runs `func` on a worker; `cb` receives its
-    /// result (or [`Cancelled`]) in the context's home thread.
+    /// result (or [`ThreadPoolError::Cancelled`], or
+    /// [`ThreadPoolError::Panicked`] if `func` panicked) in the context's
+    /// home thread.
     ///
     /// # Panics
     /// If called outside the context's home thread.
     pub fn submit<R: Send + 'static>(
         &self,
         func: impl FnOnce() -> R + Send + 'static,
-        cb: impl FnOnce(Result<R, Cancelled>) + Send + 'static,
+        cb: impl FnOnce(Result<R, ThreadPoolError>) + Send + 'static,
     ) -> ThreadPoolRequest {
         let ctx = self.ctx();
         assert!(
@@ -192,11 +204,12 @@ impl ThreadPool {
         let elem = Arc::new(Elem {
             state: AtomicU8::new(QUEUED),
             cancelled: AtomicU8::new(0),
+            panicked: Mutex::new(None),
             work: Mutex::new(Some(Box::new(move || {
                 let r = func();
                 *s1.lock() = Some(r);
             }))),
-            completion: Mutex::new(Some(Box::new(move |res: Result<(), Cancelled>| {
+            completion: Mutex::new(Some(Box::new(move |res: Result<(), ThreadPoolError>| {
                 cb(res.map(|()| slot.lock().take().expect("result stored before DONE")));
             }))),
         });
@@ -218,9 +231,9 @@ impl ThreadPool {
     pub fn submit_co<R: Send + 'static>(
         &self,
         func: impl FnOnce() -> R + Send + 'static,
-    ) -> impl Future<Output = Result<R, Cancelled>> + Send + 'static {
+    ) -> impl Future<Output = Result<R, ThreadPoolError>> + Send + 'static {
         struct Shared<R> {
-            res: Option<Result<R, Cancelled>>,
+            res: Option<Result<R, ThreadPoolError>>,
             waker: Option<Waker>,
         }
         let shared = Arc::new(Mutex::new(Shared {
@@ -234,7 +247,7 @@ impl ThreadPool {
             pool: Arc<ThreadPool>,
         }
         impl<R: Send + 'static> Future for Fut<R> {
-            type Output = Result<R, Cancelled>;
+            type Output = Result<R, ThreadPoolError>;
             fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
                 if let Some(f) = self.func.take() {
                     self.shared.lock().waker = Some(cx.waker().clone());
@@ -270,7 +283,8 @@ impl ThreadPool {
     }
 
     /// `thread_pool_cancel`: succeeds only while the request is still
-    /// queued; its completion then reports [`Cancelled`] from the BH.
+    /// queued; its completion then reports [`ThreadPoolError::Cancelled`]
+    /// from the BH.
     /// Returns whether it was cancelled.
     pub fn cancel(&self, req: &ThreadPoolRequest) -> bool {
         let mut st = self.state.lock();
@@ -320,8 +334,11 @@ impl ThreadPool {
             AioContext::schedule_internal_bh(&self.completion_bh);
             let cb = e.completion.lock().take();
             if let Some(cb) = cb {
+                let panicked = e.panicked.lock().take();
                 let r = if e.cancelled.load(Ordering::Relaxed) != 0 {
-                    Err(Cancelled)
+                    Err(ThreadPoolError::Cancelled)
+                } else if let Some(msg) = panicked {
+                    Err(ThreadPoolError::Panicked(msg))
                 } else {
                     Ok(())
                 };
@@ -355,7 +372,12 @@ fn worker_thread(pool: Weak<ThreadPool>) {
         drop(st);
         let w = e.work.lock().take();
         if let Some(w) = w {
-            w();
+            // A panicking work function must still complete its request
+            // (or submit_co and run_until_done would wait forever) and
+            // must not take the worker, and its cur_threads count, down.
+            if let Err(p) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(w)) {
+                *e.panicked.lock() = Some(crate::main_loop::panic_message(&p));
+            }
         }
         // ret is stored (inside the closure); now publish DONE.
         e.state.store(DONE, Ordering::Release);
@@ -366,6 +388,21 @@ fn worker_thread(pool: Weak<ThreadPool>) {
     drop(st);
     p.cond.notify_one();
     p.exit_cond.notify_all();
+}
+
+impl ThreadPool {
+    /// Called when the owning context is dropped: no completion can run
+    /// any more, so queued requests are dropped and every worker exits
+    /// (idle ones at once, busy ones after their current request), which
+    /// releases their references to the pool.
+    pub(crate) fn shutdown(&self) {
+        let mut st = self.state.lock();
+        st.max = 0;
+        st.min = 0;
+        st.queue.clear();
+        drop(st);
+        self.cond.notify_all();
+    }
 }
 
 impl Drop for ThreadPool {

@@ -586,3 +586,37 @@ fn panicking_coroutine_does_not_strand_woken_ones() {
     }
     assert_eq!(*l.lock().unwrap(), ["b ran"]);
 }
+
+/// Review finding 5: when a coroutine entered from the `co_schedule_bh`
+/// batch panics, the rest of the batch is not lost (it used to be dropped
+/// while still QUEUED, so those coroutines never ran again).
+#[test]
+fn panic_in_a_scheduled_batch_keeps_the_rest() {
+    let ctx = home();
+    let ran = Arc::new(AtomicUsize::new(0));
+    let bad = Coroutine::new(async { panic!("coroutine bug") });
+    let cos: Vec<Coroutine> = (0..3)
+        .map(|_| {
+            let r = Arc::clone(&ran);
+            Coroutine::new(async move {
+                r.fetch_add(1, Ordering::SeqCst);
+            })
+        })
+        .collect();
+    aio_co_schedule(&ctx, &bad);
+    for c in &cos {
+        aio_co_schedule(&ctx, c);
+    }
+    let mut panics = 0;
+    for _ in 0..10 {
+        if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| ctx.poll(false))).is_err() {
+            panics += 1;
+        }
+        if ran.load(Ordering::SeqCst) == 3 {
+            break;
+        }
+    }
+    assert_eq!(panics, 1);
+    assert_eq!(ran.load(Ordering::SeqCst), 3, "the rest of the batch ran");
+    assert!(cos.iter().all(Coroutine::is_done));
+}

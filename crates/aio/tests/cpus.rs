@@ -10,6 +10,7 @@ use ferrite_aio::bql::{bql_lock, bql_locked};
 use ferrite_aio::cpus::{
     VcpuCtl, all_vcpus_paused, pause_all_vcpus, resume_all_vcpus, sig_ipi_count,
 };
+use ferrite_aio::runstate::{RunState, runstate_set};
 
 struct Vcpu {
     ctl: Arc<VcpuCtl>,
@@ -62,6 +63,8 @@ fn spawn_vcpu(index: usize) -> Vcpu {
 fn vcpu_control() {
     let vcpus: Vec<Vcpu> = (0..2).map(spawn_vcpu).collect();
     let mut bql = bql_lock();
+    // resume_all_vcpus acts only while the VM runs.
+    runstate_set(RunState::Running);
     assert!(all_vcpus_paused(), "vCPUs start stopped");
 
     resume_all_vcpus();

@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use ferrite_aio::bql::bql_lock;
 use ferrite_aio::cpus::{VcpuCtl, end_exclusive, resume_all_vcpus, start_exclusive};
+use ferrite_aio::runstate::{RunState, runstate_set};
 
 #[test]
 fn exclusive_work_runs_with_no_vcpu_in_guest_code() {
@@ -46,6 +47,8 @@ fn exclusive_work_runs_with_no_vcpu_in_guest_code() {
     }
     {
         let _g = bql_lock();
+        // resume_all_vcpus acts only while the VM runs.
+        runstate_set(RunState::Running);
         resume_all_vcpus();
     }
     while entered.load(Ordering::SeqCst) < 3 {

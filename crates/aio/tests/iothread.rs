@@ -26,7 +26,19 @@ fn create_run_and_destroy() {
     });
     assert_eq!(rx.recv().unwrap().as_deref(), Some("IO io-a"));
 
-    t.set_poll_params(0, 4, 2);
+    t.set_poll_params(0, 4, 2).unwrap();
+    assert_eq!(t.ctx().poll_params(), (0, 4, 2));
+    // Review finding 7: a negative value is an error (QEMU's text), not a
+    // panic, and changes nothing.
+    let e = t.set_poll_params(-1, 0, 0).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "poll-max-ns value must be in range [0, 9223372036854775807]"
+    );
+    assert!(matches!(
+        t.set_poll_params(0, 0, -3),
+        Err(IoThreadError::BadPollParam("poll-shrink"))
+    ));
     assert_eq!(t.ctx().poll_params(), (0, 4, 2));
 
     // A panicking callback is reported and the thread keeps serving.
@@ -61,6 +73,15 @@ fn bad_pool_params_are_rejected() {
         IoThread::with_params("io-bad", p),
         Err(IoThreadError::BadPoolParams(5, 2))
     ));
+    let p = IoThreadParams {
+        poll_grow: -2,
+        ..Default::default()
+    };
+    assert!(matches!(
+        IoThread::with_params("io-bad", p),
+        Err(IoThreadError::BadPollParam("poll-grow"))
+    ));
+    assert!(IoThread::by_id("io-bad").is_none());
 }
 
 #[test]

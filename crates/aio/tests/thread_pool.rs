@@ -5,13 +5,16 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Barrier, Mutex};
 use std::time::Duration;
 
-use ferrite_aio::{AioContext, Cancelled};
+use ferrite_aio::{AioContext, ThreadPoolError};
 
 #[test]
 fn completion_runs_in_the_context_thread_in_order() {
     let ctx = AioContext::new("tp").unwrap();
     ctx.poll(false);
     let pool = ctx.thread_pool();
+    // One worker: requests finish in submission order, and the completion
+    // BH reports finished requests in submission order.
+    pool.set_params(0, 1);
     let me = std::thread::current().id();
     let results = Arc::new(Mutex::new(Vec::new()));
     for i in 0..8 {
@@ -29,8 +32,7 @@ fn completion_runs_in_the_context_thread_in_order() {
     while results.lock().unwrap().len() < 8 {
         ctx.poll(true);
     }
-    let mut v = results.lock().unwrap().clone();
-    v.sort_unstable();
+    let v = results.lock().unwrap().clone();
     assert_eq!(v, (0..8).collect::<Vec<_>>());
     assert!(pool.cur_threads() >= 1);
 }
@@ -82,7 +84,10 @@ fn cancel_only_while_queued_and_reported_through_the_bh() {
     while second.lock().unwrap().is_none() {
         ctx.poll(true);
     }
-    assert_eq!(*second.lock().unwrap(), Some(Err(Cancelled)));
+    assert_eq!(
+        *second.lock().unwrap(),
+        Some(Err(ThreadPoolError::Cancelled))
+    );
     barrier.wait();
     while first_done.lock().unwrap().is_none() {
         ctx.poll(true);
@@ -117,4 +122,36 @@ fn idle_workers_exit_down_to_min() {
     while *done.lock().unwrap() < 5 {
         ctx.poll(true);
     }
+}
+
+/// Review finding 4: a panicking work function completes its request with
+/// an error and leaves the worker (and the pool's count) intact.
+#[test]
+fn panicking_work_completes_with_an_error() {
+    let ctx = AioContext::new("panic").unwrap();
+    ctx.poll(false);
+    let pool = ctx.thread_pool();
+    // One worker: if the panic killed it, the second request would never
+    // run (cur_threads would stay at the maximum).
+    pool.set_params(0, 1);
+    let first = Arc::new(Mutex::new(None));
+    let second = Arc::new(Mutex::new(None));
+    let (f, s2) = (Arc::clone(&first), Arc::clone(&second));
+    pool.submit(
+        || -> u32 { panic!("boom") },
+        move |r| *f.lock().unwrap() = Some(r),
+    );
+    pool.submit(|| 5u32, move |r| *s2.lock().unwrap() = Some(r));
+    while second.lock().unwrap().is_none() {
+        ctx.poll(true);
+    }
+    assert_eq!(
+        *first.lock().unwrap(),
+        Some(Err(ThreadPoolError::Panicked("boom".into())))
+    );
+    assert_eq!(*second.lock().unwrap(), Some(Ok(5)));
+    assert_eq!(pool.cur_threads(), 1);
+    // The coroutine form returns the error instead of waiting forever.
+    let r = ferrite_aio::run_until_done(&ctx, pool.submit_co(|| -> u32 { panic!("again") }));
+    assert_eq!(r, Err(ThreadPoolError::Panicked("again".into())));
 }

@@ -15,11 +15,16 @@
 //!   QMP/HMP servers on the main loop.
 //! - [`config`]: the parsed command line as a typed [`config::VmConfig`],
 //!   with the cross-option checks QEMU makes before it builds a machine.
+//! - [`default_run`]: `ferrite` with no machine options boots the cached
+//!   Debian guest through the same parser (and `--print-default-command`).
+//! - [`guest_cmd`]: `ferrite guest fetch|path|list|seed`.
 //!
 //! Errors are [`CliError`]s whose `Display` is QEMU's text without the
 //! program-name prefix; the binary prints `ferrite: <error>` and exits 1.
 
 pub mod config;
+pub mod default_run;
+pub mod guest_cmd;
 pub mod monitors;
 pub mod options;
 pub mod opts;

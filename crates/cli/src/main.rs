@@ -51,10 +51,17 @@ fn fail(e: impl std::fmt::Display) -> ExitCode {
     ExitCode::from(1)
 }
 
+mod logbridge;
 mod virt;
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    // `ferrite guest ...` and the default run (no machine options: the
+    // cached guest's explicit command line) are decided before parsing.
+    use ferrite_cli::default_run::{Start, start};
+    let args = match start(std::env::args().skip(1).collect()) {
+        Start::Run(args) => args,
+        Start::Exit(code) => return code,
+    };
     let cfg = match config::parse(&args) {
         Ok(Action::Help) => {
             print!("{}", options::help_text("ferrite"));
@@ -95,6 +102,7 @@ fn print_log_items() {
 }
 
 fn setup_logging(cfg: &VmConfig) -> Result<(), CliError> {
+    logbridge::install();
     if let Some(items) = &cfg.log_items {
         match parse_log_items(items) {
             Ok(m) => set_log_mask(m),

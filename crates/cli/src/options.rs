@@ -402,6 +402,7 @@ pub fn help_text(prog: &str) -> String {
     }
     s.push_str("\nDuring emulation, the following keys are useful:\n");
     s.push_str("ctrl-a x    exit emulation\nctrl-a c    switch between console and monitor\n");
+    s.push_str(&crate::default_run::help_section());
     s
 }
 

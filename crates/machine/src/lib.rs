@@ -19,6 +19,10 @@
 //!   reset, vCPU state, guest memory, `info` texts).
 //! - [`boot`]: QEMU 7.2's placement rules for firmware, kernel, initrd and
 //!   device tree, and the reset ROM with its `fw_dynamic_info` hand-over block.
+//!
+//! The boards: [`spike`] (bare-metal programs over HTIF) and [`virt`]
+//! (QEMU 7.2's `virt`: OpenSBI, Linux), built on [`glue`] (devices and
+//! guest memory on the memory API) and [`vcpu`] (one thread per hart).
 
 pub mod boot;
 pub mod control;

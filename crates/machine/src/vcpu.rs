@@ -32,9 +32,6 @@ use parking_lot::Mutex;
 /// long a stop request can wait when nothing else kicks the hart).
 const BUDGET: u64 = 1 << 20;
 
-/// How long a halted hart sleeps before it looks at its control block.
-const HALT_SLICE: std::time::Duration = std::time::Duration::from_millis(10);
-
 /// The VIRTUAL clock as the devices' time seam.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct VirtualClock;
@@ -197,8 +194,8 @@ pub struct VcpuThread {
     resetvec: u64,
 }
 
-/// A handle on a vCPU for the monitor: its control block, host thread id
-/// and a way to reach the hart's state safely.
+/// A handle on a vCPU for the monitor and the reset path: its control
+/// block, host thread id and a way to reach the hart's state safely.
 ///
 /// The hart lives behind a mutex that only its own vCPU thread ever locks
 /// (around guest execution and halt waits); everyone else reaches it with
@@ -263,6 +260,10 @@ impl VcpuThread {
     pub fn spawn(hart: Hart, index: usize) -> std::io::Result<VcpuThread> {
         let ctl = VcpuCtl::new(index);
         let lines = hart.irq_lines();
+        // Every VcpuCtl::kick (pause_all_vcpus, run_on_cpu, ...) also makes
+        // the hart leave guest code and wakes it from wfi (`cpu_exit`).
+        let hook_lines = lines.clone();
+        ctl.set_kick_hook(Arc::new(move || hook_lines.request_exit()));
         let quit = Arc::new(AtomicBool::new(false));
         let reset = Arc::new(AtomicBool::new(false));
         let held = Arc::new(AtomicBool::new(false));
@@ -271,7 +272,7 @@ impl VcpuThread {
         let resetvec = hart.cpu.common.pc;
         let hart = Arc::new(Mutex::new(hart));
         let thread_id = Arc::new(AtomicI64::new(0));
-        let (hm, t) = (hart.clone(), thread_id.clone());
+        let (hh, t) = (hart.clone(), thread_id.clone());
         let handle = std::thread::Builder::new()
             .name(format!("CPU {index}/TCG"))
             .spawn(move || {
@@ -284,7 +285,7 @@ impl VcpuThread {
                         ctl: c.clone(),
                     })
                 });
-                vcpu_loop(&hm, resetvec, &c, &q, &r, &h)
+                vcpu_loop(&hh, resetvec, &c, &q, &r, &h)
             })?;
         Ok(VcpuThread {
             handle: Some(handle),
@@ -299,7 +300,7 @@ impl VcpuThread {
         })
     }
 
-    /// A handle for the monitor.
+    /// A handle for the monitor and reset code.
     pub fn handle(&self) -> VcpuHandle {
         VcpuHandle {
             index: self.ctl.index(),
@@ -331,7 +332,7 @@ impl VcpuThread {
     /// Makes the thread leave guest code at its next block boundary
     /// (QEMU's `qemu_cpu_kick`).
     pub fn kick(&self) {
-        self.lines.request_exit();
+        // The control block's kick hook does the hart's request_exit.
         self.ctl.kick();
     }
 
@@ -384,28 +385,22 @@ fn vcpu_loop(
             reset_hart(&mut hart.lock(), resetvec);
         }
         if ctl.can_run() && !held.load(Ordering::SeqCst) {
-            // The hart is locked only here and for a reset, never across
-            // `wait_io_event`, where `VcpuHandle::with_hart` work runs (on
-            // this thread) and locks it itself.
+            // The hart is locked only here and in the halt wait, never
+            // across `wait_io_event`, where `VcpuHandle::with_hart` work
+            // runs (on this thread) and locks it itself.
             let mut hart = hart.lock();
-            // Consume earlier kicks *before* entering guest code: a kick
-            // that arrives while the hart runs (pause_all_vcpus, run_on_cpu)
-            // must still be pending if the hart then halts in `wfi`, or the
-            // halt wait below would sleep through it and the requester
-            // would wait forever.
-            ctl.clear_exit_request();
             let exit = bql.unlocked(|| hart.run(BUDGET));
+            ctl.clear_exit_request();
             if exit == CpuExit::Halted {
-                // wfi: sleep until an interrupt is pending, or a kick.
-                // `VcpuCtl::kick` (used by pause_all_vcpus) does not reach
-                // the hart's own wake-up, so the sleep is cut into slices
-                // that look at the control block: a stop request is seen
-                // within one slice.
+                // wfi: sleep until an interrupt is pending, or a kick
+                // (every VcpuCtl::kick runs the hook installed in `spawn`,
+                // which ends this wait through the hart's exit request).
+                // One wait: it returns on a pending interrupt or on the exit
+                // request (which stays set until the next `run` consumes
+                // it, so a kick just before the wait is not lost).
                 bql.unlocked(|| {
-                    while !ctl.exit_requested() && !quit.load(Ordering::SeqCst) {
-                        if hart.wait_for_interrupt(Some(HALT_SLICE)) {
-                            break;
-                        }
+                    if !ctl.exit_requested() && !quit.load(Ordering::SeqCst) {
+                        hart.wait_for_interrupt(None);
                     }
                 });
             }

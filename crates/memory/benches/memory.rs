@@ -2,7 +2,7 @@
 //! section `## memory`).
 //!
 //! * `lookup/N`: FlatView lookup of pseudo-random addresses in a view of N
-//!   ranges (binary search), and `lookup_mru/N`: the same with a caller
+//!   ranges (phys map walk), and `lookup_mru/N`: the same with a caller
 //!   MRU hint and a hot address (QEMU's `mru_section` fast path).
 //! * `mmio_dispatch/*`: `AddressSpace::ldl_le` to a trivial device, with
 //!   and without the BQL being taken around the callback.

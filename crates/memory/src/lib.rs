@@ -16,6 +16,13 @@
 //!   (the visibility rules of `memory.rst`: priority, newest-first ties,
 //!   aliases, containers with their own backing showing through holes,
 //!   disabled subtrees, clipping, inherited read-only).
+//! * Each view also gets its *phys map*, QEMU's `AddressSpaceDispatch`
+//!   radix table over page numbers (9 bits per level, 6 levels, compacted),
+//!   whose leaves name FlatRanges directly; [`FlatView::lookup`] walks it
+//!   (a few dependent loads whatever the number of ranges), and
+//!   `info mtree -f -d` ([`mtree`]) prints it in QEMU's format. Views too
+//!   fragmented for its node budget (64 + one 2 KiB node per range) are
+//!   searched by binary search instead.
 //! * Each [`AddressSpace`] publishes its current view through an
 //!   `arc_swap::ArcSwap`: readers (vCPUs, device DMA) load it without
 //!   locks and keep a consistent view for as long as they hold it; ASes

@@ -1,5 +1,6 @@
 //! `info mtree` in QEMU 7.2's text format (`system/memory.c: mtree_info`,
-//! `mtree_print_mr`, `mtree_print_flatview`).
+//! `mtree_print_mr`, `mtree_print_flatview`; with `-f -d`,
+//! `system/physmem.c: mtree_print_dispatch` of each view's phys map).
 //!
 //! QEMU orders address-space groups and FlatViews by pointer hash, i.e.
 //! unpredictably; Ferrite prints them in AS creation order (first AS of

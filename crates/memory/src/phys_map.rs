@@ -20,7 +20,9 @@
 //! a leaf names the FlatRange directly (`1 + index`, 0 = unassigned), and a
 //! shared page names a *subpage*: the contiguous run of FlatRanges that
 //! touch the page, searched by start address (ranges are sorted, so the run
-//! is a slice; it is rarely longer than a few entries). QEMU's section
+//! is a slice). A page touched by more than 8 ranges also gets an index of
+//! 64 buckets of 64 bytes (130 bytes), so a lookup searches only the
+//! ranges overlapping its bucket. QEMU's section
 //! numbering is only needed for the dump; [`dispatch_dump`] replays the
 //! build with [`Recorder`] to number sections exactly as QEMU does.
 //!
@@ -58,6 +60,11 @@ const SUBPAGE: u32 = 1 << 25;
 const MAX_LEAF_INDEX: usize = (SUBPAGE - 2) as usize;
 /// Nodes a view may always use, on top of one per range.
 const NODE_BUDGET_BASE: usize = 64;
+/// Subpages with more ranges than this get a bucket index.
+const CROWDED: u32 = 8;
+/// Buckets per crowded subpage, and their size in bytes.
+const BUCKETS: usize = 64;
+const BUCKET_BYTES: u64 = PAGE_SIZE / BUCKETS as u64;
 
 type Node = [u32; L2_SIZE];
 
@@ -94,6 +101,14 @@ pub(crate) struct PhysMap {
     nodes: Vec<Node>,
     /// First range index and number of ranges touching each shared page.
     subpages: Vec<(u32, u32)>,
+    /// Per subpage: offset of its bucket index in `buckets`, or `u32::MAX`
+    /// when it has at most `CROWDED` ranges.
+    crowded: Vec<u32>,
+    /// For crowded subpages, `BUCKETS + 1` entries each: entry `b` is the
+    /// position in the subpage's run of the first range ending after byte
+    /// `b * BUCKET_BYTES` of the page, so a lookup searches only the
+    /// ranges overlapping its 64-byte bucket.
+    buckets: Vec<u16>,
 }
 
 /// One `MemoryRegionSection` as QEMU would number it (dump only).
@@ -119,6 +134,11 @@ struct Builder<'a> {
     budget: usize,
     over_budget: bool,
     last_subpage_page: Option<u64>,
+    /// Page address of each subpage.
+    sub_pages: Vec<u64>,
+    /// Span (page number >> 9) and index of the leaf-level node written
+    /// last.
+    finger: Option<(u64, u32)>,
     rec: Option<&'a mut Recorder>,
 }
 
@@ -126,22 +146,28 @@ impl PhysMap {
     /// Builds the table for sorted, disjoint `ranges`; `None` if the view
     /// is too fragmented for the node budget (or absurdly large).
     pub(crate) fn build(ranges: &[FlatRange]) -> Option<PhysMap> {
-        if ranges.len() > MAX_LEAF_INDEX {
-            return None;
-        }
         Self::build_with(ranges, NODE_BUDGET_BASE + ranges.len(), None)
     }
 
     fn build_with(ranges: &[FlatRange], budget: usize, rec: Option<&mut Recorder>) -> Option<Self> {
+        if ranges.len() > MAX_LEAF_INDEX {
+            return None;
+        }
         let mut b = Builder {
             map: PhysMap {
                 root: entry(1, NIL),
-                nodes: Vec::new(),
+                // Dense views need about one node per 512 pages plus the
+                // path from the root: start with room for a small view.
+                nodes: Vec::with_capacity(8.min(budget)),
                 subpages: Vec::new(),
+                crowded: Vec::new(),
+                buckets: Vec::new(),
             },
             budget,
             over_budget: false,
             last_subpage_page: None,
+            sub_pages: Vec::new(),
+            finger: None,
             rec,
         };
         for (i, fr) in ranges.iter().enumerate() {
@@ -153,10 +179,11 @@ impl PhysMap {
         if b.map.subpages.len() > MAX_LEAF_INDEX {
             return None;
         }
+        b.index_crowded_subpages(ranges);
         // `address_space_dispatch_compact`.
         if skip_of(b.map.root) != 0 {
             let mut root = b.map.root;
-            compact(&mut root, &mut b.map.nodes);
+            compact(&mut root, L2_LEVELS - 1, &mut b.map.nodes);
             b.map.root = root;
         }
         Some(b.map)
@@ -178,7 +205,34 @@ impl PhysMap {
             level -= skip_of(e);
             e = self.nodes[ptr as usize][((page >> (level * L2_BITS)) as usize) & (L2_SIZE - 1)];
         }
-        decode_leaf(ptr_of(e), &self.subpages)
+        self.decode_leaf(ptr_of(e), addr)
+    }
+
+    /// What leaf value `p` means for `addr` (in its page).
+    #[inline]
+    fn decode_leaf(&self, p: u32, addr: u64) -> Leaf {
+        if p & SUBPAGE != 0 {
+            let k = (p & !SUBPAGE) as usize;
+            let (first, count) = self.subpages[k];
+            let (first, count) = (first as usize, count as usize);
+            let c = self.crowded[k];
+            if c == u32::MAX {
+                return Leaf::Subpage { first, count };
+            }
+            let b = c as usize + ((addr & (PAGE_SIZE - 1)) / BUCKET_BYTES) as usize;
+            let lo = usize::from(self.buckets[b]);
+            // The range holding the next bucket's first byte may start in
+            // this bucket: include it.
+            let hi = (usize::from(self.buckets[b + 1]) + 1).min(count);
+            Leaf::Subpage {
+                first: first + lo,
+                count: hi.saturating_sub(lo),
+            }
+        } else if p == UNASSIGNED {
+            Leaf::Unassigned
+        } else {
+            Leaf::Range((p - 1) as usize)
+        }
     }
 
     /// Number of 2 KiB nodes (for docs and tests).
@@ -188,22 +242,32 @@ impl PhysMap {
     }
 }
 
-#[inline]
-fn decode_leaf(p: u32, subpages: &[(u32, u32)]) -> Leaf {
-    if p & SUBPAGE != 0 {
-        let (first, count) = subpages[(p & !SUBPAGE) as usize];
-        Leaf::Subpage {
-            first: first as usize,
-            count: count as usize,
-        }
-    } else if p == UNASSIGNED {
-        Leaf::Unassigned
-    } else {
-        Leaf::Range((p - 1) as usize)
-    }
-}
-
 impl Builder<'_> {
+    /// Builds the bucket index of every crowded subpage (after all ranges
+    /// are in, when each run is complete).
+    fn index_crowded_subpages(&mut self, ranges: &[FlatRange]) {
+        let map = &mut self.map;
+        map.crowded.reserve(map.subpages.len());
+        for (k, &(first, count)) in map.subpages.iter().enumerate() {
+            if count <= CROWDED {
+                map.crowded.push(u32::MAX);
+                continue;
+            }
+            map.crowded.push(map.buckets.len() as u32);
+            let base = u128::from(self.sub_pages[k]);
+            let run = &ranges[first as usize..(first + count) as usize];
+            let mut j = 0;
+            for b in 0..=BUCKETS as u64 {
+                let a = base + u128::from(b * BUCKET_BYTES);
+                while j < run.len() && run[j].end() <= a {
+                    j += 1;
+                }
+                // At most 4096 one-byte ranges touch a page.
+                map.buckets.push(j as u16);
+            }
+        }
+    }
+
     /// `flatview_add_to_dispatch`: an unaligned head goes to a subpage,
     /// whole pages to the table, an unaligned tail to a subpage.
     fn add_range(&mut self, i: usize, mut start: u64, mut size: u128) {
@@ -255,6 +319,7 @@ impl Builder<'_> {
             let id = self.map.subpages.len() as u32;
             self.map.subpages.push((i as u32, 1));
             self.last_subpage_page = Some(base);
+            self.sub_pages.push(base);
             if let Some(r) = self.rec.as_deref_mut() {
                 r.subpage.push(r.sections.len() as u32);
                 r.sections.push(Section {
@@ -275,10 +340,42 @@ impl Builder<'_> {
     }
 
     /// `phys_page_set`.
-    fn set(&mut self, mut index: u64, mut nb: u64, leaf: u32) {
+    fn set(&mut self, index: u64, nb: u64, leaf: u32) {
+        let last = index + (nb - 1);
+        // Fast path: the run lies inside the leaf-level node written last.
+        // QEMU's descent would reach that same node (the entries above it
+        // are pointers, since an earlier, disjoint range put something in
+        // it, so the run cannot cover its whole span) and write the same
+        // entries.
+        if let Some((span, node)) = self.finger
+            && index >> L2_BITS == span
+            && last >> L2_BITS == span
+        {
+            let from = (index as usize) & (L2_SIZE - 1);
+            let to = (last as usize) & (L2_SIZE - 1);
+            self.map.nodes[node as usize][from..=to].fill(entry(0, leaf));
+            return;
+        }
         let mut root = self.map.root;
-        self.set_level(&mut root, &mut index, &mut nb, leaf, L2_LEVELS - 1);
+        let (mut i, mut n) = (index, nb);
+        self.set_level(&mut root, &mut i, &mut n, leaf, L2_LEVELS - 1);
         self.map.root = root;
+        self.finger = self.leaf_node_of(last);
+    }
+
+    /// The leaf-level node holding `page`'s entry, before compaction.
+    fn leaf_node_of(&self, page: u64) -> Option<(u64, u32)> {
+        let mut e = self.map.root;
+        let mut level = L2_LEVELS;
+        while skip_of(e) != 0 && ptr_of(e) != NIL {
+            level -= skip_of(e);
+            if level == 0 {
+                return Some((page >> L2_BITS, ptr_of(e)));
+            }
+            e = self.map.nodes[ptr_of(e) as usize]
+                [((page >> (level * L2_BITS)) as usize) & (L2_SIZE - 1)];
+        }
+        None
     }
 
     fn alloc_node(&mut self, leaf_level: bool) -> u32 {
@@ -325,10 +422,14 @@ impl Builder<'_> {
 }
 
 /// `phys_page_compact`: bottom-up, an entry whose node has exactly one
-/// non-NIL child takes that child's place (adding its skip).
-fn compact(lp: &mut u32, nodes: &mut [Node]) {
+/// non-NIL child takes that child's place (adding its skip). `level` is
+/// the level of the node `lp` points to.
+fn compact(lp: &mut u32, level: u32, nodes: &mut [Node]) {
     let ptr = ptr_of(*lp);
-    if ptr == NIL {
+    // A leaf-level node's entries are all leaves, never NIL (unassigned
+    // pages hold section 0), so it has 512 valid children: QEMU scans it
+    // and leaves it as is; skipping the scan gives the same table.
+    if ptr == NIL || level == 0 {
         return;
     }
     let mut valid = 0;
@@ -341,7 +442,8 @@ fn compact(lp: &mut u32, nodes: &mut [Node]) {
         valid += 1;
         valid_j = j;
         if skip_of(child) != 0 {
-            compact(&mut child, nodes);
+            let child_level = level - skip_of(child);
+            compact(&mut child, child_level, nodes);
             nodes[ptr as usize][j] = child;
         }
     }
@@ -376,9 +478,14 @@ pub(crate) fn dispatch_dump(ranges: &[FlatRange], root: Option<&crate::MemoryReg
         multipage: vec![0; ranges.len()],
         subpage: Vec::new(),
     };
-    let map = PhysMap::build_with(ranges, usize::MAX, Some(&mut rec)).expect("no node budget");
     let mut out = String::new();
-    out.push_str("  Dispatch\n    Physical sections\n");
+    out.push_str("  Dispatch\n");
+    let Some(map) = PhysMap::build_with(ranges, usize::MAX, Some(&mut rec)) else {
+        // Only past 2^25 ranges or shared pages, which leaves cannot encode.
+        out.push_str("    (too many ranges for a dispatch table)\n");
+        return out;
+    };
+    out.push_str("    Physical sections\n");
     const LABELS: [&str; 4] = [" [unassigned]", " [not dirty]", " [ROM]", " [watch]"];
     for (n, s) in rec.sections.iter().enumerate() {
         let end = s
@@ -416,7 +523,7 @@ pub(crate) fn dispatch_dump(ranges: &[FlatRange], root: Option<&crate::MemoryReg
         if skip != 0 || p == NIL {
             return (skip, p);
         }
-        let sec = match decode_leaf(p, &map.subpages) {
+        let sec = match map.decode_leaf(p, 0) {
             Leaf::Unassigned => 0,
             Leaf::Range(i) => rec.multipage[i],
             Leaf::Subpage { .. } => rec.subpage[(p & !SUBPAGE) as usize],
@@ -472,6 +579,66 @@ mod tests {
         let map = PhysMap::build(fv.ranges()).expect("within budget");
         // 40 leaf nodes for 20,000 pages, one level-1 node, four above.
         assert_eq!(map.node_count(), 45);
+    }
+
+    struct NoIommu;
+    impl crate::iommu::IommuMemoryRegionOps for NoIommu {
+        fn translate(
+            &self,
+            addr: crate::HwAddr,
+            _: crate::iommu::IommuAccessFlags,
+            _: u32,
+        ) -> crate::iommu::IommuTlbEntry {
+            crate::iommu::IommuTlbEntry {
+                target_as: None,
+                iova: addr & !0xfff,
+                translated_addr: 0,
+                addr_mask: 0xfff,
+                perm: crate::iommu::IommuAccessFlags::NONE,
+            }
+        }
+    }
+
+    /// Section numbering worked out by hand from QEMU's rules: a range
+    /// with an unaligned head and tail gives a `(noname)` subpage section
+    /// before each partial piece, and its whole pages one section; the
+    /// second range joins the existing subpage. Labels: by index for 0–3,
+    /// `[iommu]` for IOMMU leaves, `[ROOT]` for the view's root.
+    #[test]
+    fn dump_numbers_sections_like_qemu() {
+        let root = MemoryRegion::new_container("root", u64::MAX);
+        let a = MemoryRegion::new_reservation("a", 0x2000);
+        root.add_subregion(0x1800, &a);
+        root.add_subregion(
+            0x3800,
+            &MemoryRegion::new_iommu("smmu", 0x100, std::sync::Arc::new(NoIommu)),
+        );
+        let fv = FlatView::render(&root);
+        let d = fv.dispatch_dump();
+        let sections: Vec<&str> = d.lines().filter(|l| l.contains(" #")).collect();
+        assert_eq!(
+            sections,
+            [
+                "      #0 @0000000000000000..ffffffffffffffff (noname) [unassigned]",
+                "      #1 @0000000000001000..0000000000001fff (noname) [not dirty]",
+                "      #2 @0000000000001800..0000000000001fff a [ROM]",
+                "      #3 @0000000000002000..0000000000002fff a [watch]",
+                "      #4 @0000000000003000..0000000000003fff (noname)",
+                "      #5 @0000000000003000..00000000000037ff a",
+                "      #6 @0000000000003800..00000000000038ff smmu [iommu]",
+            ]
+        );
+        // Page 1 → subpage #1, page 2 → #3, page 3 → subpage #4.
+        assert!(d.contains("\t  1       skip=0  ptr=#1\n"), "{d}");
+        assert!(d.contains("\t  2       skip=0  ptr=#3\n"), "{d}");
+        assert!(d.contains("\t  3       skip=0  ptr=#4\n"), "{d}");
+        // A terminating root shows as [ROOT].
+        let io = MemoryRegion::new_reservation("io", 0x10000);
+        let d = FlatView::render(&io).dispatch_dump();
+        assert!(
+            d.contains("      #1 @0000000000000000..000000000000ffff io [not dirty] [ROOT]\n"),
+            "{d}"
+        );
     }
 
     #[test]

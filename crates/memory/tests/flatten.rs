@@ -536,8 +536,8 @@ fn romd_switch_is_del_plus_add_for_listeners() {
 
 #[test]
 fn large_view_lookup_matches_linear_scan() {
-    // 3,000 regions of varying sizes with gaps: exercises the two-level
-    // lookup index against a plain scan of the ranges.
+    // 3,000 regions of varying sizes with gaps, many sharing pages:
+    // exercises the phys map's subpages against a plain scan of the ranges.
     let root = MemoryRegion::new_container("bigroot", u64::MAX);
     let mut addr = 0x1000u64;
     for i in 0..3000u64 {
@@ -547,6 +547,7 @@ fn large_view_lookup_matches_linear_scan() {
     }
     let fv = FlatView::render(&root);
     assert_eq!(fv.ranges().len(), 3000);
+    assert!(fv.has_phys_map());
     let mut probe = 0u64;
     while probe < addr + 0x100 {
         let want = fv.ranges().iter().position(|r| r.contains(probe));

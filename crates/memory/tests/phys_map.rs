@@ -4,7 +4,7 @@
 //! scale, up to the top of the 2^64 space, `FlatView::lookup` must return
 //! exactly the range that contains the address (reference: a linear scan
 //! over the view's ranges), including addresses that compaction routes
-//! into a foreign node.
+//! into a foreign node and pages crowded enough for a bucket index.
 
 use ferrite_memory::*;
 use proptest::prelude::*;
@@ -14,14 +14,32 @@ fn piece() -> impl Strategy<Value = (u64, u64)> {
     let scaled = |v: u64, scale: u8| match scale {
         0 => v % 0x3000 + 1,               // bytes, often inside one page
         1 => (v % 40 + 1) << 12,           // whole pages
+        2 => v % 0x60 + 1,                 // tiny: crowded shared pages
         _ => (v % 8 + 1) << (28 + v % 13), // 256 MiB .. 2 TiB
     };
-    (any::<u64>(), 0u8..3, any::<u64>(), 0u8..3)
+    (any::<u64>(), 0u8..4, any::<u64>(), 0u8..4)
         .prop_map(move |(g, gs, l, ls)| (scaled(g, gs) - 1, scaled(l, ls)))
 }
 
 fn layout() -> impl Strategy<Value = (Vec<(u64, u64)>, bool)> {
-    (prop::collection::vec(piece(), 1..40), any::<bool>())
+    // Half of the layouts squeeze every piece to a few bytes, so that many
+    // ranges share pages (crowded subpages with a bucket index).
+    (
+        prop::collection::vec(piece(), 1..80),
+        any::<bool>(),
+        any::<bool>(),
+    )
+        .prop_map(|(pieces, at_top, crowded)| {
+            let pieces = if crowded {
+                pieces
+                    .into_iter()
+                    .map(|(g, l)| (g % 0x20, l % 0x60 + 1))
+                    .collect()
+            } else {
+                pieces
+            };
+            (pieces, at_top)
+        })
 }
 
 fn reference(fv: &FlatView, addr: u64) -> Option<usize> {

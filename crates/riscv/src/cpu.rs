@@ -89,6 +89,12 @@ pub mod irq {
 pub trait Platform: Send + Sync {
     /// Current value of `mtime` (the `time` CSR).
     fn time(&self) -> u64;
+    /// Whether the board gives the hart an rdtime source (QEMU's
+    /// `env->rdtime_fn`). Without one the `time`/`timeh` CSRs are illegal
+    /// instructions, as on QEMU's spike board. Defaults to `true`.
+    fn has_time(&self) -> bool {
+        true
+    }
     /// The hart's `stimecmp` changed: the board must raise
     /// [`IrqLines::kick`] when `time()` reaches `deadline` (or cancel the
     /// timer for `None`), so the hart re-evaluates STIP.
@@ -285,6 +291,9 @@ impl RiscvCpu {
     pub fn trap(&mut self, cause: u64, tval: u64, is_irq: bool) {
         use crate::csr::*;
         let pc = self.common.pc;
+        // Any trap drops the LR reservation (QEMU's exception entry resets
+        // `load_res`; the spec allows this), so an SC after it fails.
+        self.reservation = None;
         let deleg = if is_irq {
             self.csr.mideleg
         } else {
@@ -373,10 +382,6 @@ fn cause_name(cause: u64, is_irq: bool) -> &'static str {
     }
 }
 
-/// Interrupt priority order (privileged spec 3.1.9): MEI, MSI, MTI, SEI,
-/// SSI, STI.
-const IRQ_PRIORITY: [u64; 6] = [11, 3, 7, 9, 1, 5];
-
 impl CpuEnv for RiscvCpu {
     #[inline(always)]
     fn common(&mut self) -> &mut CpuCommon {
@@ -457,11 +462,10 @@ impl CpuEnv for RiscvCpu {
         if set == 0 {
             return false;
         }
-        let cause = IRQ_PRIORITY
-            .iter()
-            .copied()
-            .find(|&c| set & (1 << c) != 0)
-            .unwrap_or_else(|| set.trailing_zeros() as u64);
+        // QEMU 7.2 quirk: without AIA it takes the lowest-numbered pending
+        // interrupt first (SSI, MSI, STI, MTI, SEI, MEI), not the spec's
+        // MEI > MSI > MTI > SEI > SSI > STI (docs/divergences.md).
+        let cause = set.trailing_zeros() as u64;
         self.trap(cause, 0, true);
         true
     }
@@ -471,12 +475,9 @@ impl CpuEnv for RiscvCpu {
             .pending
             .take()
             .expect("do_exception without a pending exception");
-        let tval = if e.cause == excp::BREAKPOINT {
-            self.common.pc
-        } else {
-            e.tval
-        };
-        self.trap(e.cause, tval, false);
+        // `ebreak` leaves xtval = 0, as QEMU 7.2 does (the spec allows 0 or
+        // the PC); the raising helper already passed 0.
+        self.trap(e.cause, e.tval, false);
     }
 
     fn log_translation(&mut self, pc: u64, insn_off: &[u16]) {

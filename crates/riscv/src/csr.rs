@@ -83,6 +83,13 @@ const SSTATUS_RMASK: u64 = MSTATUS_SIE
 const SSTATUS_WMASK: u64 =
     MSTATUS_SIE | MSTATUS_SPIE | MSTATUS_SPP | MSTATUS_FS | MSTATUS_SUM | MSTATUS_MXR;
 
+/// `mstatus` fields whose change flushes the TLB. MXR changes what the
+/// cached permissions mean; MPP, MPRV and SUM do not need a flush (they
+/// select an MMU index) but QEMU 7.2's `write_mstatus` flushes on them too,
+/// and which accesses then refill the TLB is visible (a page-crossing
+/// access is PMP-checked as a whole only on a refill), so we follow it.
+const MSTATUS_FLUSH: u64 = MSTATUS_MXR | MSTATUS_MPP | MSTATUS_MPRV | MSTATUS_SUM;
+
 /// Interrupts that exist on this hart.
 const ALL_INTS: u64 = irq::SSIP | irq::MSIP | irq::STIP | irq::MTIP | irq::SEIP | irq::MEIP;
 /// Interrupts M-mode may delegate (QEMU's `delegable_ints`).
@@ -289,7 +296,14 @@ pub fn csr_read(cpu: &mut RiscvCpu, csr: u16) -> CsrResult<u64> {
             }
             match bit {
                 0 => mcycle(cpu),
-                1 => cpu.platform.time(),
+                1 => {
+                    // QEMU's `time` predicate: illegal without an rdtime
+                    // source (e.g. QEMU's spike board).
+                    if !cpu.platform.has_time() {
+                        return Err(IllegalCsr);
+                    }
+                    cpu.platform.time()
+                }
                 2 => minstret(cpu),
                 _ => 0,
             }
@@ -384,7 +398,7 @@ pub fn csr_write(cpu: &mut RiscvCpu, csr: u16, v: u64) -> CsrResult<()> {
         0x100 => {
             let old = c.mstatus;
             c.mstatus = (old & !SSTATUS_WMASK) | (v & SSTATUS_WMASK);
-            if (old ^ c.mstatus) & MSTATUS_MXR != 0 {
+            if (old ^ c.mstatus) & MSTATUS_FLUSH != 0 {
                 flush_tlb(cpu);
             }
         }
@@ -393,7 +407,8 @@ pub fn csr_write(cpu: &mut RiscvCpu, csr: u16, v: u64) -> CsrResult<()> {
         0x106 => c.scounteren = v & 0xffff_ffff,
         0x10A => c.senvcfg = v & MENVCFG_FIOM,
         0x140 => c.sscratch = v,
-        0x141 => c.sepc = v & !1,
+        // QEMU 7.2 quirk: sepc keeps bit 0 as written (docs/divergences.md).
+        0x141 => c.sepc = v,
         0x142 => c.scause = v,
         0x143 => c.stval = v,
         0x144 => {
@@ -426,7 +441,7 @@ pub fn csr_write(cpu: &mut RiscvCpu, csr: u16, v: u64) -> CsrResult<()> {
                 n = (n & !MSTATUS_MPP) | (old & MSTATUS_MPP);
             }
             c.mstatus = n;
-            if (old ^ n) & MSTATUS_MXR != 0 {
+            if (old ^ n) & MSTATUS_FLUSH != 0 {
                 flush_tlb(cpu);
             }
         }
@@ -458,7 +473,8 @@ pub fn csr_write(cpu: &mut RiscvCpu, csr: u16, v: u64) -> CsrResult<()> {
         }
         0x323..=0x33F => {}
         0x340 => c.mscratch = v,
-        0x341 => c.mepc = v & !1,
+        // QEMU 7.2 quirk: mepc keeps bit 0 as written (docs/divergences.md).
+        0x341 => c.mepc = v,
         0x342 => c.mcause = v,
         0x343 => c.mtval = v,
         0x344 => {
@@ -475,9 +491,10 @@ pub fn csr_write(cpu: &mut RiscvCpu, csr: u16, v: u64) -> CsrResult<()> {
         0xB00 | 0xB02 => {
             let now = cpu.instret_now();
             let c = &mut cpu.csr;
-            // The instruction that writes the counter does not count itself
-            // (privileged spec 3.3.1: the write takes effect after).
-            let now = now + 1;
+            // QEMU 7.2 quirk (with -icount): the writing instruction still
+            // counts, so the next instruction reads the written value + 1
+            // (the spec: the write replaces that increment, giving the value
+            // itself); docs/divergences.md.
             if csr == 0xB00 {
                 if c.mcountinhibit & 1 != 0 {
                     c.mcycle_frozen = v;

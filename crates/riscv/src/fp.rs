@@ -1,12 +1,13 @@
 //! F and D instruction semantics (QEMU's `fpu_helper.c` and
 //! `trans_rvf/rvd.c.inc`): operand NaN-unboxing, rounding-mode selection,
-//! RISC-V's min/max, sign-injection, moves and classification, with the
-//! arithmetic itself in [`crate::fpu`].
+//! sign-injection and moves, with the arithmetic, comparisons, min/max,
+//! classification and conversions done bit-exactly by `ferrite-softfloat`
+//! (QEMU's `fpu/softfloat.c` with its RISC-V specialisation).
 
 use ferrite_tcg::Fault;
 
 use crate::cpu::RiscvCpu;
-use crate::fpu::{self, FloatStatus, RoundingMode};
+use ferrite_softfloat::{self as sf, FloatStatus, MulAddOp, RoundingMode};
 
 const BOX: u64 = 0xffff_ffff_0000_0000;
 
@@ -16,45 +17,12 @@ fn unbox32(v: u64) -> u32 {
     if v & BOX == BOX {
         v as u32
     } else {
-        fpu::F32_DEFAULT_NAN
+        sf::F32_DEFAULT_NAN
     }
 }
 
 fn boxed(v: u32) -> u64 {
     BOX | v as u64
-}
-
-fn f32_min_max(a: u32, b: u32, max: bool, st: &mut FloatStatus) -> u32 {
-    let (x, y) = (f32::from_bits(a), f32::from_bits(b));
-    if fpu::f32_is_snan(a) || fpu::f32_is_snan(b) {
-        st.flags |= fpu::FLAG_NV;
-    }
-    match (x.is_nan(), y.is_nan()) {
-        (true, true) => fpu::F32_DEFAULT_NAN,
-        (true, false) => b,
-        (false, true) => a,
-        _ => {
-            // -0 < +0.
-            let a_less = x < y || (x == y && a >> 31 == 1);
-            if a_less != max { a } else { b }
-        }
-    }
-}
-
-fn f64_min_max(a: u64, b: u64, max: bool, st: &mut FloatStatus) -> u64 {
-    let (x, y) = (f64::from_bits(a), f64::from_bits(b));
-    if fpu::f64_is_snan(a) || fpu::f64_is_snan(b) {
-        st.flags |= fpu::FLAG_NV;
-    }
-    match (x.is_nan(), y.is_nan()) {
-        (true, true) => fpu::F64_DEFAULT_NAN,
-        (true, false) => b,
-        (false, true) => a,
-        _ => {
-            let a_less = x < y || (x == y && a >> 63 == 1);
-            if a_less != max { a } else { b }
-        }
-    }
 }
 
 /// The helper for every F/D instruction except loads and stores.
@@ -72,7 +40,7 @@ pub fn fp_insn(cpu: &mut RiscvCpu, i: u32) -> Result<(), Fault> {
     // The rounding mode, for the instructions that have one.
     let rm = |cpu: &RiscvCpu| -> Option<RoundingMode> {
         let r = if rm_field == 7 { cpu.csr.frm } else { rm_field };
-        RoundingMode::from_rm(r)
+        RoundingMode::from_frm(u32::from(r))
     };
     let (a, b) = (cpu.f(rs1), cpu.f(rs2));
 
@@ -82,28 +50,30 @@ pub fn fp_insn(cpu: &mut RiscvCpu, i: u32) -> Result<(), Fault> {
             return Err(cpu.illegal(i));
         };
         let c = cpu.f((i >> 27) as usize);
-        let mut st = FloatStatus::new(mode);
-        let (neg_prod, neg_add) = match opcode {
-            0x43 => (false, false),
-            0x47 => (false, true),
-            0x4b => (true, false),
-            _ => (true, true),
+        // The accrued fflags seed the status (they only ever grow), which also
+        // lets the soft-float's host fast path run once NX is set.
+        let mut st = FloatStatus {
+            rounding_mode: mode,
+            float_exception_flags: cpu.csr.fflags,
+        };
+        let op = match opcode {
+            0x43 => MulAddOp::MADD,
+            0x47 => MulAddOp::MSUB,
+            0x4b => MulAddOp::NMSUB,
+            _ => MulAddOp::NMADD,
         };
         let r = if dbl {
-            let sa = if neg_prod { 1 << 63 } else { 0 };
-            let sc = if neg_add { 1 << 63 } else { 0 };
-            fpu::f64_mul_add(a ^ sa, b, c ^ sc, &mut st)
+            sf::f64_muladd(a, b, c, op, &mut st)
         } else {
-            let sa = if neg_prod { 1 << 31 } else { 0 };
-            let sc = if neg_add { 1 << 31 } else { 0 };
-            boxed(fpu::f32_mul_add(
-                unbox32(a) ^ sa,
+            boxed(sf::f32_muladd(
+                unbox32(a),
                 unbox32(b),
-                unbox32(c) ^ sc,
+                unbox32(c),
+                op,
                 &mut st,
             ))
         };
-        cpu.csr.fflags |= st.flags;
+        cpu.csr.fflags = st.float_exception_flags;
         cpu.set_f(rd, r);
         return Ok(());
     }
@@ -117,9 +87,12 @@ pub fn fp_insn(cpu: &mut RiscvCpu, i: u32) -> Result<(), Fault> {
             None => return Err(cpu.illegal(i)),
         }
     } else {
-        RoundingMode::NearEven
+        RoundingMode::NearestEven
     };
-    let mut st = FloatStatus::new(mode);
+    let mut st = FloatStatus {
+        rounding_mode: mode,
+        float_exception_flags: cpu.csr.fflags,
+    };
     enum Out {
         F(u64),
         X(u64),
@@ -127,18 +100,18 @@ pub fn fp_insn(cpu: &mut RiscvCpu, i: u32) -> Result<(), Fault> {
     let out = match funct5 {
         0x00..=0x03 => {
             let r = if dbl {
-                let f = [fpu::f64_add, fpu::f64_sub, fpu::f64_mul, fpu::f64_div][funct5 as usize];
+                let f = [sf::f64_add, sf::f64_sub, sf::f64_mul, sf::f64_div][funct5 as usize];
                 f(a, b, &mut st)
             } else {
-                let f = [fpu::f32_add, fpu::f32_sub, fpu::f32_mul, fpu::f32_div][funct5 as usize];
+                let f = [sf::f32_add, sf::f32_sub, sf::f32_mul, sf::f32_div][funct5 as usize];
                 boxed(f(unbox32(a), unbox32(b), &mut st))
             };
             Out::F(r)
         }
         0x0b if rs2 == 0 => Out::F(if dbl {
-            fpu::f64_sqrt(a, &mut st)
+            sf::f64_sqrt(a, &mut st)
         } else {
-            boxed(fpu::f32_sqrt(unbox32(a), &mut st))
+            boxed(sf::f32_sqrt(unbox32(a), &mut st))
         }),
         0x04 if rm_field <= 2 => {
             if dbl {
@@ -160,64 +133,67 @@ pub fn fp_insn(cpu: &mut RiscvCpu, i: u32) -> Result<(), Fault> {
         }
         0x05 if rm_field <= 1 => {
             let max = rm_field == 1;
-            Out::F(if dbl {
-                f64_min_max(a, b, max, &mut st)
-            } else {
-                boxed(f32_min_max(unbox32(a), unbox32(b), max, &mut st))
+            Out::F(match (dbl, max) {
+                (true, false) => sf::f64_min(a, b, &mut st),
+                (true, true) => sf::f64_max(a, b, &mut st),
+                (false, false) => boxed(sf::f32_min(unbox32(a), unbox32(b), &mut st)),
+                (false, true) => boxed(sf::f32_max(unbox32(a), unbox32(b), &mut st)),
             })
         }
         0x08 => match (dbl, rs2) {
-            (false, 1) => Out::F(boxed(fpu::f64_to_f32(a, &mut st))),
-            (true, 0) => Out::F(fpu::f32_to_f64(unbox32(a), &mut st)),
+            (false, 1) => Out::F(boxed(sf::f64_to_f32(a, &mut st))),
+            (true, 0) => Out::F(sf::f32_to_f64(unbox32(a), &mut st)),
             _ => return Err(cpu.illegal(i)),
         },
         0x14 if rm_field <= 2 => {
             let r = if dbl {
                 match rm_field {
-                    2 => fpu::f64_eq(a, b, &mut st),
-                    1 => fpu::f64_lt(a, b, &mut st),
-                    _ => fpu::f64_le(a, b, &mut st),
+                    2 => sf::f64_eq(a, b, &mut st),
+                    1 => sf::f64_lt(a, b, &mut st),
+                    _ => sf::f64_le(a, b, &mut st),
                 }
             } else {
                 let (x, y) = (unbox32(a), unbox32(b));
                 match rm_field {
-                    2 => fpu::f32_eq(x, y, &mut st),
-                    1 => fpu::f32_lt(x, y, &mut st),
-                    _ => fpu::f32_le(x, y, &mut st),
+                    2 => sf::f32_eq(x, y, &mut st),
+                    1 => sf::f32_lt(x, y, &mut st),
+                    _ => sf::f32_le(x, y, &mut st),
                 }
             };
             Out::X(r as u64)
         }
+        // 32-bit results are sign-extended into x registers, fcvt.wu too.
         0x18 if rs2 <= 3 => Out::X(if dbl {
-            [
-                fpu::f64_to_i32,
-                fpu::f64_to_u32,
-                fpu::f64_to_i64,
-                fpu::f64_to_u64,
-            ][rs2](a, &mut st)
+            match rs2 {
+                0 => sf::f64_to_i32(a, &mut st) as i64 as u64,
+                1 => sf::f64_to_u32(a, &mut st) as i32 as i64 as u64,
+                2 => sf::f64_to_i64(a, &mut st) as u64,
+                _ => sf::f64_to_u64(a, &mut st),
+            }
         } else {
-            [
-                fpu::f32_to_i32,
-                fpu::f32_to_u32,
-                fpu::f32_to_i64,
-                fpu::f32_to_u64,
-            ][rs2](unbox32(a), &mut st)
+            let x = unbox32(a);
+            match rs2 {
+                0 => sf::f32_to_i32(x, &mut st) as i64 as u64,
+                1 => sf::f32_to_u32(x, &mut st) as i32 as i64 as u64,
+                2 => sf::f32_to_i64(x, &mut st) as u64,
+                _ => sf::f32_to_u64(x, &mut st),
+            }
         }),
         0x1a if rs2 <= 3 => {
             let x = cpu.x(rs1);
             Out::F(if dbl {
                 match rs2 {
-                    0 => fpu::i32_to_f64(x as i32, &mut st),
-                    1 => fpu::u32_to_f64(x as u32, &mut st),
-                    2 => fpu::i64_to_f64(x as i64, &mut st),
-                    _ => fpu::u64_to_f64(x, &mut st),
+                    0 => sf::i32_to_f64(x as i32, &mut st),
+                    1 => sf::u32_to_f64(x as u32, &mut st),
+                    2 => sf::i64_to_f64(x as i64, &mut st),
+                    _ => sf::u64_to_f64(x, &mut st),
                 }
             } else {
                 boxed(match rs2 {
-                    0 => fpu::i32_to_f32(x as i32, &mut st),
-                    1 => fpu::u32_to_f32(x as u32, &mut st),
-                    2 => fpu::i64_to_f32(x as i64, &mut st),
-                    _ => fpu::u64_to_f32(x, &mut st),
+                    0 => sf::i32_to_f32(x as i32, &mut st),
+                    1 => sf::u32_to_f32(x as u32, &mut st),
+                    2 => sf::i64_to_f32(x as i64, &mut st),
+                    _ => sf::u64_to_f32(x, &mut st),
                 })
             })
         }
@@ -230,9 +206,9 @@ pub fn fp_insn(cpu: &mut RiscvCpu, i: u32) -> Result<(), Fault> {
             })
         }
         0x1c if rs2 == 0 && rm_field == 1 => Out::X(if dbl {
-            fpu::f64_classify(a)
+            u64::from(sf::f64_classify(a))
         } else {
-            fpu::f32_classify(unbox32(a))
+            u64::from(sf::f32_classify(unbox32(a)))
         }),
         0x1e if rs2 == 0 && rm_field == 0 => {
             let x = cpu.x(rs1);
@@ -240,8 +216,8 @@ pub fn fp_insn(cpu: &mut RiscvCpu, i: u32) -> Result<(), Fault> {
         }
         _ => return Err(cpu.illegal(i)),
     };
-    if st.flags != 0 {
-        cpu.csr.fflags |= st.flags;
+    if st.float_exception_flags != cpu.csr.fflags {
+        cpu.csr.fflags = st.float_exception_flags;
         cpu.csr.set_fs_dirty();
     }
     match out {

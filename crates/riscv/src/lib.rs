@@ -14,9 +14,8 @@
 //!   atomics.
 //! * [`csr`] — CSR storage and access rules.
 //! * [`mmu`] — page walks and PMP.
-//! * [`fp`] — F/D instruction semantics (NaN-boxing, min/max, moves, classify).
-//! * [`fpu`] — interim IEEE arithmetic with the soft-float crate's interface
-//!   (host FPU plus fix-ups; not yet bit-exact, see its docs).
+//! * [`fp`] — F/D instruction semantics (NaN-boxing, rounding modes, moves),
+//!   with bit-exact arithmetic from `ferrite-softfloat`.
 //! * [`disas`] — `-d in_asm` output.
 
 //! # Running a hart
@@ -48,7 +47,6 @@ pub mod cpu;
 pub mod csr;
 pub mod disas;
 pub mod fp;
-pub mod fpu;
 pub mod helpers;
 pub mod mmu;
 pub mod translate;

@@ -29,8 +29,6 @@ const PMP_W: u8 = 2;
 const PMP_X: u8 = 4;
 const PMP_A_SHIFT: u8 = 3;
 const PMP_L: u8 = 0x80;
-/// pmpaddr holds physical address bits 55:2.
-const PMPADDR_MASK: u64 = (1 << 54) - 1;
 
 fn page_fault(access: Access) -> u64 {
     match access {
@@ -108,6 +106,14 @@ pub fn tlb_fill(
         });
     }
     prot &= pmp_prot;
+    if (pa & !PAGE_MASK) + size as u64 > PAGE_SIZE
+        && !pmp_allows(cpu, pa, size as u64, access, priv_)
+    {
+        // A page-crossing access is checked by PMP as a whole when its first
+        // page is filled (QEMU's `pmp_hart_has_privs(addr, size)`): one that
+        // leaves its entry fails, with the access's start in xtval.
+        return Err(cpu.raise(access_fault(access), vaddr));
+    }
     if prot & prot_bit(access) == 0 {
         return Err(cpu.raise(access_fault(access), vaddr));
     }
@@ -166,7 +172,10 @@ fn walk(
             return Err(access_fault(access));
         }
         let Some((ptr, writable)) = pte_ptr(&*mem, pte_addr) else {
-            return Err(access_fault(access));
+            // QEMU 7.2 quirk: a PTE read that fails (nothing behind the
+            // address) ends the walk as a page fault, where the spec asks
+            // for an access fault (docs/divergences.md).
+            return Err(page_fault(access));
         };
         // SAFETY: `ptr` points to 8 aligned bytes of guest RAM, valid for the
         // current memory generation; page-table entries are updated
@@ -267,7 +276,7 @@ fn pmp_range(cpu: &RiscvCpu, i: usize) -> Option<(u64, u64)> {
         }
         2 => {
             let lo = addr << 2;
-            Some((lo, lo + 4))
+            Some((lo, lo.saturating_add(4)))
         }
         _ => {
             // NAPOT: trailing ones give the size.
@@ -371,7 +380,9 @@ pub fn pmpaddr_write(cpu: &mut RiscvCpu, i: usize, v: u64) {
     if i + 1 < 16 && entry_locked(cpu, i + 1) && (cpu.csr.pmpcfg[i + 1] >> PMP_A_SHIFT) & 3 == 1 {
         return;
     }
-    cpu.csr.pmpaddr[i] = v & PMPADDR_MASK;
+    // QEMU 7.2 quirk: pmpaddr keeps all 64 bits as written (the spec makes
+    // bits 63:54 read as zero on RV64); docs/divergences.md.
+    cpu.csr.pmpaddr[i] = v;
     cpu.common.tlb_flush();
 }
 
@@ -382,12 +393,10 @@ pub fn pmpcfg_write(cpu: &mut RiscvCpu, first: usize, v: u64) {
         if entry_locked(cpu, i) {
             continue;
         }
-        let mut b = (v >> (8 * k)) as u8 & 0x9F;
-        // R=0, W=1 is reserved: QEMU clears W.
-        if b & PMP_W != 0 && b & PMP_R == 0 {
-            b &= !PMP_W;
-        }
-        cpu.csr.pmpcfg[i] = b;
+        // QEMU 7.2 quirk: the reserved R = 0, W = 1 combination is stored
+        // as written (later QEMUs keep the old byte); permissions are then
+        // checked bit by bit (docs/divergences.md).
+        cpu.csr.pmpcfg[i] = (v >> (8 * k)) as u8 & 0x9F;
     }
     cpu.common.tlb_flush();
 }

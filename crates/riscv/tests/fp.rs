@@ -263,3 +263,58 @@ fn fused_multiply_add_and_memory() {
     );
     assert_eq!(m.x(A2) as u32, (-2.5f32).to_bits());
 }
+
+/// Moves a raw binary32 pattern into `fd` (boxed) with fmv.w.x.
+fn flis_bits(a: &mut Asm, fd: u32, bits: u32) {
+    a.li(T0, bits as i32 as i64).w(opfp(0x1e, S, 0, T0, 0, fd));
+}
+
+#[test]
+fn tininess_is_detected_after_rounding_with_unbounded_exponent() {
+    // fmul.s 2^-126 * (1 - 2^-24) = 2^-126 - 2^-150, exact at 24 bits with
+    // an unbounded exponent, hence tiny. On the subnormal grid (2^-149) it
+    // is a tie between 0x007fffff and 0x00800000 and rounds to even, the
+    // smallest normal. IEEE 754 tininess after rounding (QEMU's softfloat,
+    // fp_arith test 93): UF | NX with the normal result. The interim
+    // host-float FPU judged tininess on the subnormal-rounded result and
+    // missed UF.
+    let mut a = Asm::new(RAM_BASE);
+    prologue(&mut a, false);
+    flis_bits(&mut a, 10, 0x0080_0000);
+    flis_bits(&mut a, 11, 0x3f7f_ffff);
+    a.w(opfp(0x02, S, 11, 10, 0, 12)); // fmul.s fa2, fa0, fa1, rne
+    a.csrr(A0, FFLAGS).exit(1);
+    let mut m = machine(&mut a);
+    assert_eq!(m.run(1000), Some(1));
+    assert_eq!(f(&m, 12), 0xffff_ffff_0080_0000);
+    assert_eq!(m.x(A0), 0x3, "UF | NX");
+    // The same product in RTZ stays subnormal: UF | NX too.
+    let mut a = Asm::new(RAM_BASE);
+    prologue(&mut a, false);
+    flis_bits(&mut a, 10, 0x0080_0000);
+    flis_bits(&mut a, 11, 0x3f7f_ffff);
+    a.w(opfp(0x02, S, 11, 10, 1, 12)); // fmul.s fa2, fa0, fa1, rtz
+    a.csrr(A0, FFLAGS).exit(1);
+    let mut m = machine(&mut a);
+    assert_eq!(m.run(1000), Some(1));
+    assert_eq!(f(&m, 12), 0xffff_ffff_007f_ffff);
+    assert_eq!(m.x(A0), 0x3);
+}
+
+#[test]
+fn flags_accrue_across_operations() {
+    // NX from 1/3, then DZ from 1/0: both remain; an exact op adds nothing.
+    let mut a = Asm::new(RAM_BASE);
+    prologue(&mut a, false);
+    flis(&mut a, 10, 1.0);
+    flis(&mut a, 11, 3.0);
+    flis(&mut a, 13, 0.0);
+    a.w(opfp(0x03, S, 11, 10, 0, 12)); // fdiv.s 1/3
+    a.w(opfp(0x03, S, 13, 10, 0, 12)); // fdiv.s 1/0
+    a.w(opfp(0x00, S, 10, 10, 0, 12)); // fadd.s 1+1 (exact)
+    a.csrr(A0, FFLAGS).exit(1);
+    let mut m = machine(&mut a);
+    assert_eq!(m.run(1000), Some(1));
+    assert_eq!(m.x(A0), 0x08 | 0x01);
+    assert_eq!(f(&m, 12), 0xffff_ffff_4000_0000);
+}

@@ -377,7 +377,11 @@ pub fn load<C: CpuEnv>(cpu: &mut C, va: u64, size: u32, mmu: usize) -> Result<u6
         return Ok(v);
     }
     if (va & !PAGE_MASK) + size as u64 > PAGE_SIZE {
-        // Page-crossing: byte by byte, as QEMU's slow path splits it.
+        // Page-crossing. As in QEMU's `load_helper`, a miss on the first page
+        // fills it with the access's full size, so the target's checks that
+        // look at the whole access (RISC-V PMP) see it and report its start
+        // address; then byte by byte, as QEMU's slow path splits it.
+        tlb_lookup(cpu, va, size, Access::Read, mmu)?;
         let mut v = 0u64;
         for i in 0..size {
             v |= load_one(cpu, va.wrapping_add(i as u64), 1, mmu)? << (8 * i);
@@ -424,7 +428,9 @@ fn store_one<C: CpuEnv>(cpu: &mut C, va: u64, size: u32, v: u64, mmu: usize) -> 
 /// TLB, without writing (QEMU's `probe_access`).
 pub fn probe_write<C: CpuEnv>(cpu: &mut C, va: u64, size: u32, mmu: usize) -> Result<(), Fault> {
     let in_page = (size as u64).min(PAGE_SIZE - (va & !PAGE_MASK)) as u32;
-    tlb_lookup(cpu, va, in_page, Access::Write, mmu)?;
+    // The first page is filled with the access's full size (QEMU's
+    // `store_helper`), so whole-access checks such as PMP see all of it.
+    tlb_lookup(cpu, va, size, Access::Write, mmu)?;
     if in_page < size {
         let next = va.wrapping_add(in_page as u64);
         tlb_lookup(cpu, next, size - in_page, Access::Write, mmu)?;
