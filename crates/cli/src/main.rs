@@ -199,10 +199,12 @@ fn run_spike(cfg: &VmConfig) -> Result<ExitCode, CliError> {
         })
         .map_err(|e| CliError::plain(e.to_string()))?
     };
+    let spike = Arc::new(spike);
+    let s = spike.clone();
     let monitors = start_board_monitors(
         cfg,
         &monitor_specs,
-        board_info(cfg, ferrite_machine::boot::RESET_VECTOR, spike.roms.clone()),
+        board_info(cfg, Arc::new(move || s.reset())),
         &spike.address_space,
         spike.vcpus.iter().map(|v| v.handle()).collect(),
     )?;
@@ -231,7 +233,7 @@ fn run_spike(cfg: &VmConfig) -> Result<ExitCode, CliError> {
 }
 
 /// The monitor configuration, with every error line QEMU would print.
-fn monitor_specs_or_report(cfg: &VmConfig) -> Result<Vec<MonitorSpec>, CliError> {
+pub(crate) fn monitor_specs_or_report(cfg: &VmConfig) -> Result<Vec<MonitorSpec>, CliError> {
     monitors::monitor_specs(cfg).map_err(|mut errs| {
         let last = errs.pop().expect("at least one error");
         for e in errs {
@@ -242,7 +244,7 @@ fn monitor_specs_or_report(cfg: &VmConfig) -> Result<Vec<MonitorSpec>, CliError>
 }
 
 /// What `query-name`, `query-machines` and `query-cpus-fast` report.
-fn board_info(cfg: &VmConfig, reset_pc: u64, roms: Vec<(u64, Vec<u8>)>) -> BoardInfo {
+pub(crate) fn board_info(cfg: &VmConfig, reset: Arc<dyn Fn() + Send + Sync>) -> BoardInfo {
     BoardInfo {
         name: cfg.name.clone(),
         hart_qom_prefix: "/machine/soc0/harts".into(),
@@ -253,15 +255,14 @@ fn board_info(cfg: &VmConfig, reset_pc: u64, roms: Vec<(u64, Vec<u8>)>) -> Board
                 _ => spike_machine_info(true),
             })
             .collect(),
-        reset_pc,
-        roms,
+        reset,
     }
 }
 
 /// Connects the board to QMP/HMP and starts the monitors (call after the
 /// board is built, before `vm_start`; with `-S` the VM then waits for
 /// `cont`).
-fn start_board_monitors(
+pub(crate) fn start_board_monitors(
     cfg: &VmConfig,
     specs: &[MonitorSpec],
     info: BoardInfo,

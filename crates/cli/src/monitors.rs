@@ -272,6 +272,30 @@ pub fn monitor_specs(cfg: &VmConfig) -> Result<Vec<MonitorSpec>, Vec<CliError>> 
         });
         n += 1;
     }
+    // QEMU creates the serial chardev after the monitors', so a serial
+    // port on stdio is the one refused.
+    if out.iter().any(|m| m.backend == MonitorBackend::Stdio) {
+        let serial = cfg.serials.first().map(String::as_str);
+        match serial {
+            Some(s @ ("stdio" | "mon:stdio")) => {
+                let loc = format!("-serial {s}");
+                return Err(vec![
+                    CliError::at(&loc, "cannot use stdio by multiple character devices"),
+                    CliError::at(
+                        &loc,
+                        format!("could not connect serial device to character backend '{s}'"),
+                    ),
+                ]);
+            }
+            None if cfg.nographic => {
+                return Err(vec![
+                    CliError::plain("cannot use stdio by multiple character devices"),
+                    CliError::plain("could not connect serial device to character backend 'stdio'"),
+                ]);
+            }
+            _ => {}
+        }
+    }
     Ok(out)
 }
 
@@ -468,6 +492,20 @@ mod tests {
         assert_eq!(
             errs(&["-monitor", "stdio", "-qmp", "stdio"]),
             ["-qmp stdio: cannot use stdio by multiple character devices"]
+        );
+        assert_eq!(
+            errs(&["-serial", "mon:stdio", "-monitor", "stdio"]),
+            [
+                "-serial mon:stdio: cannot use stdio by multiple character devices",
+                "-serial mon:stdio: could not connect serial device to character backend 'mon:stdio'"
+            ]
+        );
+        assert_eq!(
+            errs(&["-nographic", "-monitor", "stdio"]),
+            [
+                "cannot use stdio by multiple character devices",
+                "could not connect serial device to character backend 'stdio'"
+            ]
         );
         assert_eq!(
             errs(&["-qmp", "unix:"]),

@@ -260,6 +260,7 @@ pub(crate) fn run_virt(cfg: &VmConfig) -> Result<ExitCode, CliError> {
         )));
     }
     let con = console(cfg)?;
+    let monitor_specs = crate::monitor_specs_or_report(cfg)?;
     qemu_init_main_loop()
         .map_err(|e| CliError::plain(format!("cannot start the main loop: {e}")))?;
     let virt = {
@@ -281,6 +282,14 @@ pub(crate) fn run_virt(cfg: &VmConfig) -> Result<ExitCode, CliError> {
     let virt = Arc::new(virt);
     let v = virt.clone();
     set_system_reset_handler(move |_| v.reset());
+    let v = virt.clone();
+    let monitors = crate::start_board_monitors(
+        cfg,
+        &monitor_specs,
+        crate::board_info(cfg, Arc::new(move || v.reset())),
+        &virt.address_space,
+        virt.vcpus.iter().map(|v| v.handle()).collect(),
+    )?;
 
     // Raw mode only once nothing else can fail; the guard restores the
     // terminal on return, the terminal module's atexit hook on exit().
@@ -298,6 +307,7 @@ pub(crate) fn run_virt(cfg: &VmConfig) -> Result<ExitCode, CliError> {
         vm_start();
     }
     let cause = qemu_main_loop();
+    monitors.shutdown();
     for v in &virt.vcpus {
         v.request_quit();
     }

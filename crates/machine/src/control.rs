@@ -20,7 +20,9 @@
 //!   the main-loop hooks (reset handler, shutdown notifier) send the events
 //!   for requests from elsewhere (the guest, a signal).
 //! - vCPU state is reached through [`VcpuHandle::with_hart`] (QEMU's
-//!   `run_on_cpu`), never by locking a hart from the main loop.
+//!   `run_on_cpu`), never by locking a hart from the main loop. Resets are
+//!   the board's own (`BoardInfo::reset`); the control adds the `RESET`
+//!   event and, for `system_reset`, QEMU's pause/resume around it.
 //! - Memory reads for `pmemsave`/`xp` go through the system address
 //!   space; `memsave`/`x` translate each page with the hart's MMU
 //!   (`cpu_memory_rw_debug()`).
@@ -46,8 +48,6 @@ use ferrite_monitor::machine::{
 use ferrite_monitor::qobject::QDict;
 use ferrite_monitor::runstate::{RunState, runstate_needs_reset};
 use ferrite_riscv::Hart;
-use ferrite_riscv::cpu::PRV_M;
-use ferrite_riscv::csr::Csrs;
 use ferrite_tcg::{Access, PAGE_MASK, PAGE_SIZE};
 use parking_lot::Mutex;
 
@@ -62,11 +62,9 @@ pub struct BoardInfo {
     pub hart_qom_prefix: String,
     /// The machine types this binary offers (`query-machines`).
     pub machines: Vec<MachineInfo>,
-    /// Where a hart starts after a system reset.
-    pub reset_pc: u64,
-    /// The images a reset writes into guest memory again (QEMU's ROM
-    /// blobs: program, device tree, reset ROM), as `(address, bytes)`.
-    pub roms: Vec<(u64, Vec<u8>)>,
+    /// The board's part of `qemu_system_reset()`, run with the vCPUs
+    /// paused and the BQL held (e.g. `Spike::reset`, `Virt::reset`).
+    pub reset: Arc<dyn Fn() + Send + Sync>,
 }
 
 /// `MachineInfo` of QEMU 7.2's `spike` machine.
@@ -101,7 +99,7 @@ pub fn virt_machine_info(is_default: bool) -> MachineInfo {
 
 /// A board as the monitor sees it.
 pub struct BoardControl {
-    info: Arc<BoardInfo>,
+    info: BoardInfo,
     space: AddressSpace,
     vcpus: Vec<VcpuHandle>,
     bus: Arc<EventBus>,
@@ -147,12 +145,13 @@ impl BoardControl {
             }
         });
         let b = bus.clone();
-        let info = Arc::new(info);
-        let (i, harts, sp) = (info.clone(), vcpus.clone(), space.clone());
+        let reset = info.reset.clone();
+        // Replaces a handler the board may have installed: it runs the
+        // same board reset, then sends the event.
         set_system_reset_handler(move |cause| {
             // qemu_system_reset(): the machine's reset, then the RESET
             // event (not for subsystem resets).
-            reset_machine(&i, &sp, &harts);
+            reset();
             if cause != ShutdownCause::SubsystemReset {
                 b.emit(QapiEvent::Reset(cause));
             }
@@ -177,34 +176,6 @@ impl BoardControl {
     fn vcpu(&self, cpu: usize) -> Option<&VcpuHandle> {
         self.vcpus.iter().find(|v| v.index() == cpu)
     }
-}
-
-/// The machine part of `qemu_system_reset()` (vCPUs paused, BQL held):
-/// every hart to its reset state, the ROM blobs copied into memory again
-/// (`rom_reset`). Device models keep their state.
-fn reset_machine(info: &BoardInfo, space: &AddressSpace, vcpus: &[VcpuHandle]) {
-    for v in vcpus {
-        let pc = info.reset_pc;
-        v.with_hart(move |h| reset_hart(h, pc));
-    }
-    for (addr, data) in &info.roms {
-        space.write_rom(*addr, MEMTXATTRS_UNSPECIFIED, data);
-    }
-}
-
-/// The state a hart has after a system reset (QEMU's `riscv_cpu_reset`):
-/// M-mode, CSRs at their reset values, registers cleared, PC at `pc`.
-/// Memory and the translation cache are untouched.
-pub fn reset_hart(h: &mut Hart, pc: u64) {
-    let c = &mut h.cpu;
-    let hartid = c.csr.mhartid;
-    c.common.regs[..64].fill(0);
-    c.common.pc = pc;
-    c.csr = Csrs::new(hartid);
-    c.priv_ = PRV_M;
-    c.reservation = None;
-    c.pending = None;
-    c.common.tlb_flush();
 }
 
 const GPR_NAMES: [&str; 32] = [
@@ -326,7 +297,7 @@ impl MachineControl for BoardControl {
         // resume them only if the VM runs, else drop it to prelaunch.
         let _bql = (!bql_locked()).then(bql_lock);
         pause_all_vcpus();
-        reset_machine(&self.info, &self.space, &self.vcpus);
+        (self.info.reset)();
         self.bus.emit(QapiEvent::Reset(cause));
         if runstate_is_running() {
             resume_all_vcpus();

@@ -69,6 +69,8 @@ pub struct Spike {
     /// ROM) as `(address, bytes)`: QEMU's ROM blobs, which a system reset
     /// copies into guest memory again (`rom_reset`).
     pub roms: Vec<(u64, Vec<u8>)>,
+    mswi: Arc<Mutex<AclintSwi>>,
+    mtimer: Arc<Mutex<AclintMtimer>>,
 }
 
 /// A board-construction error, worded for the user.
@@ -250,7 +252,7 @@ impl Spike {
         let mswi = Arc::new(Mutex::new(AclintSwi::new_mswi(msip)));
         system.add_subregion(
             SPIKE_CLINT.0,
-            &DeviceOps::region("riscv.aclint.swi", 0x4000, mswi),
+            &DeviceOps::region("riscv.aclint.swi", 0x4000, mswi.clone()),
         );
         let mtimer_slot: Arc<std::sync::OnceLock<std::sync::Weak<Mutex<AclintMtimer>>>> =
             Arc::new(std::sync::OnceLock::new());
@@ -269,7 +271,7 @@ impl Spike {
         let _ = mtimer_slot.set(Arc::downgrade(&mtimer));
         system.add_subregion(
             SPIKE_CLINT.0 + 0x4000,
-            &DeviceOps::region("riscv.aclint.mtimer", 0x8000, mtimer),
+            &DeviceOps::region("riscv.aclint.mtimer", 0x8000, mtimer.clone()),
         );
 
         // Device tree and reset vector.
@@ -294,7 +296,28 @@ impl Spike {
             vcpus,
             htif: Some(htif),
             roms,
+            mswi,
+            mtimer,
         })
+    }
+}
+
+impl Spike {
+    /// Machine reset (QEMU's `qemu_system_reset`), with the vCPUs paused:
+    /// the ACLINT back to its reset state, the images written again
+    /// (`rom_reset`), every hart back at the reset vector. The rest of RAM
+    /// keeps its contents.
+    pub fn reset(&self) {
+        self.mswi.lock().reset();
+        self.mtimer.lock().reset();
+        for (addr, data) in &self.roms {
+            let _ = self
+                .address_space
+                .write_rom(*addr, MEMTXATTRS_UNSPECIFIED, data);
+        }
+        for v in &self.vcpus {
+            v.request_reset();
+        }
     }
 }
 

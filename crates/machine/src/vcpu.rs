@@ -210,6 +210,7 @@ pub struct VcpuThread {
     lines: Arc<IrqLines>,
     hart: Arc<Mutex<Hart>>,
     thread_id: Arc<AtomicI64>,
+    resetvec: u64,
 }
 
 /// A handle on a vCPU for the monitor and the reset path: its control
@@ -229,6 +230,8 @@ pub struct VcpuHandle {
     lines: Arc<IrqLines>,
     hart: Arc<Mutex<Hart>>,
     thread_id: Arc<AtomicI64>,
+    reset: Arc<AtomicBool>,
+    resetvec: u64,
 }
 
 impl VcpuHandle {
@@ -245,18 +248,24 @@ impl VcpuHandle {
 
     /// Runs `f` on the hart, on its vCPU thread, and returns its result
     /// (QEMU's `run_on_cpu`). The hart is first asked to leave guest code
-    /// so that a running VM answers quickly. Call with the BQL held, from a
-    /// thread that is not a vCPU thread (the main loop); the BQL is
-    /// released while waiting.
+    /// so that a running VM answers quickly; a reset requested while the
+    /// VM was stopped is applied first, so `f` sees the state the hart
+    /// will run from. Call with the BQL held, from a thread that is not a
+    /// vCPU thread (the main loop); the BQL is released while waiting.
     pub fn with_hart<R: Send + 'static>(
         &self,
         f: impl FnOnce(&mut Hart) -> R + Send + 'static,
     ) -> R {
         let slot = Arc::new(Mutex::new(None));
         let (h, s) = (self.hart.clone(), slot.clone());
+        let (reset, resetvec) = (self.reset.clone(), self.resetvec);
         self.lines.request_exit();
         self.ctl.run_on_cpu(move || {
-            let r = f(&mut h.lock());
+            let mut hart = h.lock();
+            if reset.swap(false, Ordering::SeqCst) {
+                reset_hart(&mut hart, resetvec);
+            }
+            let r = f(&mut hart);
             *s.lock() = Some(r);
         });
         let r = slot.lock().take();
@@ -306,6 +315,7 @@ impl VcpuThread {
             lines,
             hart,
             thread_id,
+            resetvec,
         })
     }
 
@@ -317,6 +327,8 @@ impl VcpuThread {
             lines: self.lines.clone(),
             hart: self.hart.clone(),
             thread_id: self.thread_id.clone(),
+            reset: self.reset.clone(),
+            resetvec: self.resetvec,
         }
     }
 
