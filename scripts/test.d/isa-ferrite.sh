@@ -6,9 +6,7 @@
 # is an open defect recorded on issue 4 (the hart), not an accepted result.
 # Remove a name as soon as its program passes.
 set -euo pipefail
-# csr: sub-test 56 traps: illegal instruction on `csrr a0, sscratch`
-#   (mtval 0x14002573, mepc 0x80003190), which QEMU 7.2 executes.
-KNOWN_FAILING="csr"
+KNOWN_FAILING=""
 missing=()
 command -v riscv64-unknown-elf-gcc >/dev/null 2>&1 || missing+=(gcc-riscv64-unknown-elf)
 [ -e /usr/lib/picolibc/riscv64-unknown-elf/picolibc.specs ] || missing+=(picolibc-riscv64-unknown-elf)

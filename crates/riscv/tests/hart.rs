@@ -915,7 +915,11 @@ fn warl_masks_of_delegation_and_interrupt_registers() {
     a.exit(1);
     let mut m = machine(&mut a);
     assert_eq!(m.run(1000), Some(1));
-    assert_eq!(m.x(A0), 0xB3FF, "ecall-from-M is not delegable");
+    assert_eq!(
+        m.x(A0),
+        0xBBFF,
+        "QEMU 7.2: ecall-from-M reads back as written; 10 and 14 are reserved"
+    );
     assert_eq!(m.x(A1), 0x222);
     assert_eq!(m.x(A2), 0xAAA);
     assert_eq!(m.x(A3), 0x222);
