@@ -1,9 +1,5 @@
 //! Glue between the subsystems a board wires together.
 //!
-//! - [`DeviceOps`] puts a `ferrite-hw` register model ([`MmioDevice`]) behind
-//!   the memory API's [`MemoryRegionOps`], turning its access rules into an
-//!   [`OpsDesc`] so that the memory core does the splitting and widening
-//!   QEMU's `memory_region_dispatch_*` does.
 //! - [`AsPhysMemory`] lets a vCPU reach guest memory through an
 //!   [`AddressSpace`]: the translator's [`PhysMemory`] is exactly the part of
 //!   the memory API QEMU's TCG uses (`address_space_translate_for_iotlb`,
@@ -13,49 +9,11 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use ferrite_hw::mmio::MmioDevice;
 use ferrite_memory::ram::{self, CodeWriteHook};
-use ferrite_memory::{AddressSpace, MemoryRegion, MemoryRegionOps, PhysTarget};
-use ferrite_memory::{DirtyClient, Endian, MEMTXATTRS_UNSPECIFIED, OpsDesc};
+use ferrite_memory::{AddressSpace, PhysTarget};
+use ferrite_memory::{DirtyClient, Endian, MEMTXATTRS_UNSPECIFIED};
 use ferrite_tcg::memory::{MemTxError, PAGE_MASK, PAGE_SIZE, PhysMemory, Section};
 use parking_lot::Mutex;
-
-/// A device register model as memory-region ops. The device sits behind a
-/// mutex because the memory API hands ops a shared reference; accesses are
-/// already serialised by the BQL, so the lock is never contended.
-pub struct DeviceOps<D: MmioDevice + Send + 'static> {
-    dev: Arc<Mutex<D>>,
-}
-
-impl<D: MmioDevice + Send + 'static> DeviceOps<D> {
-    /// Wraps a shared device.
-    pub fn new(dev: Arc<Mutex<D>>) -> Self {
-        DeviceOps { dev }
-    }
-
-    /// An MMIO region named `name` of `size` bytes for the device.
-    pub fn region(name: &str, size: u64, dev: Arc<Mutex<D>>) -> MemoryRegion {
-        let rules = dev.lock().access_rules();
-        let mut desc = OpsDesc::new()
-            .little_endian()
-            .valid_sizes(rules.valid.min, rules.valid.max)
-            .impl_sizes(rules.impl_sizes.min, rules.impl_sizes.max);
-        if rules.unaligned {
-            desc = desc.valid_unaligned();
-        }
-        MemoryRegion::new_io(name, size, Arc::new(DeviceOps::new(dev)), desc)
-    }
-}
-
-impl<D: MmioDevice + Send + 'static> MemoryRegionOps for DeviceOps<D> {
-    fn read(&self, addr: u64, size: u32) -> u64 {
-        self.dev.lock().read(addr, size)
-    }
-
-    fn write(&self, addr: u64, value: u64, size: u32) {
-        self.dev.lock().write(addr, size, value)
-    }
-}
 
 /// Guest physical memory for a vCPU, through an [`AddressSpace`].
 pub struct AsPhysMemory {
@@ -227,6 +185,7 @@ impl ferrite_hw::virtio::GuestMemory for RamGuestMemory {
 mod tests {
     use super::*;
     use ferrite_hw::virtio::GuestMemory;
+    use ferrite_memory::MemoryRegion;
 
     #[test]
     fn guest_memory_stays_inside_ram() {

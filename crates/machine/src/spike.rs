@@ -22,11 +22,14 @@ use parking_lot::Mutex;
 
 use crate::boot::{self, FDT_BUFFER_SIZE, RESET_VECTOR};
 use crate::fdt::Fdt;
-use crate::glue::{AsPhysMemory, DeviceOps};
+use crate::glue::AsPhysMemory;
 use crate::htif::{Htif, HtifExit};
 use crate::loader;
-use crate::vcpu::{HartIrqs, HartPlatform, MainLoopTimer, VcpuThread, VirtualClock};
+use crate::vcpu::{HartIrqs, HartPlatform, VcpuThread};
 use crate::virt_fdt::TIMEBASE_FREQ;
+use ferrite_aio::ClockType;
+use ferrite_aio::main_loop::qemu_get_aio_context;
+use ferrite_hw::adapt::{AioClock, AioTimer, mmio_region};
 
 /// Mask ROM (reset vector, device tree pointer).
 pub const SPIKE_MROM: (u64, u64) = (0x1000, 0xf000);
@@ -232,7 +235,10 @@ impl Spike {
         // the MTIMER raises MTIP at reset.
         let harts_irq = Arc::new(HartIrqs::default());
         let hirq: Arc<dyn HartIrq> = harts_irq.clone();
-        let mtime = MtimeSource::new(Arc::new(VirtualClock), u64::from(TIMEBASE_FREQ));
+        let mtime = MtimeSource::new(
+            Arc::new(AioClock(ClockType::Virtual)),
+            u64::from(TIMEBASE_FREQ),
+        );
         let n = cfg.harts as usize;
         let mem = AsPhysMemory::new(space.clone());
         let mut harts = Vec::new();
@@ -252,26 +258,26 @@ impl Spike {
         let mswi = Arc::new(Mutex::new(AclintSwi::new_mswi(msip)));
         system.add_subregion(
             SPIKE_CLINT.0,
-            &DeviceOps::region("riscv.aclint.swi", 0x4000, mswi.clone()),
+            &mmio_region("riscv.aclint.swi", 0x4000, &mswi),
         );
-        let mtimer_slot: Arc<std::sync::OnceLock<std::sync::Weak<Mutex<AclintMtimer>>>> =
-            Arc::new(std::sync::OnceLock::new());
-        let timers = (0..n)
-            .map(|h| {
-                let slot = mtimer_slot.clone();
-                Box::new(MainLoopTimer::new(move || {
-                    if let Some(t) = slot.get().and_then(|w| w.upgrade()) {
-                        t.lock().mtimer_cb(h);
-                    }
-                })) as Box<dyn ferrite_hw::clock::Timer>
-            })
-            .collect();
-        let mtip = (0..n).map(|h| hart_irq_line(&hirq, h, 7)).collect();
-        let mtimer = Arc::new(Mutex::new(AclintMtimer::new(mtime.clone(), mtip, timers)));
-        let _ = mtimer_slot.set(Arc::downgrade(&mtimer));
+        let mtip: Vec<_> = (0..n).map(|h| hart_irq_line(&hirq, h, 7)).collect();
+        let mtimer = Arc::new_cyclic(|me: &std::sync::Weak<Mutex<AclintMtimer>>| {
+            let ctx = qemu_get_aio_context();
+            let timers = (0..n)
+                .map(|h| {
+                    Box::new(AioTimer::new(
+                        &ctx,
+                        ClockType::Virtual,
+                        me.clone(),
+                        move |t| t.mtimer_cb(h),
+                    )) as Box<dyn ferrite_hw::clock::Timer>
+                })
+                .collect();
+            Mutex::new(AclintMtimer::new(mtime.clone(), mtip, timers))
+        });
         system.add_subregion(
             SPIKE_CLINT.0 + 0x4000,
-            &DeviceOps::region("riscv.aclint.mtimer", 0x8000, mtimer.clone()),
+            &mmio_region("riscv.aclint.mtimer", 0x8000, &mtimer),
         );
 
         // Device tree and reset vector.

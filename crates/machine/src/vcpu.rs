@@ -17,7 +17,6 @@ use ferrite_aio::bql::bql_lock;
 use ferrite_aio::cpus::VcpuCtl;
 use ferrite_aio::main_loop::qemu_get_aio_context;
 use ferrite_aio::{ClockType, QemuClock, Timer};
-use ferrite_hw::clock::Clock;
 use ferrite_hw::intc::aclint::MtimeSource;
 use ferrite_hw::irq::HartIrq;
 use ferrite_riscv::cpu::PRV_M;
@@ -31,41 +30,6 @@ use parking_lot::Mutex;
 /// (QEMU's TCG checks `exit_request` at every block; this only bounds how
 /// long a stop request can wait when nothing else kicks the hart).
 const BUDGET: u64 = 1 << 20;
-
-/// The VIRTUAL clock as the devices' time seam.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct VirtualClock;
-
-impl Clock for VirtualClock {
-    fn get_ns(&self) -> i64 {
-        QemuClock::get_ns(ClockType::Virtual)
-    }
-}
-
-/// A `ferrite-hw` timer on one of the main loop's clocks.
-pub struct MainLoopTimer(Timer);
-
-impl MainLoopTimer {
-    /// A VIRTUAL-clock timer that runs `cb` in the main loop when it expires.
-    pub fn new(cb: impl Fn() + Send + Sync + 'static) -> Self {
-        Self::on_clock(ClockType::Virtual, cb)
-    }
-
-    /// A timer on `clock` (the goldfish RTC uses HOST) that runs `cb` in the
-    /// main loop when it expires.
-    pub fn on_clock(clock: ClockType, cb: impl Fn() + Send + Sync + 'static) -> Self {
-        MainLoopTimer(Timer::new(&qemu_get_aio_context(), clock, cb))
-    }
-}
-
-impl ferrite_hw::clock::Timer for MainLoopTimer {
-    fn modify(&mut self, expire_ns: i64) {
-        self.0.modify_ns(expire_ns);
-    }
-    fn delete(&mut self) {
-        self.0.del();
-    }
-}
 
 /// The harts' interrupt lines, indexed by hart id, for the interrupt
 /// controllers.

@@ -31,7 +31,7 @@
 //! RAM keeps its contents.
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, OnceLock, Weak};
+use std::sync::{Arc, Weak};
 
 use ferrite_aio::ClockType;
 use ferrite_hw::char::serial::{self, Serial};
@@ -52,15 +52,17 @@ use ferrite_riscv::Hart;
 use parking_lot::Mutex;
 
 use crate::boot::{self, FDT_BUFFER_SIZE, RESET_VECTOR};
-use crate::glue::{AsPhysMemory, DeviceOps, RamGuestMemory};
+use crate::glue::{AsPhysMemory, RamGuestMemory};
 use crate::loader;
 use crate::spike::BoardError;
-use crate::vcpu::{HartIrqs, HartPlatform, MainLoopTimer, VcpuThread, VirtualClock};
+use crate::vcpu::{HartIrqs, HartPlatform, VcpuThread};
 use crate::virt_fdt::{
     self, RISCV_ISA, RTC_IRQ, TIMEBASE_FREQ, UART0_IRQ, VIRT_CLINT, VIRT_DRAM_BASE, VIRT_MROM,
     VIRT_PLIC, VIRT_RTC, VIRT_TEST, VIRT_UART0, VIRT_VIRTIO, VIRTIO_COUNT, VIRTIO_IRQ,
     VirtFdtConfig,
 };
+use ferrite_aio::main_loop::qemu_get_aio_context;
+use ferrite_hw::adapt::{AioClock, AioTimer, mmio_region};
 
 /// QEMU's default RAM size for `virt` (128 MiB).
 pub const VIRT_DEFAULT_RAM: u64 = 128 << 20;
@@ -188,19 +190,19 @@ fn rng_seed() -> [u8; 32] {
     }
 }
 
-/// A device timer whose expiry calls `f` on the device behind `slot`, once
-/// the device exists (it needs the timer to be built).
+/// A device timer on the main loop's `clock` whose expiry calls `f` on the
+/// device, if it still exists.
 fn device_timer<D: Send + 'static>(
     clock: ClockType,
-    slot: &Arc<OnceLock<Weak<Mutex<D>>>>,
+    dev: &Weak<Mutex<D>>,
     f: impl Fn(&mut D) + Send + Sync + 'static,
 ) -> Box<dyn ferrite_hw::clock::Timer> {
-    let slot = slot.clone();
-    Box::new(MainLoopTimer::on_clock(clock, move || {
-        if let Some(d) = slot.get().and_then(Weak::upgrade) {
-            f(&mut d.lock());
-        }
-    }))
+    Box::new(AioTimer::new(
+        &qemu_get_aio_context(),
+        clock,
+        dev.clone(),
+        f,
+    ))
 }
 
 /// Collects the images the board loads, checking each against RAM.
@@ -356,7 +358,10 @@ impl Virt {
 
         // The harts first, so that the interrupt lines are connected before
         // any device sets a level (the MTIMER raises MTIP at reset).
-        let mtime = MtimeSource::new(Arc::new(VirtualClock), u64::from(TIMEBASE_FREQ));
+        let mtime = MtimeSource::new(
+            Arc::new(AioClock(ClockType::Virtual)),
+            u64::from(TIMEBASE_FREQ),
+        );
         let mem = AsPhysMemory::new(space.clone());
         let mut harts = Vec::new();
         for h in 0..n {
@@ -374,27 +379,27 @@ impl Virt {
         let test = Arc::new(Mutex::new(SifiveTest::new(cfg.shutdown.clone())));
         system.add_subregion(
             VIRT_TEST.base,
-            &DeviceOps::region(sifive_test::REGION_NAME, sifive_test::REGION_SIZE, test),
+            &mmio_region(sifive_test::REGION_NAME, sifive_test::REGION_SIZE, &test),
         );
 
         // PLIC: M and S contexts for every hart.
         let plic: SharedPlic = Arc::new(Mutex::new(Plic::new_virt(n, &hirq)));
         system.add_subregion(
             VIRT_PLIC.base,
-            &DeviceOps::region(plic::REGION_NAME, VIRT_PLIC.size, plic.clone()),
+            &mmio_region(plic::REGION_NAME, VIRT_PLIC.size, &plic),
         );
 
         // goldfish RTC on the HOST clock.
-        let rtc_slot = Arc::new(OnceLock::new());
-        let rtc = Arc::new(Mutex::new(GoldfishRtc::new(
-            Arc::new(HostClock),
-            device_timer(ClockType::Host, &rtc_slot, GoldfishRtc::alarm_cb),
-            Plic::input(&plic, RTC_IRQ),
-        )));
-        let _ = rtc_slot.set(Arc::downgrade(&rtc));
+        let rtc = Arc::new_cyclic(|me| {
+            Mutex::new(GoldfishRtc::new(
+                Arc::new(HostClock),
+                device_timer(ClockType::Host, me, GoldfishRtc::alarm_cb),
+                Plic::input(&plic, RTC_IRQ),
+            ))
+        });
         system.add_subregion(
             VIRT_RTC.base,
-            &DeviceOps::region(goldfish::REGION_NAME, goldfish::REGION_SIZE, rtc.clone()),
+            &mmio_region(goldfish::REGION_NAME, goldfish::REGION_SIZE, &rtc),
         );
 
         // CLINT: MSWI and MTIMER.
@@ -402,36 +407,36 @@ impl Virt {
         let mswi = Arc::new(Mutex::new(AclintSwi::new_mswi(msip)));
         system.add_subregion(
             VIRT_CLINT.base,
-            &DeviceOps::region(SWI_REGION_NAME, SWI_SIZE, mswi.clone()),
+            &mmio_region(SWI_REGION_NAME, SWI_SIZE, &mswi),
         );
-        let mtimer_slot: Arc<OnceLock<Weak<Mutex<AclintMtimer>>>> = Arc::new(OnceLock::new());
-        let timers = (0..n)
-            .map(|h| device_timer(ClockType::Virtual, &mtimer_slot, move |t| t.mtimer_cb(h)))
-            .collect();
-        let mtip = (0..n).map(|h| hart_irq_line(&hirq, h, mip::MTIP)).collect();
-        let mtimer = Arc::new(Mutex::new(AclintMtimer::new(mtime.clone(), mtip, timers)));
-        let _ = mtimer_slot.set(Arc::downgrade(&mtimer));
+        let mtip: Vec<_> = (0..n).map(|h| hart_irq_line(&hirq, h, mip::MTIP)).collect();
+        let mtimer = Arc::new_cyclic(|me: &Weak<Mutex<AclintMtimer>>| {
+            let timers = (0..n)
+                .map(|h| device_timer(ClockType::Virtual, me, move |t| t.mtimer_cb(h)))
+                .collect();
+            Mutex::new(AclintMtimer::new(mtime.clone(), mtip, timers))
+        });
         system.add_subregion(
             VIRT_CLINT.base + SWI_SIZE,
-            &DeviceOps::region(MTIMER_REGION_NAME, MTIMER_SIZE, mtimer.clone()),
+            &mmio_region(MTIMER_REGION_NAME, MTIMER_SIZE, &mtimer),
         );
 
         // UART0.
-        let uart_slot = Arc::new(OnceLock::new());
-        let uart = Arc::new(Mutex::new(Serial::new(
-            Plic::input(&plic, UART0_IRQ),
-            cfg.console.clone(),
-            Arc::new(VirtualClock),
-            device_timer(ClockType::Virtual, &uart_slot, Serial::fifo_timeout_cb),
-            serial::VIRT_BAUDBASE,
-            0,
-        )));
-        let _ = uart_slot.set(Arc::downgrade(&uart));
+        let uart = Arc::new_cyclic(|me| {
+            Mutex::new(Serial::new(
+                Plic::input(&plic, UART0_IRQ),
+                cfg.console.clone(),
+                Arc::new(AioClock(ClockType::Virtual)),
+                device_timer(ClockType::Virtual, me, Serial::fifo_timeout_cb),
+                serial::VIRT_BAUDBASE,
+                0,
+            ))
+        });
         let uart_size = uart.lock().region_size();
         debug_assert!(uart_size <= VIRT_UART0.size);
         system.add_subregion(
             VIRT_UART0.base,
-            &DeviceOps::region(serial::REGION_NAME, uart_size, uart.clone()),
+            &mmio_region(serial::REGION_NAME, uart_size, &uart),
         );
 
         // virtio-mmio transports (all empty in this version).
@@ -449,7 +454,7 @@ impl Virt {
             )));
             system.add_subregion(
                 VIRT_VIRTIO.base + i * VIRT_VIRTIO.size,
-                &DeviceOps::region(vmmio::REGION_NAME, vmmio::REGION_SIZE, t.clone()),
+                &mmio_region(vmmio::REGION_NAME, vmmio::REGION_SIZE, &t),
             );
             virtio.push(t);
         }
