@@ -416,7 +416,9 @@ fn parse_memory(s: &str, loc: &str, warnings: &mut Vec<String>) -> Result<Memory
                 if let Some(w) = w {
                     warnings.push(format!("warning: {w}"));
                 }
-                mem.size = Some(sz);
+                // QEMU treats `-m 0` as "the board's default", as if no
+                // size had been given.
+                mem.size = (sz != 0).then_some(sz);
             }
             "maxmem" => {
                 let (sz, _) =
@@ -602,6 +604,11 @@ mod tests {
         .unwrap();
         assert_eq!(c.machine, "virt");
         assert_eq!(c.memory.size, Some(512 << 20));
+        assert_eq!(
+            run(&["-m", "0"]).unwrap().memory.size,
+            None,
+            "-m 0 = default"
+        );
         assert_eq!(c.kernel.as_deref(), Some("Image"));
         assert_eq!(c.devices[0].driver, "virtio-blk-device");
         assert_eq!(c.devices[0].props, vec![("drive".into(), "d0".into())]);
