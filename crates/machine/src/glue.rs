@@ -7,10 +7,10 @@
 //!   code).
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use ferrite_memory::ram::{self, CodeWriteHook};
-use ferrite_memory::{AddressSpace, PhysTarget};
+use ferrite_memory::{AddressSpace, MemoryListener, PhysTarget};
 use ferrite_memory::{DirtyClient, Endian, MEMTXATTRS_UNSPECIFIED};
 use ferrite_tcg::memory::{MemTxError, PAGE_MASK, PAGE_SIZE, PhysMemory, Section};
 use parking_lot::Mutex;
@@ -22,6 +22,25 @@ pub struct AsPhysMemory {
     /// they held translated code; drained by the vCPU at block boundaries.
     dirty_code: Arc<Mutex<Vec<u64>>>,
     dirty_pending: Arc<AtomicBool>,
+    /// Bumped by [`TopologyListener`] after every memory-map commit; the
+    /// vCPU reads it at every block boundary, so it is a plain atomic
+    /// rather than a load of the published FlatView.
+    generation: Arc<AtomicU64>,
+}
+
+/// QEMU's `tcg_commit`: after each memory-map commit (the new FlatViews are
+/// already published) the vCPUs must drop TLB entries that point into the
+/// old views; they notice through the generation counter.
+struct TopologyListener(Arc<AtomicU64>);
+
+impl MemoryListener for TopologyListener {
+    fn name(&self) -> &str {
+        "tcg"
+    }
+
+    fn commit(&self) {
+        self.0.fetch_add(1, Ordering::Release);
+    }
 }
 
 impl AsPhysMemory {
@@ -44,10 +63,13 @@ impl AsPhysMemory {
             dp.store(true, Ordering::Release);
         });
         ram::set_code_write_hook(Some(hook));
+        let generation = Arc::new(AtomicU64::new(0));
+        space.register_listener(Arc::new(TopologyListener(generation.clone())));
         Arc::new(AsPhysMemory {
             space,
             dirty_code,
             dirty_pending,
+            generation,
         })
     }
 
@@ -104,7 +126,7 @@ impl PhysMemory for AsPhysMemory {
     }
 
     fn generation(&self) -> u64 {
-        self.space.with_flatview(|fv| fv.generation())
+        self.generation.load(Ordering::Acquire)
     }
 
     fn mark_code_page(&self, ram_addr: u64) {
@@ -205,5 +227,23 @@ mod tests {
         assert_eq!(&b, b"abc");
         let e = m.write(0x8000_1ffe, b"abc").unwrap_err();
         assert_eq!((e.addr, e.len), (0x8000_1ffe, 3));
+    }
+
+    /// A memory-map change makes the vCPU see a new generation (and so
+    /// flush its TLB); a plain read leaves it alone. The new view is
+    /// already published when the generation moves.
+    #[test]
+    fn topology_changes_bump_the_generation() {
+        let system = MemoryRegion::new_container("system", u64::MAX);
+        let ram = MemoryRegion::new_ram("ram", 0x2000).unwrap();
+        system.add_subregion(0x8000_0000, &ram);
+        let mem = AsPhysMemory::new(AddressSpace::new(&system, "memory"));
+        let g0 = mem.generation();
+        assert!(matches!(mem.translate(0x8000_0000), Section::Ram { .. }));
+        assert_eq!(mem.generation(), g0);
+        let ram2 = MemoryRegion::new_ram("ram2", 0x1000).unwrap();
+        system.add_subregion(0x9000_0000, &ram2);
+        assert_ne!(mem.generation(), g0);
+        assert!(matches!(mem.translate(0x9000_0000), Section::Ram { .. }));
     }
 }
