@@ -18,19 +18,21 @@
 //! highest-priority such source (ties go to the lowest id), clears its pending
 //! bit and puts it in service; a completion ends service.
 //!
-//! Gateways are level-triggered, as the PLIC specification describes and as
-//! all `virt` devices are: a source becomes pending when its line is high and
-//! it is not in service, and a source whose line is still high when the guest
-//! completes it becomes pending again at once. A pending request stays
-//! pending until claimed even if the line drops (the gateway has already
-//! forwarded it); QEMU 7.2 behaves the same way, which Linux handles as a
-//! spurious interrupt.
+//! Gateways behave as QEMU 7.2's (`sifive_plic_irq_request`): each time a
+//! device raises its line (also while the source is in service, where it is
+//! then pending but not claimable) the source becomes pending; lowering the
+//! line does nothing, so a forwarded request stays pending until claimed;
+//! completion only ends service. A device whose line is still high at
+//! completion is forwarded again the next time it raises the line, which the
+//! `virt` devices do on every state update, as QEMU's do. (The PLIC
+//! specification's level-triggered gateway would forward it at completion;
+//! `docs/divergences.md` explains why QEMU's behaviour is kept.)
 //!
-//! Measured differences from QEMU 7.2 (see `docs/divergences.md`): QEMU does
-//! not re-evaluate the outputs when enable bits change (only on the next
-//! priority, threshold, claim, complete or line change), lets the enable bit
-//! of the nonexistent source 0 be set, and only re-forwards a still-high line
-//! at completion when the device next touches it.
+//! The measured difference from QEMU 7.2 (see `docs/divergences.md`): QEMU
+//! does not re-evaluate the outputs when enable bits change (only on the next
+//! priority, threshold, claim, complete or line change). As on QEMU, the
+//! enable bit of the nonexistent source 0 is stored and reads back (it can
+//! never matter: source 0 is never pending).
 
 use std::sync::Arc;
 
@@ -75,8 +77,6 @@ pub struct Plic {
     num_priorities: u32,
     words: usize,
     priority: Vec<u32>,
-    /// Current input line levels, one bit per source.
-    level: Vec<u32>,
     pending: Vec<u32>,
     /// Sources in service (claimed and not yet completed).
     claimed: Vec<u32>,
@@ -117,7 +117,6 @@ impl Plic {
             num_priorities,
             words,
             priority: vec![0; num_sources as usize + 1],
-            level: vec![0; words],
             pending: vec![0; words],
             claimed: vec![0; words],
             enable: vec![0; words * contexts],
@@ -163,21 +162,17 @@ impl Plic {
             return;
         }
         let (w, bit) = (source as usize / 32, 1u32 << (source % 32));
+        // As on QEMU 7.2, a raise latches the request even while the source
+        // is in service (the claim stays blocked until completion), and a
+        // forwarded request stays pending until claimed when the line drops.
         if level {
-            self.level[w] |= bit;
-            if self.claimed[w] & bit == 0 {
-                self.pending[w] |= bit;
-            }
-        } else {
-            // A forwarded request stays pending until claimed.
-            self.level[w] &= !bit;
+            self.pending[w] |= bit;
+            self.update();
         }
-        self.update();
     }
 
     /// Device reset: nothing pending, enabled or in service; all priorities
-    /// and thresholds 0; the input levels are kept (the devices driving them
-    /// reset themselves and lower their lines).
+    /// and thresholds 0 (the devices driving the inputs reset themselves).
     pub fn reset(&mut self) {
         self.priority.fill(0);
         self.pending.fill(0);
@@ -234,10 +229,6 @@ impl Plic {
         }
         let (w, bit) = (source as usize / 32, 1u32 << (source % 32));
         self.claimed[w] &= !bit;
-        // The level-triggered gateway forwards a still-asserted line again.
-        if self.level[w] & bit != 0 {
-            self.pending[w] |= bit;
-        }
         self.update();
     }
 
@@ -286,15 +277,13 @@ impl Plic {
         (offset < ENABLE_BASE && w < self.words).then_some(w)
     }
 
-    /// Mask of the existing sources in enable/pending word `w`; source 0 is hardwired to 0.
+    /// Mask of the bits of enable word `w` that name a source id below
+    /// `num_sources`. Bit 0 (source 0) is included: QEMU 7.2 stores it and a
+    /// guest reads it back, although source 0 can never be pending.
     fn word_mask(&self, w: usize) -> u32 {
         let first = w as u32 * 32;
         let n = (self.num_sources - first).min(32);
-        let mut m = if n == 32 { u32::MAX } else { (1u32 << n) - 1 };
-        if w == 0 {
-            m &= !1;
-        }
-        m
+        if n == 32 { u32::MAX } else { (1u32 << n) - 1 }
     }
 }
 
