@@ -62,14 +62,11 @@ impl Mirror {
             url: url.to_string(),
             reason: reason.to_string(),
         };
-        let Some(rest) = url.strip_prefix("http://") else {
-            if url.starts_with("https://") {
-                return Err(bad(
-                    "this build fetches over plain http only (the suite's signature and \
-                     every file's SHA-256 are checked instead)",
-                ));
-            }
-            return Err(bad("it is not an http:// URL"));
+        let Some(rest) = url
+            .strip_prefix("http://")
+            .or_else(|| url.strip_prefix("https://"))
+        else {
+            return Err(bad("it is not an http:// or https:// URL"));
         };
         if rest.is_empty() || rest.starts_with('/') {
             return Err(bad("it has no host"));
@@ -129,9 +126,10 @@ pub fn mirror_from_apt(apt_root: &Path) -> Result<Mirror> {
         });
     }
     let is_release_suite = |s: &str| !s.contains('-') && !s.contains('/');
-    let usable = sources
-        .iter()
-        .find(|s| s.uri.starts_with("http://") && s.suites.iter().any(|x| is_release_suite(x)));
+    let usable = sources.iter().find(|s| {
+        (s.uri.starts_with("http://") || s.uri.starts_with("https://"))
+            && s.suites.iter().any(|x| is_release_suite(x))
+    });
     match usable {
         Some(s) => Ok(Mirror {
             keyring: s.signed_by.clone(),
@@ -139,7 +137,7 @@ pub fn mirror_from_apt(apt_root: &Path) -> Result<Mirror> {
         }),
         None => Err(GuestError::NoMirror {
             detail: format!(
-                "none of the APT sources ({}) is an http:// Debian archive with a release suite",
+                "none of the APT sources ({}) is an http:// or https:// Debian archive with a release suite",
                 sources
                     .iter()
                     .map(|s| s.uri.as_str())
@@ -388,15 +386,26 @@ Components: main
     }
 
     #[test]
-    fn only_https_or_security_sources_is_a_clear_error() {
+    fn only_security_or_non_http_sources_is_a_clear_error() {
         let root = apt_root(&[(
             "sources.list",
-            "deb https://secure.example/debian trixie main\n\
+            "deb ftp://old.example/debian trixie main\n\
              deb http://sec.example/debian-security trixie-security main\n",
         )]);
         let e = mirror_from_apt(root.path()).unwrap_err();
         assert!(matches!(e, GuestError::NoMirror { .. }), "{e:?}");
-        assert!(e.to_string().contains("https://secure.example/debian"));
+        assert!(e.to_string().contains("ftp://old.example/debian"));
+    }
+
+    #[test]
+    fn https_sources_are_used() {
+        let root = apt_root(&[(
+            "sources.list",
+            "deb http://sec.example/debian-security trixie-security main\n\
+             deb https://secure.example/debian trixie main\n",
+        )]);
+        let m = mirror_from_apt(root.path()).unwrap();
+        assert_eq!(m.url, "https://secure.example/debian");
     }
 
     #[test]
@@ -431,7 +440,9 @@ Components: main
             m.join("/dists/trixie"),
             "http://x.example/debian/dists/trixie"
         );
-        for bad in ["https://x/debian", "ftp://x/debian", "http://", "x.example"] {
+        let m = discover_mirror(Some("https://x.example/debian"), root.path()).unwrap();
+        assert_eq!(m.url, "https://x.example/debian");
+        for bad in ["ftp://x/debian", "http://", "https://", "x.example"] {
             let e = discover_mirror(Some(bad), root.path()).unwrap_err();
             assert!(matches!(e, GuestError::BadMirrorUrl { .. }), "{bad}: {e:?}");
         }

@@ -22,7 +22,7 @@ pub enum GuestError {
         detail: String,
     },
 
-    /// The mirror URL cannot be used by this tool (e.g. `https:`).
+    /// The mirror URL cannot be used by this tool (e.g. `ftp:`).
     #[error(
         "the mirror URL {url} cannot be used: {reason}; pass --mirror http://<mirror>/debian \
          or set FERRITE_DEBIAN_MIRROR"

@@ -32,8 +32,14 @@ impl Default for Client {
 impl Client {
     /// A client with connect/response/read timeouts; proxies are taken from
     /// the usual environment variables (`http_proxy`, `no_proxy`, ...).
+    /// `https://` servers are verified against the host's trust store (as
+    /// APT does), so a site-local CA the host trusts works here too.
     pub fn new() -> Client {
+        let tls = ureq::tls::TlsConfig::builder()
+            .root_certs(ureq::tls::RootCerts::PlatformVerifier)
+            .build();
         let config = ureq::Agent::config_builder()
+            .tls_config(tls)
             .timeout_connect(Some(Duration::from_secs(20)))
             .timeout_recv_response(Some(Duration::from_secs(60)))
             .timeout_per_read(Some(Duration::from_secs(60)))
