@@ -286,9 +286,5 @@ pub(crate) fn start_board_monitors(
 /// The text of an I/O error without Rust's " (os error N)" suffix, as C's
 /// `strerror` would print it.
 pub(crate) fn io_reason(e: &std::io::Error) -> String {
-    let s = e.to_string();
-    match s.find(" (os error") {
-        Some(i) => s[..i].to_string(),
-        None => s,
-    }
+    ferrite_machine::spike::os_error_text(e)
 }

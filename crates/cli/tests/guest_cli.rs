@@ -259,12 +259,12 @@ fn fetch_errors_are_one_clear_line() {
         )
     );
 
-    let o = sb.run(&["guest", "fetch", "--mirror", "https://deb.example/debian"]);
+    let o = sb.run(&["guest", "fetch", "--mirror", "ftp://deb.example/debian"]);
     assert_eq!(o.status.code(), Some(1));
     let e = stderr(&o);
     assert_eq!(e.lines().count(), 1, "{e}");
     assert!(
-        e.starts_with("ferrite guest: the mirror URL https://deb.example/debian cannot be used"),
+        e.starts_with("ferrite guest: the mirror URL ftp://deb.example/debian cannot be used"),
         "{e}"
     );
 

@@ -80,8 +80,10 @@ pub struct Spike {
 #[derive(Debug, thiserror::Error)]
 pub enum BoardError {
     /// A file could not be read.
-    #[error("{path}: {err}")]
+    #[error("could not load {what} '{path}': {}", os_error_text(.err))]
     Io {
+        /// What the file is for (`kernel`, `firmware`, `initrd`).
+        what: &'static str,
         /// The file.
         path: String,
         /// Why.
@@ -155,8 +157,19 @@ fn spike_fdt(ram_size: u64, harts: u32) -> Fdt {
 
 fn io_err(path: &str, err: std::io::Error) -> BoardError {
     BoardError::Io {
+        what: "kernel",
         path: path.to_string(),
         err,
+    }
+}
+
+/// The C library's `strerror` text of an I/O error, without Rust's
+/// " (os error N)" suffix, as QEMU words its messages.
+pub fn os_error_text(e: &std::io::Error) -> String {
+    let s = e.to_string();
+    match s.rfind(" (os error ") {
+        Some(i) if s.ends_with(')') => s[..i].to_string(),
+        _ => s,
     }
 }
 

@@ -169,8 +169,9 @@ pub struct Virt {
     fdt_cfg: VirtFdtConfig,
 }
 
-fn read_file(path: &str) -> Result<Vec<u8>, BoardError> {
+fn read_file(what: &'static str, path: &str) -> Result<Vec<u8>, BoardError> {
     std::fs::read(path).map_err(|err| BoardError::Io {
+        what,
         path: path.to_string(),
         err,
     })
@@ -262,10 +263,12 @@ impl Virt {
         };
         if let Firmware::File(path) = &cfg.firmware {
             let p = path.display().to_string();
-            let data = read_file(&p)?;
+            let data = read_file("firmware", &p)?;
             let what = format!("firmware '{p}'");
             layout.firmware_end = if loader::is_elf(&data) {
-                ld.elf(&what, &data).map_err(BoardError::Other)?.1
+                ld.elf(&what, &data)
+                    .map_err(|e| BoardError::Other(format!("could not load {e}")))?
+                    .1
             } else {
                 let end = VIRT_DRAM_BASE + data.len() as u64;
                 ld.place(&what, VIRT_DRAM_BASE, data, 0)
@@ -275,12 +278,12 @@ impl Virt {
         }
         let mut kernel_end = layout.firmware_end;
         if let Some(k) = &cfg.kernel {
-            let data = read_file(k)?;
+            let data = read_file("kernel", k)?;
             let what = format!("kernel '{k}'");
             if loader::is_elf(&data) {
                 let (entry, high) = ld
                     .elf(&what, &data)
-                    .map_err(|e| BoardError::Other(format!("could not load kernel '{k}': {e}")))?;
+                    .map_err(|e| BoardError::Other(format!("could not load {e}")))?;
                 layout.kernel_entry = entry;
                 kernel_end = high;
             } else {
@@ -308,7 +311,7 @@ impl Virt {
             }
         }
         if let Some(i) = &cfg.initrd {
-            let data = read_file(i)?;
+            let data = read_file("initrd", i)?;
             // QEMU 7.2 counts from the kernel entry; a kernel whose Image
             // header reserves more than that gap pushes the initrd up.
             let mut start = boot::initrd_start(layout.kernel_entry, cfg.ram_size);
