@@ -11,18 +11,27 @@
 //!
 //! Run: `cargo bench -p ferrite-aio --bench aio_vs_tokio`
 //! (about a minute). Criterion's usual arguments work (a name filter,
-//! `--sample-size`, `--measurement-time`, ...); the summary only lists the
-//! cases that ran. `AIO_BENCH_PIN=split` pins the loop thread(s) to CPU 1
+//! `--sample-size`, `--measurement-time` except for the wake and lateness
+//! groups, which set their own budget); the summary only lists the cases
+//! that ran. `AIO_BENCH_PIN=split` pins the loop thread(s) to CPU 1
 //! and the producer to CPU 0, `AIO_BENCH_PIN=same` pins them all to CPU 0
 //! (for the wake-latency investigation in docs/benchmarks.md).
 //!
 //! Only the samples of criterion's measurement phase (its last
 //! `sample_size` calls of each routine) enter the summary; warm-up calls are
 //! discarded.
+//!
+//! Cases (docs/benchmarks.md, "## aio", has what each measures and results):
+//! B1 cross-thread wake with the loop blocked (p50, p99 per round and
+//! pooled, eventfd writes per wake, loop-thread CPU per wake), B1c eventfd
+//! writes per schedule while the loop is busy, B1b wakes 10 µs apart with
+//! Ferrite busy-polling, B2 bottom-half schedule-to-run throughput, B3 timer
+//! arm-and-fire throughput, B4 coroutine lifecycle cost, B5 timer lateness,
+//! B7 thread-pool round trip.
 
 use std::hint::black_box;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkGroup, Criterion, measurement::WallTime};
@@ -44,6 +53,8 @@ struct Call {
     lat: Vec<u64>,
     /// eventfd writes during the call (Ferrite wake benches only).
     writes: u64,
+    /// CPU time of the loop thread during the call (wake benches only).
+    cpu_ns: u64,
 }
 
 #[derive(Default)]
@@ -58,6 +69,7 @@ impl Rec {
             elapsed,
             lat,
             writes,
+            cpu_ns: 0,
         });
     }
 
@@ -161,8 +173,9 @@ fn percentile(sorted: &[u64], p: usize) -> f64 {
     sorted[(sorted.len() * p / 100).min(sorted.len() - 1)] as f64
 }
 
-/// (p50, p99, eventfd writes per wake, wakes) of the measured calls.
-fn lat_stats(rec: &Rec, n: usize) -> Option<(f64, f64, f64, f64)> {
+/// (p50, p99, eventfd writes per wake, wakes, loop-thread CPU ns per wake)
+/// of the measured calls.
+fn lat_stats(rec: &Rec, n: usize) -> Option<(f64, f64, f64, f64, f64)> {
     let m = rec.measured(n);
     let mut v: Vec<u64> = m.iter().flat_map(|c| c.lat.iter().copied()).collect();
     if v.is_empty() {
@@ -171,11 +184,13 @@ fn lat_stats(rec: &Rec, n: usize) -> Option<(f64, f64, f64, f64)> {
     v.sort_unstable();
     let iters: u64 = m.iter().map(|c| c.iters).sum();
     let writes: u64 = m.iter().map(|c| c.writes).sum();
+    let cpu: u64 = m.iter().map(|c| c.cpu_ns).sum();
     Some((
         percentile(&v, 50),
         percentile(&v, 99),
         writes as f64 / iters as f64,
         iters as f64,
+        cpu as f64 / iters as f64,
     ))
 }
 
@@ -337,30 +352,51 @@ fn wake_routine(
     iters: u64,
     gap: Gap,
     schedule: &Sched,
-    writes: &dyn Fn() -> u64,
+    counters: &Counters,
 ) -> Duration {
     let base = Instant::now();
     let seen = Arc::new(AtomicU64::new(u64::MAX));
     let mut lat = Vec::with_capacity(iters as usize);
-    let w0 = writes();
+    let (w0, cpu0) = counters();
     for _ in 0..iters {
         lat.push(one_wake(base, &seen, schedule, gap));
     }
-    let w = writes() - w0;
+    let (w1, cpu1) = counters();
     let total = base.elapsed();
-    rec.push(iters, total, lat, w);
+    rec.push(iters, total, lat, w1 - w0);
+    rec.calls.last_mut().unwrap().cpu_ns = cpu1 - cpu0;
     total
 }
 
 /// How many times the wake group cycles through the three runtimes (each
-/// round measures ferrite, tokio-ct, tokio-mt back to back; the summary
+/// round measures ferrite, tokio-ct, tokio-mt back to back, in rotated order; the summary
 /// pools the rounds). Interleaving in rounds exposes the three to the same
 /// load changes when other processes share the machine.
 const WAKE_ROUNDS: usize = 3;
 
 type Sched = Box<dyn Fn(Box<dyn FnOnce() + Send>)>;
-/// The eventfd write counter of a runtime (0 for tokio).
-type Writes = Box<dyn Fn() -> u64>;
+/// (eventfd writes so far (0 for tokio), CPU time of the loop thread so
+/// far in ns).
+type Counters = Box<dyn Fn() -> (u64, u64)>;
+
+/// The calling thread's id, for [`thread_cpu_ns`].
+fn gettid() -> i32 {
+    // SAFETY: gettid has no preconditions.
+    unsafe { libc::gettid() }
+}
+
+/// CPU time (ns) a thread of this process has used so far: the first field
+/// of /proc/self/task/TID/schedstat. 0 until the thread registered its id.
+fn thread_cpu_ns(tid: &AtomicI32) -> u64 {
+    let tid = tid.load(Ordering::Acquire);
+    if tid == 0 {
+        return 0;
+    }
+    std::fs::read_to_string(format!("/proc/self/task/{tid}/schedstat"))
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
+}
 
 fn bench_wake(c: &mut Criterion, sum: &mut Summary, case: &WakeCase) {
     let pin = pin_mode();
@@ -384,8 +420,11 @@ fn bench_wake(c: &mut Criterion, sum: &mut Summary, case: &WakeCase) {
     ctx.set_poll_params(case.poll_max_ns, 0, 0);
     let stop = Arc::new(AtomicBool::new(false));
     let (c2, s2) = (Arc::clone(&ctx), Arc::clone(&stop));
+    let ftid = Arc::new(AtomicI32::new(0));
+    let ftid2 = Arc::clone(&ftid);
     let home = std::thread::spawn(move || {
         pin_loop_thread(pin);
+        ftid2.store(gettid(), Ordering::Release);
         ferrite_aio::set_current_aio_context(&c2);
         while !s2.load(Ordering::Acquire) {
             c2.poll(true);
@@ -393,20 +432,27 @@ fn bench_wake(c: &mut Criterion, sum: &mut Summary, case: &WakeCase) {
     });
     let c3 = Arc::clone(&ctx);
     let c4 = Arc::clone(&ctx);
-    let mut runtimes: Vec<(&str, Sched, Writes)> = vec![(
+    let mut runtimes: Vec<(&str, Sched, Counters)> = vec![(
         "ferrite",
         Box::new(move |f| c3.bh_schedule_oneshot(f)),
-        Box::new(move || c4.eventfd_writes()),
+        Box::new(move || (c4.eventfd_writes(), thread_cpu_ns(&ftid))),
     )];
 
     // tokio: the runtime thread waits in block_on; the producer spawns a
     // task through a Handle (the runtime's own cross-thread wake).
     let mut drivers = Vec::new();
     for (i, name) in ["tokio-ct", "tokio-mt"].into_iter().enumerate() {
+        // The thread that runs the spawned tasks: the block_on thread for
+        // current_thread, the single worker for multi_thread.
+        let tid = Arc::new(AtomicI32::new(0));
+        let tid2 = Arc::clone(&tid);
         let rt = if i == 1 {
             tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(1)
-                .on_thread_start(move || pin_loop_thread(pin))
+                .on_thread_start(move || {
+                    pin_loop_thread(pin);
+                    let _ = tid2.compare_exchange(0, gettid(), Ordering::AcqRel, Ordering::Acquire);
+                })
                 .build()
                 .unwrap()
         } else {
@@ -417,8 +463,12 @@ fn bench_wake(c: &mut Criterion, sum: &mut Summary, case: &WakeCase) {
         let handle = rt.handle().clone();
         let stop = Arc::new(tokio::sync::Notify::new());
         let s2 = Arc::clone(&stop);
+        let tid3 = (i == 0).then(|| Arc::clone(&tid));
         let driver = std::thread::spawn(move || {
             pin_loop_thread(pin);
+            if let Some(t) = tid3 {
+                t.store(gettid(), Ordering::Release);
+            }
             rt.block_on(async move { s2.notified().await })
         });
         drivers.push((stop, driver));
@@ -427,7 +477,7 @@ fn bench_wake(c: &mut Criterion, sum: &mut Summary, case: &WakeCase) {
             Box::new(move |f| {
                 handle.spawn(async move { f() });
             }),
-            Box::new(|| 0),
+            Box::new(move || (0, thread_cpu_ns(&tid))),
         ));
     }
 
@@ -435,14 +485,18 @@ fn bench_wake(c: &mut Criterion, sum: &mut Summary, case: &WakeCase) {
     // p99 of each round, per runtime: shows how much of a p99 difference
     // is load noise (it moves between rounds of the same runtime).
     let mut round_p99 = [[None; 3]; WAKE_ROUNDS];
-    for (_, sched, writes) in &runtimes {
-        wake_routine(&mut Rec::default(), PREWARM, gap, sched, writes);
+    for (_, sched, counters) in &runtimes {
+        wake_routine(&mut Rec::default(), PREWARM, gap, sched, counters);
     }
     for round in 1..=WAKE_ROUNDS {
-        for (i, (name, sched, writes)) in runtimes.iter().enumerate() {
+        // Rotate the order each round, so that no runtime always runs
+        // first (right after a pause) or last.
+        for k in 0..runtimes.len() {
+            let i = (k + round - 1) % runtimes.len();
+            let (name, sched, counters) = &runtimes[i];
             let mut rec = Rec::default();
             g.bench_function(format!("{name}/r{round}"), |b| {
-                b.iter_custom(|iters| wake_routine(&mut rec, iters, gap, sched, writes))
+                b.iter_custom(|iters| wake_routine(&mut rec, iters, gap, sched, counters))
             });
             round_p99[round - 1][i] = lat_stats(&rec, n).map(|x| x.1);
             let keep = rec.calls.len().saturating_sub(n);
@@ -504,6 +558,12 @@ fn bench_wake(c: &mut Criterion, sum: &mut Summary, case: &WakeCase) {
         "writes",
         Better::Lower,
         [f.map(|x| x.2), None, None],
+    );
+    sum.row(
+        format!("{} loop-thread CPU time per wake", case.id),
+        "ns",
+        Better::Lower,
+        [f.map(|x| x.4), ct.map(|x| x.4), mt.map(|x| x.4)],
     );
     if case.poll_max_ns > 0 {
         sum.row(
@@ -816,6 +876,82 @@ fn bench_coroutine(c: &mut Criterion, sum: &mut Summary) {
     );
 }
 
+/// B5: lateness of a one-shot timer armed 100 µs ahead on an otherwise idle
+/// loop (fire time minus deadline); criterion times the whole cycle, the
+/// summary gives p50/p99 of the lateness. tokio-ct only: the timer runs on
+/// the runtime's own thread there, as in Ferrite.
+fn bench_timer_lateness(c: &mut Criterion, sum: &mut Summary) {
+    const AHEAD_NS: i64 = 100_000;
+    let mut g = c.benchmark_group("timer_lateness_100us");
+    g.warm_up_time(Duration::from_millis(100));
+    g.measurement_time(Duration::from_millis(600));
+    let ctx = AioContext::new("bench-late").unwrap();
+    ctx.poll(false);
+    let fired = Arc::new(AtomicU64::new(0));
+    let f2 = Arc::clone(&fired);
+    let timer = Timer::new(&ctx, ClockType::Realtime, move || {
+        f2.store(
+            QemuClock::get_ns(ClockType::Realtime) as u64,
+            Ordering::Release,
+        );
+    });
+    let mut rf = Rec::default();
+    g.bench_function("ferrite", |b| {
+        b.iter_custom(|iters| {
+            let t = Instant::now();
+            let mut lat = Vec::with_capacity(iters as usize);
+            for _ in 0..iters {
+                fired.store(0, Ordering::Release);
+                let deadline = QemuClock::get_ns(ClockType::Realtime) + AHEAD_NS;
+                timer.modify_ns(deadline);
+                while fired.load(Ordering::Acquire) == 0 {
+                    ctx.poll(true);
+                }
+                lat.push(fired.load(Ordering::Acquire) - deadline as u64);
+            }
+            let d = t.elapsed();
+            rf.push(iters, d, lat, 0);
+            d
+        })
+    });
+    let rt = tokio_rt(false);
+    let mut rct = Rec::default();
+    g.bench_function("tokio-ct", |b| {
+        b.iter_custom(|iters| {
+            let t = Instant::now();
+            let lat = rt.block_on(async {
+                let mut lat = Vec::with_capacity(iters as usize);
+                for _ in 0..iters {
+                    let deadline =
+                        tokio::time::Instant::now() + Duration::from_nanos(AHEAD_NS as u64);
+                    tokio::time::sleep_until(deadline).await;
+                    lat.push(deadline.elapsed().as_nanos() as u64);
+                }
+                lat
+            });
+            let d = t.elapsed();
+            rct.push(iters, d, lat, 0);
+            d
+        })
+    });
+    g.finish();
+    let s = sum.sample_size;
+    let f = lat_stats(&rf, s);
+    let ct = lat_stats(&rct, s);
+    sum.row(
+        "B5 timer lateness, armed 100us ahead, p50",
+        "ns",
+        Better::Lower,
+        [f.map(|x| x.0), ct.map(|x| x.0), None],
+    );
+    sum.row(
+        "B5 timer lateness, armed 100us ahead, p99",
+        "ns",
+        Better::Lower,
+        [f.map(|x| x.1), ct.map(|x| x.1), None],
+    );
+}
+
 /// B7: thread-pool round trip of a no-op from a coroutine (`submit_co`),
 /// sequential (tokio: `spawn_blocking` awaited).
 fn bench_pool(c: &mut Criterion, sum: &mut Summary) {
@@ -890,6 +1026,7 @@ fn main() {
     bench_bh(&mut c, &mut sum);
     bench_timer(&mut c, &mut sum);
     bench_coroutine(&mut c, &mut sum);
+    bench_timer_lateness(&mut c, &mut sum);
     bench_pool(&mut c, &mut sum);
     c.final_summary();
     sum.print();
