@@ -133,7 +133,15 @@ impl Summary {
             loadavg()
         );
         println!(
-            "{:<46} {:>12} {:>12} {:>12} {:>8} {:>8}  unit",
+            "B1b: ferrite with poll-max-ns=32768 (IOThread default); thread pinning: {}",
+            match pin_mode() {
+                Pin::None => "none",
+                Pin::Split => "loop threads on CPU 1, producer on CPU 0 (AIO_BENCH_PIN=split)",
+                Pin::Same => "all on CPU 0 (AIO_BENCH_PIN=same)",
+            }
+        );
+        println!(
+            "{:<48} {:>12} {:>12} {:>12} {:>8} {:>8}  unit",
             "case", "ferrite", "tokio-ct", "tokio-mt", "f/ct", "f/mt"
         );
         let fmt = |v: Option<f64>| match v {
@@ -151,7 +159,7 @@ impl Summary {
                 Better::Higher => "higher is better",
             };
             println!(
-                "{:<46} {:>12} {:>12} {:>12} {:>8} {:>8}  {} ({better})",
+                "{:<48} {:>12} {:>12} {:>12} {:>8} {:>8}  {} ({better})",
                 r.case,
                 fmt(r.ferrite),
                 fmt(r.ct),
@@ -311,7 +319,7 @@ const B1: WakeCase = WakeCase {
 const B1B: WakeCase = WakeCase {
     id: "B1b",
     group: "wake_polling",
-    label: "B1b wake 10us apart, ferrite poll-max-ns=32768,",
+    label: "B1b wake 10us apart, ferrite polling,",
     gap: Gap::Spin(Duration::from_micros(10)),
     poll_max_ns: 32768,
     measure: Duration::from_millis(120),
@@ -523,19 +531,14 @@ fn bench_wake(c: &mut Criterion, sum: &mut Summary, case: &WakeCase) {
     let f = lat_stats(&rf, all);
     let ct = lat_stats(&rct, all);
     let mt = lat_stats(&rmt, all);
-    let pin_note = match pin {
-        Pin::None => "",
-        Pin::Split => " [pinned split]",
-        Pin::Same => " [pinned same cpu]",
-    };
     sum.row(
-        format!("{} p50{pin_note}", case.label),
+        format!("{} p50", case.label),
         "ns",
         Better::Lower,
         [f.map(|x| x.0), ct.map(|x| x.0), mt.map(|x| x.0)],
     );
     sum.row(
-        format!("{} p99{pin_note}", case.label),
+        format!("{} p99", case.label),
         "ns",
         Better::Lower,
         [f.map(|x| x.1), ct.map(|x| x.1), mt.map(|x| x.1)],
