@@ -1,85 +1,602 @@
-//! Ferrite's event loop side by side with tokio (issue 3, "Benchmarks").
+//! Ferrite's event loop side by side with tokio (issue 3, "Benchmarks"),
+//! with criterion.
 //!
-//! A custom harness (not criterion): the issue asks for p50/p99 latencies,
-//! eventfd writes per wake and a ratio against tokio in the same run, which
-//! criterion does not report. Every case prints `ferrite`, `tokio-ct`
-//! (current_thread) and `tokio-mt` (multi_thread, 1 worker) and the ratio
-//! tokio/ferrite (> 1 means Ferrite is better for latencies and costs, the
-//! inverse for throughputs, so that "> 1" is always "Ferrite wins").
+//! Every group measures `ferrite`, `tokio-ct` (current_thread runtime) and
+//! `tokio-mt` (multi_thread runtime, one worker) back to back in the same
+//! process, so that both see the same machine load. Criterion reports its
+//! usual estimates per benchmark; in addition each routine records what
+//! criterion cannot (per-wake latencies for p50/p99, eventfd writes per
+//! wake) and at the end the bench prints one compact summary table with the
+//! ratio ferrite/tokio for every case.
 //!
 //! Run: `cargo bench -p ferrite-aio --bench aio_vs_tokio`
+//! (about a minute). Criterion's usual arguments work (a name filter,
+//! `--sample-size`, `--measurement-time` except for the wake and lateness
+//! groups, which set their own budget); the summary only lists the cases
+//! that ran. `AIO_BENCH_PIN=split` pins the loop thread(s) to CPU 1
+//! and the producer to CPU 0, `AIO_BENCH_PIN=same` pins them all to CPU 0
+//! (for the wake-latency investigation in docs/benchmarks.md).
+//!
+//! Only the samples of criterion's measurement phase (its last
+//! `sample_size` calls of each routine) enter the summary; warm-up calls are
+//! discarded.
+//!
+//! Cases (docs/benchmarks.md, "## aio", has what each measures and results):
+//! B1 cross-thread wake with the loop blocked (p50, p99 per round and
+//! pooled, eventfd writes per wake, loop-thread CPU per wake), B1c eventfd
+//! writes per schedule while the loop is busy, B1b wakes 10 µs apart with
+//! Ferrite busy-polling, B2 bottom-half schedule-to-run throughput, B3 timer
+//! arm-and-fire throughput, B4 coroutine lifecycle cost, B5 timer lateness,
+//! B7 thread-pool round trip.
 
 use std::hint::black_box;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use ferrite_aio::{AioContext, ClockType, Coroutine, QemuClock, Timer, qemu_coroutine_yield};
+use criterion::{BenchmarkGroup, Criterion, measurement::WallTime};
+use ferrite_aio::{
+    AioContext, ClockType, Coroutine, QemuBh, QemuClock, Timer, qemu_coroutine_yield,
+};
 
-const WAKES: usize = 20_000;
+/// Criterion's default sample count for this bench (overridable with
+/// `--sample-size`); the summary keeps this many calls per routine.
+const SAMPLE_SIZE: usize = 20;
 
-struct Lat {
-    p50: u64,
-    p99: u64,
+// --- recording what criterion does not ------------------------------------
+
+/// One call of an `iter_custom` routine.
+struct Call {
+    iters: u64,
+    elapsed: Duration,
+    /// Per-iteration latencies in ns (wake benches only).
+    lat: Vec<u64>,
+    /// eventfd writes during the call (Ferrite wake benches only).
+    writes: u64,
+    /// CPU time of the loop thread during the call (wake benches only).
+    cpu_ns: u64,
 }
 
-fn lat(mut v: Vec<u64>) -> Lat {
-    v.sort_unstable();
-    Lat {
-        p50: v[v.len() / 2],
-        p99: v[v.len() * 99 / 100],
+#[derive(Default)]
+struct Rec {
+    calls: Vec<Call>,
+}
+
+impl Rec {
+    fn push(&mut self, iters: u64, elapsed: Duration, lat: Vec<u64>, writes: u64) {
+        self.calls.push(Call {
+            iters,
+            elapsed,
+            lat,
+            writes,
+            cpu_ns: 0,
+        });
+    }
+
+    /// The measurement-phase calls (criterion runs its warm-up first, then
+    /// exactly `sample_size` calls).
+    fn measured(&self, n: usize) -> &[Call] {
+        &self.calls[self.calls.len().saturating_sub(n)..]
     }
 }
 
-/// B1: a producer thread schedules work on a loop that is blocked in its
-/// wait; latency from just before the schedule to the callback.
-fn wake_ferrite() -> (Lat, f64) {
-    let ctx = AioContext::new("bench").unwrap();
+/// How a case is compared.
+#[derive(Clone, Copy)]
+enum Better {
+    Lower,
+    Higher,
+}
+
+struct Row {
+    case: String,
+    unit: &'static str,
+    better: Better,
+    ferrite: Option<f64>,
+    ct: Option<f64>,
+    mt: Option<f64>,
+}
+
+struct Summary {
+    rows: Vec<Row>,
+    sample_size: usize,
+    /// /proc/loadavg when the bench started.
+    load_start: String,
+}
+
+impl Summary {
+    fn row(
+        &mut self,
+        case: impl Into<String>,
+        unit: &'static str,
+        better: Better,
+        vals: [Option<f64>; 3],
+    ) {
+        if vals.iter().all(Option::is_none) {
+            return; // filtered out
+        }
+        self.rows.push(Row {
+            case: case.into(),
+            unit,
+            better,
+            ferrite: vals[0],
+            ct: vals[1],
+            mt: vals[2],
+        });
+    }
+
+    fn print(&self) {
+        println!();
+        println!(
+            "ferrite-aio vs tokio, summary (criterion measurement phase, {} samples per case; loadavg at start {}, at end {})",
+            self.sample_size,
+            self.load_start,
+            loadavg()
+        );
+        println!(
+            "B1b: ferrite with poll-max-ns=32768 (IOThread default); thread pinning: {}",
+            match pin_mode() {
+                Pin::None => "none",
+                Pin::Split => "loop threads on CPU 1, producer on CPU 0 (AIO_BENCH_PIN=split)",
+                Pin::Same => "all on CPU 0 (AIO_BENCH_PIN=same)",
+            }
+        );
+        println!(
+            "{:<48} {:>12} {:>12} {:>12} {:>8} {:>8}  unit",
+            "case", "ferrite", "tokio-ct", "tokio-mt", "f/ct", "f/mt"
+        );
+        let fmt = |v: Option<f64>| match v {
+            Some(v) if v >= 100.0 => format!("{v:.0}"),
+            Some(v) => format!("{v:.3}"),
+            None => "-".into(),
+        };
+        let ratio = |f: Option<f64>, t: Option<f64>| match (f, t) {
+            (Some(f), Some(t)) if t > 0.0 => format!("{:.2}", f / t),
+            _ => "-".into(),
+        };
+        for r in &self.rows {
+            let better = match r.better {
+                Better::Lower => "lower is better",
+                Better::Higher => "higher is better",
+            };
+            println!(
+                "{:<48} {:>12} {:>12} {:>12} {:>8} {:>8}  {} ({better})",
+                r.case,
+                fmt(r.ferrite),
+                fmt(r.ct),
+                fmt(r.mt),
+                ratio(r.ferrite, r.ct),
+                ratio(r.ferrite, r.mt),
+                r.unit,
+            );
+        }
+    }
+}
+
+/// The 1, 5 and 15 minute load averages (the machine may be shared).
+fn loadavg() -> String {
+    let s = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    s.split_whitespace().take(3).collect::<Vec<_>>().join(" ")
+}
+
+fn percentile(sorted: &[u64], p: usize) -> f64 {
+    sorted[(sorted.len() * p / 100).min(sorted.len() - 1)] as f64
+}
+
+/// (p50, p99, eventfd writes per wake, wakes, loop-thread CPU ns per wake)
+/// of the measured calls.
+fn lat_stats(rec: &Rec, n: usize) -> Option<(f64, f64, f64, f64, f64)> {
+    let m = rec.measured(n);
+    let mut v: Vec<u64> = m.iter().flat_map(|c| c.lat.iter().copied()).collect();
+    if v.is_empty() {
+        return None;
+    }
+    v.sort_unstable();
+    let iters: u64 = m.iter().map(|c| c.iters).sum();
+    let writes: u64 = m.iter().map(|c| c.writes).sum();
+    let cpu: u64 = m.iter().map(|c| c.cpu_ns).sum();
+    Some((
+        percentile(&v, 50),
+        percentile(&v, 99),
+        writes as f64 / iters as f64,
+        iters as f64,
+        cpu as f64 / iters as f64,
+    ))
+}
+
+/// Median over the measured calls of ns per operation.
+fn ns_per_op(rec: &Rec, n: usize, ops_per_iter: u64) -> Option<f64> {
+    let m = rec.measured(n);
+    if m.is_empty() {
+        return None;
+    }
+    let mut v: Vec<f64> = m
+        .iter()
+        .map(|c| c.elapsed.as_nanos() as f64 / (c.iters * ops_per_iter) as f64)
+        .collect();
+    v.sort_by(f64::total_cmp);
+    Some(v[v.len() / 2])
+}
+
+fn mops(ns: Option<f64>) -> Option<f64> {
+    ns.map(|ns| 1e3 / ns)
+}
+
+// --- thread pinning for the wake investigation ----------------------------
+
+#[derive(Clone, Copy, PartialEq)]
+enum Pin {
+    None,
+    /// Loop thread(s) on CPU 1, producer on CPU 0.
+    Split,
+    /// Everything on CPU 0.
+    Same,
+}
+
+fn pin_mode() -> Pin {
+    match std::env::var("AIO_BENCH_PIN").as_deref() {
+        Ok("split") => Pin::Split,
+        Ok("same") => Pin::Same,
+        Ok("") | Err(_) => Pin::None,
+        Ok(o) => panic!("AIO_BENCH_PIN={o}: expected split or same"),
+    }
+}
+
+fn pin_to(cpu: usize) {
+    // SAFETY: cpu_set_t is plain data; sched_setaffinity(0, ...) only
+    // affects the calling thread.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(cpu, &mut set);
+        let r = libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
+        assert_eq!(r, 0, "sched_setaffinity({cpu}) failed");
+    }
+}
+
+fn pin_loop_thread(pin: Pin) {
+    match pin {
+        Pin::None => {}
+        Pin::Split => pin_to(1),
+        Pin::Same => pin_to(0),
+    }
+}
+
+fn pin_producer(pin: Pin) {
+    if pin != Pin::None {
+        pin_to(0);
+    }
+}
+
+fn unpin() {
+    // SAFETY: as in pin_to.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        for c in 0..libc::CPU_SETSIZE as usize {
+            libc::CPU_SET(c, &mut set);
+        }
+        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
+    }
+}
+
+// --- B1: cross-thread wake latency ----------------------------------------
+
+/// What the producer does between two wakes.
+#[derive(Clone, Copy)]
+enum Gap {
+    /// Sleeps: long enough that the loop is back in its blocking wait
+    /// (epoll_wait for Ferrite, a futex park for tokio) each time.
+    Sleep(Duration),
+    /// Spins (keeps its CPU): the next wake comes soon enough to land in
+    /// Ferrite's busy-polling window.
+    Spin(Duration),
+}
+
+/// One cross-thread wake case.
+struct WakeCase {
+    id: &'static str,
+    group: &'static str,
+    /// Summary label prefix.
+    label: &'static str,
+    gap: Gap,
+    /// Ferrite's `poll-max-ns` (0: no busy polling, the AioContext default;
+    /// 32768 is the IOThread default).
+    poll_max_ns: i64,
+    /// Criterion measurement time per runtime and round.
+    measure: Duration,
+}
+
+/// B1: loop blocked (no polling), the case of issue 3's p99 question.
+const B1: WakeCase = WakeCase {
+    id: "B1",
+    group: "wake",
+    label: "B1 cross-thread wake, loop blocked,",
+    gap: Gap::Sleep(Duration::from_micros(50)),
+    poll_max_ns: 0,
+    measure: Duration::from_millis(300),
+};
+
+/// B1b: wakes 10 µs apart, Ferrite with the IOThread default
+/// `poll-max-ns=32768`: the wake lands while the loop busy-polls.
+const B1B: WakeCase = WakeCase {
+    id: "B1b",
+    group: "wake_polling",
+    label: "B1b wake 10us apart, ferrite polling,",
+    gap: Gap::Spin(Duration::from_micros(10)),
+    poll_max_ns: 32768,
+    measure: Duration::from_millis(120),
+};
+
+/// Unrecorded wakes before each runtime's benchmark: the first wakes
+/// after a thread starts are much slower.
+const PREWARM: u64 = 500;
+
+/// One wake: stamp, hand `schedule` a callback that stamps again, spin
+/// until it ran; returns the latency in ns.
+fn one_wake(base: Instant, seen: &Arc<AtomicU64>, schedule: &Sched, gap: Gap) -> u64 {
+    match gap {
+        Gap::Sleep(d) => std::thread::sleep(d),
+        Gap::Spin(d) => {
+            let t = Instant::now();
+            while t.elapsed() < d {
+                std::hint::spin_loop();
+            }
+        }
+    }
+    seen.store(u64::MAX, Ordering::Release);
+    let s = Arc::clone(seen);
+    let t0 = base.elapsed().as_nanos() as u64;
+    schedule(Box::new(move || {
+        s.store(base.elapsed().as_nanos() as u64, Ordering::Release)
+    }));
+    loop {
+        let v = seen.load(Ordering::Acquire);
+        if v != u64::MAX {
+            return v - t0;
+        }
+        std::hint::spin_loop();
+    }
+}
+
+fn wake_routine(
+    rec: &mut Rec,
+    iters: u64,
+    gap: Gap,
+    schedule: &Sched,
+    counters: &Counters,
+) -> Duration {
+    let base = Instant::now();
+    let seen = Arc::new(AtomicU64::new(u64::MAX));
+    let mut lat = Vec::with_capacity(iters as usize);
+    let (w0, cpu0) = counters();
+    for _ in 0..iters {
+        lat.push(one_wake(base, &seen, schedule, gap));
+    }
+    let (w1, cpu1) = counters();
+    let total = base.elapsed();
+    rec.push(iters, total, lat, w1 - w0);
+    rec.calls.last_mut().unwrap().cpu_ns = cpu1 - cpu0;
+    total
+}
+
+/// How many times the wake group cycles through the three runtimes (each
+/// round measures ferrite, tokio-ct, tokio-mt back to back, in rotated order; the summary
+/// pools the rounds). Interleaving in rounds exposes the three to the same
+/// load changes when other processes share the machine.
+const WAKE_ROUNDS: usize = 5;
+
+type Sched = Box<dyn Fn(Box<dyn FnOnce() + Send>)>;
+/// (eventfd writes so far (0 for tokio), CPU time of the loop thread so
+/// far in ns).
+type Counters = Box<dyn Fn() -> (u64, u64)>;
+
+/// The calling thread's id, for [`thread_cpu_ns`].
+fn gettid() -> i32 {
+    // SAFETY: gettid has no preconditions.
+    unsafe { libc::gettid() }
+}
+
+/// CPU time (ns) a thread of this process has used so far: the first field
+/// of /proc/self/task/TID/schedstat. 0 until the thread registered its id.
+fn thread_cpu_ns(tid: &AtomicI32) -> u64 {
+    let tid = tid.load(Ordering::Acquire);
+    if tid == 0 {
+        return 0;
+    }
+    std::fs::read_to_string(format!("/proc/self/task/{tid}/schedstat"))
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
+}
+
+fn bench_wake(c: &mut Criterion, sum: &mut Summary, case: &WakeCase) {
+    let pin = pin_mode();
+    let n = sum.sample_size;
+    let gap = case.gap;
+    let mut g = c.benchmark_group(case.group);
+    // Criterion times whole wake cycles (gap + wake), so its
+    // estimate is the cycle time; the latencies themselves are recorded
+    // per wake and summarised as p50/p99 in the summary table. (Reporting
+    // only the latency sum to criterion does not work: a single wake
+    // delayed by milliseconds on a loaded machine dominates its short
+    // warm-up and shrinks the sample to a few hundred wakes.) 5 rounds of
+    // 0.3 s are 15,000-25,000 wakes per runtime.
+    g.warm_up_time(Duration::from_millis(100));
+    g.measurement_time(case.measure);
+    pin_producer(pin);
+
+    // Ferrite: the home thread sits in poll(true); a producer schedules a
+    // oneshot BH (bh_schedule_oneshot = aio_bh_schedule_oneshot).
+    let ctx = AioContext::new("bench-wake").unwrap();
+    ctx.set_poll_params(case.poll_max_ns, 0, 0);
     let stop = Arc::new(AtomicBool::new(false));
     let (c2, s2) = (Arc::clone(&ctx), Arc::clone(&stop));
+    let ftid = Arc::new(AtomicI32::new(0));
+    let ftid2 = Arc::clone(&ftid);
     let home = std::thread::spawn(move || {
+        pin_loop_thread(pin);
+        ftid2.store(gettid(), Ordering::Release);
         ferrite_aio::set_current_aio_context(&c2);
         while !s2.load(Ordering::Acquire) {
             c2.poll(true);
         }
     });
-    std::thread::sleep(Duration::from_millis(20));
-    let base = Instant::now();
-    let seen = Arc::new(AtomicU64::new(u64::MAX));
-    let mut samples = Vec::with_capacity(WAKES);
-    let w0 = ctx.eventfd_writes();
-    for _ in 0..WAKES {
-        // Let the loop go back to sleep in epoll/ppoll.
-        std::thread::sleep(Duration::from_micros(50));
-        seen.store(u64::MAX, Ordering::Release);
-        let s = Arc::clone(&seen);
-        let t0 = base.elapsed().as_nanos() as u64;
-        ctx.bh_schedule_oneshot(move || {
-            s.store(base.elapsed().as_nanos() as u64, Ordering::Release)
-        });
-        let t1 = loop {
-            let v = seen.load(Ordering::Acquire);
-            if v != u64::MAX {
-                break v;
-            }
-            std::hint::spin_loop();
+    let c3 = Arc::clone(&ctx);
+    let c4 = Arc::clone(&ctx);
+    let mut runtimes: Vec<(&str, Sched, Counters)> = vec![(
+        "ferrite",
+        Box::new(move |f| c3.bh_schedule_oneshot(f)),
+        Box::new(move || (c4.eventfd_writes(), thread_cpu_ns(&ftid))),
+    )];
+
+    // tokio: the runtime thread waits in block_on; the producer spawns a
+    // task through a Handle (the runtime's own cross-thread wake).
+    let mut drivers = Vec::new();
+    for (i, name) in ["tokio-ct", "tokio-mt"].into_iter().enumerate() {
+        // The thread that runs the spawned tasks: the block_on thread for
+        // current_thread, the single worker for multi_thread.
+        let tid = Arc::new(AtomicI32::new(0));
+        let tid2 = Arc::clone(&tid);
+        let rt = if i == 1 {
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .on_thread_start(move || {
+                    pin_loop_thread(pin);
+                    let _ = tid2.compare_exchange(0, gettid(), Ordering::AcqRel, Ordering::Acquire);
+                })
+                .build()
+                .unwrap()
+        } else {
+            tokio::runtime::Builder::new_current_thread()
+                .build()
+                .unwrap()
         };
-        samples.push(t1 - t0);
+        let handle = rt.handle().clone();
+        let stop = Arc::new(tokio::sync::Notify::new());
+        let s2 = Arc::clone(&stop);
+        let tid3 = (i == 0).then(|| Arc::clone(&tid));
+        let driver = std::thread::spawn(move || {
+            pin_loop_thread(pin);
+            if let Some(t) = tid3 {
+                t.store(gettid(), Ordering::Release);
+            }
+            rt.block_on(async move { s2.notified().await })
+        });
+        drivers.push((stop, driver));
+        runtimes.push((
+            name,
+            Box::new(move |f| {
+                handle.spawn(async move { f() });
+            }),
+            Box::new(move || (0, thread_cpu_ns(&tid))),
+        ));
     }
-    let writes = (ctx.eventfd_writes() - w0) as f64 / WAKES as f64;
+
+    let mut pooled: Vec<Vec<Call>> = (0..runtimes.len()).map(|_| Vec::new()).collect();
+    // p99 of each round, per runtime: shows how much of a p99 difference
+    // is load noise (it moves between rounds of the same runtime).
+    let mut round_p99 = [[None; 3]; WAKE_ROUNDS];
+    for (_, sched, counters) in &runtimes {
+        wake_routine(&mut Rec::default(), PREWARM, gap, sched, counters);
+    }
+    for round in 1..=WAKE_ROUNDS {
+        // Rotate the order each round, so that no runtime always runs
+        // first (right after a pause) or last.
+        for k in 0..runtimes.len() {
+            let i = (k + round - 1) % runtimes.len();
+            let (name, sched, counters) = &runtimes[i];
+            let mut rec = Rec::default();
+            g.bench_function(format!("{name}/r{round}"), |b| {
+                b.iter_custom(|iters| wake_routine(&mut rec, iters, gap, sched, counters))
+            });
+            round_p99[round - 1][i] = lat_stats(&rec, n).map(|x| x.1);
+            let keep = rec.calls.len().saturating_sub(n);
+            pooled[i].extend(rec.calls.drain(keep..));
+        }
+    }
+    g.finish();
+    drop(runtimes);
+    let window = ctx.notifier_poll_ns();
     stop.store(true, Ordering::Release);
-    ctx.notify();
     ctx.bh_schedule_oneshot(|| {});
     home.join().unwrap();
-    (lat(samples), writes)
+    for (stop, driver) in drivers {
+        stop.notify_one();
+        driver.join().unwrap();
+    }
+    unpin();
+
+    let [rf, rct, rmt]: [Vec<Call>; 3] = pooled.try_into().ok().unwrap();
+    let pool = |calls: Vec<Call>| Rec { calls };
+    let (rf, rct, rmt) = (pool(rf), pool(rct), pool(rmt));
+    let all = usize::MAX;
+    let f = lat_stats(&rf, all);
+    let ct = lat_stats(&rct, all);
+    let mt = lat_stats(&rmt, all);
+    sum.row(
+        format!("{} p50", case.label),
+        "ns",
+        Better::Lower,
+        [f.map(|x| x.0), ct.map(|x| x.0), mt.map(|x| x.0)],
+    );
+    sum.row(
+        format!("{} p99", case.label),
+        "ns",
+        Better::Lower,
+        [f.map(|x| x.1), ct.map(|x| x.1), mt.map(|x| x.1)],
+    );
+    // The median over rounds ignores up to two rounds hit by a load spike.
+    let median_round = |i: usize| {
+        let mut v: Vec<f64> = round_p99.iter().filter_map(|r| r[i]).collect();
+        v.sort_by(f64::total_cmp);
+        v.get(v.len() / 2).copied()
+    };
+    sum.row(
+        format!("{} p99, median of the {WAKE_ROUNDS} rounds", case.id),
+        "ns",
+        Better::Lower,
+        [median_round(0), median_round(1), median_round(2)],
+    );
+    for (r, p) in round_p99.iter().enumerate() {
+        sum.row(
+            format!("{}   p99 of round {} alone", case.id, r + 1),
+            "ns",
+            Better::Lower,
+            *p,
+        );
+    }
+    sum.row(
+        format!("{} wakes recorded", case.id),
+        "wakes",
+        Better::Higher,
+        [f.map(|x| x.3), ct.map(|x| x.3), mt.map(|x| x.3)],
+    );
+    sum.row(
+        format!("{} eventfd writes per wake (ferrite)", case.id),
+        "writes",
+        Better::Lower,
+        [f.map(|x| x.2), None, None],
+    );
+    sum.row(
+        format!("{} loop-thread CPU time per wake", case.id),
+        "ns",
+        Better::Lower,
+        [f.map(|x| x.4), ct.map(|x| x.4), mt.map(|x| x.4)],
+    );
+    if case.poll_max_ns > 0 {
+        sum.row(
+            format!("{} ferrite busy-poll window at the end", case.id),
+            "ns",
+            Better::Higher,
+            [f.map(|_| window as f64), None, None],
+        );
+    }
 }
 
-/// B1c: a producer schedules oneshots back to back while the loop is busy
-/// dispatching (each callback spins for about 2 µs, so the producer
-/// outruns the loop); returns eventfd writes per schedule (the `notify_me`
-/// fast path skips the write while the loop is not blocked).
-fn busy_writes_ferrite() -> f64 {
-    const N: usize = 200_000;
+/// B1c: eventfd writes per cross-thread schedule while the loop is busy
+/// (each callback spins ~2 µs, so the producer outruns the loop and most
+/// schedules find `notify_me` clear). Not a timing, so not a criterion
+/// benchmark; printed in the summary.
+fn busy_writes_ferrite(sum: &mut Summary) {
+    const N: usize = 50_000;
     let ctx = AioContext::new("busy").unwrap();
     let done = Arc::new(AtomicUsize::new(0));
     let (c2, d2) = (Arc::clone(&ctx), Arc::clone(&done));
@@ -89,7 +606,7 @@ fn busy_writes_ferrite() -> f64 {
             c2.poll(true);
         }
     });
-    std::thread::sleep(Duration::from_millis(20));
+    std::thread::sleep(Duration::from_millis(5));
     let w0 = ctx.eventfd_writes();
     for _ in 0..N {
         let d = Arc::clone(&done);
@@ -102,178 +619,16 @@ fn busy_writes_ferrite() -> f64 {
         });
     }
     home.join().unwrap();
-    (ctx.eventfd_writes() - w0) as f64 / N as f64
-}
-
-/// B1b: like B1, but the loop busy-polls (`poll-max-ns=32768`, one
-/// handler with an `io_poll`) and the producer waits only ~10 µs between
-/// wakes, so the wake usually lands while the loop spins: it sees
-/// `notified` without any eventfd write.
-fn wake_ferrite_polling(gap: Duration) -> (Lat, f64) {
-    let ctx = AioContext::new("bench-poll").unwrap();
-    ctx.set_poll_params(32768, 0, 0);
-    let e = Arc::new(ferrite_aio::EventNotifier::new(true).unwrap());
-    let e2 = Arc::clone(&e);
-    use std::os::fd::AsRawFd;
-    ctx.set_fd_handler(
-        e.as_raw_fd(),
-        ferrite_aio::AioHandlerOps {
-            io_read: Some(Arc::new(move || {
-                e2.test_and_clear();
-            })),
-            io_poll: Some(Arc::new(|| false)),
-            io_poll_ready: Some(Arc::new(|| {})),
-            ..Default::default()
-        },
+    let w = (ctx.eventfd_writes() - w0) as f64 / N as f64;
+    sum.row(
+        "B1c eventfd writes per schedule, loop busy",
+        "writes",
+        Better::Lower,
+        [Some(w), None, None],
     );
-    let stop = Arc::new(AtomicBool::new(false));
-    let (c2, s2) = (Arc::clone(&ctx), Arc::clone(&stop));
-    let home = std::thread::spawn(move || {
-        ferrite_aio::set_current_aio_context(&c2);
-        while !s2.load(Ordering::Acquire) {
-            c2.poll(true);
-        }
-    });
-    std::thread::sleep(Duration::from_millis(20));
-    let base = Instant::now();
-    let seen = Arc::new(AtomicU64::new(u64::MAX));
-    let mut samples = Vec::with_capacity(WAKES);
-    let w0 = ctx.eventfd_writes();
-    for _ in 0..WAKES {
-        let t = Instant::now();
-        while t.elapsed() < gap {
-            std::hint::spin_loop();
-        }
-        seen.store(u64::MAX, Ordering::Release);
-        let s = Arc::clone(&seen);
-        let t0 = base.elapsed().as_nanos() as u64;
-        ctx.bh_schedule_oneshot(move || {
-            s.store(base.elapsed().as_nanos() as u64, Ordering::Release)
-        });
-        let t1 = loop {
-            let v = seen.load(Ordering::Acquire);
-            if v != u64::MAX {
-                break v;
-            }
-            std::hint::spin_loop();
-        };
-        samples.push(t1 - t0);
-    }
-    let writes = (ctx.eventfd_writes() - w0) as f64 / WAKES as f64;
-    stop.store(true, Ordering::Release);
-    ctx.bh_schedule_oneshot(|| {});
-    home.join().unwrap();
-    ctx.remove_fd_handler(e.as_raw_fd());
-    (lat(samples), writes)
 }
 
-fn wake_tokio_gap(gap: Duration) -> Lat {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .unwrap();
-    let handle = rt.handle().clone();
-    let stop = Arc::new(tokio::sync::Notify::new());
-    let s2 = Arc::clone(&stop);
-    let driver = std::thread::spawn(move || rt.block_on(async move { s2.notified().await }));
-    std::thread::sleep(Duration::from_millis(20));
-    let base = Instant::now();
-    let seen = Arc::new(AtomicU64::new(u64::MAX));
-    let mut samples = Vec::with_capacity(WAKES);
-    for _ in 0..WAKES {
-        let t = Instant::now();
-        while t.elapsed() < gap {
-            std::hint::spin_loop();
-        }
-        seen.store(u64::MAX, Ordering::Release);
-        let s = Arc::clone(&seen);
-        let t0 = base.elapsed().as_nanos() as u64;
-        handle.spawn(async move { s.store(base.elapsed().as_nanos() as u64, Ordering::Release) });
-        let t1 = loop {
-            let v = seen.load(Ordering::Acquire);
-            if v != u64::MAX {
-                break v;
-            }
-            std::hint::spin_loop();
-        };
-        samples.push(t1 - t0);
-    }
-    stop.notify_one();
-    driver.join().unwrap();
-    lat(samples)
-}
-
-fn wake_tokio(multi: bool) -> Lat {
-    let rt = if multi {
-        tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .build()
-            .unwrap()
-    } else {
-        tokio::runtime::Builder::new_current_thread()
-            .build()
-            .unwrap()
-    };
-    let handle = rt.handle().clone();
-    let stop = Arc::new(tokio::sync::Notify::new());
-    let s2 = Arc::clone(&stop);
-    let driver = std::thread::spawn(move || rt.block_on(async move { s2.notified().await }));
-    std::thread::sleep(Duration::from_millis(20));
-    let base = Instant::now();
-    let seen = Arc::new(AtomicU64::new(u64::MAX));
-    let mut samples = Vec::with_capacity(WAKES);
-    for _ in 0..WAKES {
-        std::thread::sleep(Duration::from_micros(50));
-        seen.store(u64::MAX, Ordering::Release);
-        let s = Arc::clone(&seen);
-        let t0 = base.elapsed().as_nanos() as u64;
-        handle.spawn(async move { s.store(base.elapsed().as_nanos() as u64, Ordering::Release) });
-        let t1 = loop {
-            let v = seen.load(Ordering::Acquire);
-            if v != u64::MAX {
-                break v;
-            }
-            std::hint::spin_loop();
-        };
-        samples.push(t1 - t0);
-    }
-    stop.notify_one();
-    driver.join().unwrap();
-    lat(samples)
-}
-
-/// B2: bottom halves scheduled and run on one thread (1024 per poll).
-fn bh_throughput_ferrite(oneshot: bool) -> f64 {
-    let ctx = AioContext::new("bh").unwrap();
-    let n = Arc::new(AtomicUsize::new(0));
-    let bhs: Vec<_> = (0..1024)
-        .map(|_| {
-            let n = Arc::clone(&n);
-            ctx.bh_new("b", move || {
-                n.fetch_add(1, Ordering::Relaxed);
-            })
-        })
-        .collect();
-    let rounds = 2000;
-    let t = Instant::now();
-    for _ in 0..rounds {
-        if oneshot {
-            for _ in 0..1024 {
-                let n = Arc::clone(&n);
-                ctx.bh_schedule_oneshot(move || {
-                    n.fetch_add(1, Ordering::Relaxed);
-                });
-            }
-        } else {
-            for b in &bhs {
-                b.schedule();
-            }
-        }
-        ctx.poll(false);
-    }
-    let el = t.elapsed().as_secs_f64();
-    assert_eq!(n.load(Ordering::Relaxed), rounds * 1024);
-    (rounds * 1024) as f64 / el
-}
+// --- single-thread throughputs and costs ----------------------------------
 
 fn tokio_rt(multi: bool) -> tokio::runtime::Runtime {
     if multi {
@@ -290,300 +645,411 @@ fn tokio_rt(multi: bool) -> tokio::runtime::Runtime {
     }
 }
 
-fn bh_throughput_tokio(multi: bool) -> f64 {
-    let rt = tokio_rt(multi);
-    let rounds = 2000usize;
-    let n = Arc::new(AtomicUsize::new(0));
-    let t = Instant::now();
-    rt.block_on(async {
-        for r in 0..rounds {
-            for _ in 0..1024 {
-                let n = Arc::clone(&n);
-                tokio::spawn(async move {
-                    n.fetch_add(1, Ordering::Relaxed);
-                });
-            }
-            while n.load(Ordering::Relaxed) < (r + 1) * 1024 {
-                tokio::task::yield_now().await;
-            }
-        }
-    });
-    (rounds * 1024) as f64 / t.elapsed().as_secs_f64()
-}
-
-/// B3: timers armed with an already expired deadline, then fired (1000 per
-/// round, each timer created, armed, fired, dropped).
-fn timer_throughput_ferrite() -> f64 {
-    let ctx = AioContext::new("t").unwrap();
-    let n = Arc::new(AtomicUsize::new(0));
-    let rounds = 200;
-    let t = Instant::now();
-    for _ in 0..rounds {
-        let now = QemuClock::get_ns(ClockType::Realtime);
-        let timers: Vec<Timer> = (0..1000)
-            .map(|_| {
-                let n = Arc::clone(&n);
-                let t = Timer::new(&ctx, ClockType::Realtime, move || {
-                    n.fetch_add(1, Ordering::Relaxed);
-                });
-                t.modify_ns(now);
-                t
+/// Runs the tokio-ct and tokio-mt variants of a case; `body` gets the
+/// runtime and the iteration count and returns the elapsed time.
+fn tokio_pair(
+    g: &mut BenchmarkGroup<'_, WallTime>,
+    body: impl Fn(&tokio::runtime::Runtime, u64) -> Duration,
+) -> [Rec; 2] {
+    let mut out = [Rec::default(), Rec::default()];
+    for (i, name) in ["tokio-ct", "tokio-mt"].into_iter().enumerate() {
+        let rt = tokio_rt(i == 1);
+        let rec = &mut out[i];
+        g.bench_function(name, |b| {
+            b.iter_custom(|iters| {
+                let d = body(&rt, iters);
+                rec.push(iters, d, Vec::new(), 0);
+                d
             })
-            .collect();
-        ctx.poll(false);
-        drop(timers);
-    }
-    assert_eq!(n.load(Ordering::Relaxed), rounds * 1000);
-    (rounds * 1000) as f64 / t.elapsed().as_secs_f64()
-}
-
-fn timer_throughput_tokio(multi: bool) -> f64 {
-    let rt = tokio_rt(multi);
-    let rounds = 200usize;
-    let n = Arc::new(AtomicUsize::new(0));
-    let t = Instant::now();
-    rt.block_on(async {
-        for r in 0..rounds {
-            let now = tokio::time::Instant::now();
-            for _ in 0..1000 {
-                let n = Arc::clone(&n);
-                tokio::spawn(async move {
-                    tokio::time::sleep_until(now).await;
-                    n.fetch_add(1, Ordering::Relaxed);
-                });
-            }
-            while n.load(Ordering::Relaxed) < (r + 1) * 1000 {
-                tokio::task::yield_now().await;
-            }
-        }
-    });
-    (rounds * 1000) as f64 / t.elapsed().as_secs_f64()
-}
-
-/// B4: coroutine create + enter + yield + re-enter + complete, in ns.
-fn coroutine_cost_ferrite() -> f64 {
-    let ctx = AioContext::new("co").unwrap();
-    ctx.poll(false);
-    let iters = 200_000;
-    let t = Instant::now();
-    for _ in 0..iters {
-        let co = Coroutine::new(async {
-            qemu_coroutine_yield().await;
         });
-        co.enter_in(&ctx);
-        co.enter_in(&ctx);
-        black_box(co.is_done());
     }
-    t.elapsed().as_nanos() as f64 / iters as f64
+    out
 }
 
-fn coroutine_cost_tokio(multi: bool) -> f64 {
-    let rt = tokio_rt(multi);
-    let iters = 200_000;
-    let t = Instant::now();
-    rt.block_on(async {
-        for _ in 0..iters {
-            let h = tokio::spawn(async {
-                tokio::task::yield_now().await;
-            });
-            h.await.unwrap();
-        }
+const BH_BATCH: u64 = 1024;
+
+/// B2: bottom halves scheduled and run on one thread, 1024 per poll.
+fn bench_bh(c: &mut Criterion, sum: &mut Summary) {
+    let mut g = c.benchmark_group("bh_schedule_run_x1024");
+    let ctx = AioContext::new("bench-bh").unwrap();
+    ctx.poll(false);
+    let n = Arc::new(AtomicUsize::new(0));
+
+    // Preallocated QemuBh objects (aio_bh_new + qemu_bh_schedule), the
+    // usual QEMU pattern for device BHs.
+    let bhs: Vec<QemuBh> = (0..BH_BATCH)
+        .map(|_| {
+            let n = Arc::clone(&n);
+            ctx.bh_new("b", move || {
+                n.fetch_add(1, Ordering::Relaxed);
+            })
+        })
+        .collect();
+    let mut rq = Rec::default();
+    g.bench_function("ferrite-qemubh", |b| {
+        b.iter_custom(|iters| {
+            let before = n.load(Ordering::Relaxed);
+            let t = Instant::now();
+            for _ in 0..iters {
+                for bh in &bhs {
+                    bh.schedule();
+                }
+                ctx.poll(false);
+            }
+            let d = t.elapsed();
+            assert_eq!(
+                n.load(Ordering::Relaxed) - before,
+                (iters * BH_BATCH) as usize
+            );
+            rq.push(iters, d, Vec::new(), 0);
+            d
+        })
     });
-    t.elapsed().as_nanos() as f64 / iters as f64
+    drop(bhs);
+
+    // Oneshot BHs (aio_bh_schedule_oneshot): allocates per schedule, like
+    // tokio's spawn.
+    let mut ro = Rec::default();
+    g.bench_function("ferrite-oneshot", |b| {
+        b.iter_custom(|iters| {
+            let before = n.load(Ordering::Relaxed);
+            let t = Instant::now();
+            for _ in 0..iters {
+                for _ in 0..BH_BATCH {
+                    let n = Arc::clone(&n);
+                    ctx.bh_schedule_oneshot(move || {
+                        n.fetch_add(1, Ordering::Relaxed);
+                    });
+                }
+                ctx.poll(false);
+            }
+            let d = t.elapsed();
+            assert_eq!(
+                n.load(Ordering::Relaxed) - before,
+                (iters * BH_BATCH) as usize
+            );
+            ro.push(iters, d, Vec::new(), 0);
+            d
+        })
+    });
+
+    // tokio: 1024 spawns, then yield until all of them ran.
+    let [rct, rmt] = tokio_pair(&mut g, |rt, iters| {
+        let n = Arc::new(AtomicUsize::new(0));
+        let t = Instant::now();
+        rt.block_on(async {
+            for r in 0..iters as usize {
+                for _ in 0..BH_BATCH {
+                    let n = Arc::clone(&n);
+                    tokio::spawn(async move {
+                        n.fetch_add(1, Ordering::Relaxed);
+                    });
+                }
+                while n.load(Ordering::Relaxed) < (r + 1) * BH_BATCH as usize {
+                    tokio::task::yield_now().await;
+                }
+            }
+        });
+        t.elapsed()
+    });
+    g.finish();
+
+    let s = sum.sample_size;
+    let ct = mops(ns_per_op(&rct, s, BH_BATCH));
+    let mt = mops(ns_per_op(&rmt, s, BH_BATCH));
+    sum.row(
+        "B2 BH schedule-to-run, QemuBh (tokio: spawn)",
+        "M/s",
+        Better::Higher,
+        [mops(ns_per_op(&rq, s, BH_BATCH)), ct, mt],
+    );
+    sum.row(
+        "B2 BH schedule-to-run, oneshot (tokio: spawn)",
+        "M/s",
+        Better::Higher,
+        [mops(ns_per_op(&ro, s, BH_BATCH)), ct, mt],
+    );
 }
 
-/// B5: lateness of a one-shot timer armed 100 µs ahead (fire time minus
-/// deadline), 2000 samples, loop otherwise idle.
-fn timer_lateness_ferrite() -> Lat {
-    let ctx = AioContext::new("late").unwrap();
+const TIMER_BATCH: u64 = 1000;
+
+/// B3: timers created and armed at an already expired deadline, then fired
+/// by one poll (tokio: tasks awaiting `sleep_until(now)`).
+fn bench_timer(c: &mut Criterion, sum: &mut Summary) {
+    let mut g = c.benchmark_group("timer_arm_fire_x1000");
+    let ctx = AioContext::new("bench-timer").unwrap();
+    ctx.poll(false);
+    let n = Arc::new(AtomicUsize::new(0));
+    let mut rf = Rec::default();
+    g.bench_function("ferrite", |b| {
+        b.iter_custom(|iters| {
+            let before = n.load(Ordering::Relaxed);
+            let t = Instant::now();
+            for _ in 0..iters {
+                let now = QemuClock::get_ns(ClockType::Realtime);
+                let timers: Vec<Timer> = (0..TIMER_BATCH)
+                    .map(|_| {
+                        let n = Arc::clone(&n);
+                        let t = Timer::new(&ctx, ClockType::Realtime, move || {
+                            n.fetch_add(1, Ordering::Relaxed);
+                        });
+                        t.modify_ns(now);
+                        t
+                    })
+                    .collect();
+                ctx.poll(false);
+                drop(timers);
+            }
+            let d = t.elapsed();
+            assert_eq!(
+                n.load(Ordering::Relaxed) - before,
+                (iters * TIMER_BATCH) as usize
+            );
+            rf.push(iters, d, Vec::new(), 0);
+            d
+        })
+    });
+    let [rct, rmt] = tokio_pair(&mut g, |rt, iters| {
+        let n = Arc::new(AtomicUsize::new(0));
+        let t = Instant::now();
+        rt.block_on(async {
+            for r in 0..iters as usize {
+                let now = tokio::time::Instant::now();
+                for _ in 0..TIMER_BATCH {
+                    let n = Arc::clone(&n);
+                    tokio::spawn(async move {
+                        tokio::time::sleep_until(now).await;
+                        n.fetch_add(1, Ordering::Relaxed);
+                    });
+                }
+                while n.load(Ordering::Relaxed) < (r + 1) * TIMER_BATCH as usize {
+                    tokio::task::yield_now().await;
+                }
+            }
+        });
+        t.elapsed()
+    });
+    g.finish();
+    let s = sum.sample_size;
+    sum.row(
+        "B3 timer create+arm+fire (expired)",
+        "M/s",
+        Better::Higher,
+        [
+            mops(ns_per_op(&rf, s, TIMER_BATCH)),
+            mops(ns_per_op(&rct, s, TIMER_BATCH)),
+            mops(ns_per_op(&rmt, s, TIMER_BATCH)),
+        ],
+    );
+}
+
+/// B4: coroutine create + enter + yield + re-enter + complete (tokio:
+/// spawn + yield_now + JoinHandle await).
+fn bench_coroutine(c: &mut Criterion, sum: &mut Summary) {
+    let mut g = c.benchmark_group("coroutine_lifecycle");
+    let ctx = AioContext::new("bench-co").unwrap();
+    ctx.poll(false);
+    let mut rf = Rec::default();
+    g.bench_function("ferrite", |b| {
+        b.iter_custom(|iters| {
+            let t = Instant::now();
+            for _ in 0..iters {
+                let co = Coroutine::new(async {
+                    qemu_coroutine_yield().await;
+                });
+                co.enter_in(&ctx);
+                co.enter_in(&ctx);
+                assert!(co.is_done());
+            }
+            let d = t.elapsed();
+            rf.push(iters, d, Vec::new(), 0);
+            d
+        })
+    });
+    let [rct, rmt] = tokio_pair(&mut g, |rt, iters| {
+        let t = Instant::now();
+        rt.block_on(async {
+            for _ in 0..iters {
+                let h = tokio::spawn(async {
+                    tokio::task::yield_now().await;
+                });
+                h.await.unwrap();
+            }
+        });
+        t.elapsed()
+    });
+    g.finish();
+    let s = sum.sample_size;
+    sum.row(
+        "B4 coroutine create+enter+yield+complete",
+        "ns",
+        Better::Lower,
+        [
+            ns_per_op(&rf, s, 1),
+            ns_per_op(&rct, s, 1),
+            ns_per_op(&rmt, s, 1),
+        ],
+    );
+}
+
+/// B5: lateness of a one-shot timer armed 100 µs ahead on an otherwise idle
+/// loop (fire time minus deadline); criterion times the whole cycle, the
+/// summary gives p50/p99 of the lateness. tokio-ct only: the timer runs on
+/// the runtime's own thread there, as in Ferrite.
+fn bench_timer_lateness(c: &mut Criterion, sum: &mut Summary) {
+    const AHEAD_NS: i64 = 100_000;
+    let mut g = c.benchmark_group("timer_lateness_100us");
+    g.warm_up_time(Duration::from_millis(100));
+    g.measurement_time(Duration::from_millis(600));
+    let ctx = AioContext::new("bench-late").unwrap();
     ctx.poll(false);
     let fired = Arc::new(AtomicU64::new(0));
     let f2 = Arc::clone(&fired);
-    let t = Timer::new(&ctx, ClockType::Realtime, move || {
+    let timer = Timer::new(&ctx, ClockType::Realtime, move || {
         f2.store(
             QemuClock::get_ns(ClockType::Realtime) as u64,
             Ordering::Release,
         );
     });
-    let mut samples = Vec::with_capacity(2000);
-    for _ in 0..2000 {
-        fired.store(0, Ordering::Release);
-        let deadline = QemuClock::get_ns(ClockType::Realtime) + 100_000;
-        t.modify_ns(deadline);
-        while fired.load(Ordering::Acquire) == 0 {
-            ctx.poll(true);
-        }
-        samples.push(fired.load(Ordering::Acquire) - deadline as u64);
-    }
-    lat(samples)
-}
-
-fn timer_lateness_tokio() -> Lat {
+    let mut rf = Rec::default();
+    g.bench_function("ferrite", |b| {
+        b.iter_custom(|iters| {
+            let t = Instant::now();
+            let mut lat = Vec::with_capacity(iters as usize);
+            for _ in 0..iters {
+                fired.store(0, Ordering::Release);
+                let deadline = QemuClock::get_ns(ClockType::Realtime) + AHEAD_NS;
+                timer.modify_ns(deadline);
+                while fired.load(Ordering::Acquire) == 0 {
+                    ctx.poll(true);
+                }
+                lat.push(fired.load(Ordering::Acquire) - deadline as u64);
+            }
+            let d = t.elapsed();
+            rf.push(iters, d, lat, 0);
+            d
+        })
+    });
     let rt = tokio_rt(false);
-    rt.block_on(async {
-        let mut samples = Vec::with_capacity(2000);
-        for _ in 0..2000 {
-            let deadline = tokio::time::Instant::now() + Duration::from_micros(100);
-            tokio::time::sleep_until(deadline).await;
-            samples.push(deadline.elapsed().as_nanos() as u64);
-        }
-        lat(samples)
-    })
+    let mut rct = Rec::default();
+    g.bench_function("tokio-ct", |b| {
+        b.iter_custom(|iters| {
+            let t = Instant::now();
+            let lat = rt.block_on(async {
+                let mut lat = Vec::with_capacity(iters as usize);
+                for _ in 0..iters {
+                    let deadline =
+                        tokio::time::Instant::now() + Duration::from_nanos(AHEAD_NS as u64);
+                    tokio::time::sleep_until(deadline).await;
+                    lat.push(deadline.elapsed().as_nanos() as u64);
+                }
+                lat
+            });
+            let d = t.elapsed();
+            rct.push(iters, d, lat, 0);
+            d
+        })
+    });
+    g.finish();
+    let s = sum.sample_size;
+    let f = lat_stats(&rf, s);
+    let ct = lat_stats(&rct, s);
+    sum.row(
+        "B5 timer lateness, armed 100us ahead, p50",
+        "ns",
+        Better::Lower,
+        [f.map(|x| x.0), ct.map(|x| x.0), None],
+    );
+    sum.row(
+        "B5 timer lateness, armed 100us ahead, p99",
+        "ns",
+        Better::Lower,
+        [f.map(|x| x.1), ct.map(|x| x.1), None],
+    );
 }
 
-/// B7: thread-pool round trip of a no-op, sequential, from a coroutine
-/// (`submit_co`) vs tokio's `spawn_blocking`; ns per round trip.
-fn pool_round_trip_ferrite() -> f64 {
-    let ctx = AioContext::new("pool").unwrap();
+/// B7: thread-pool round trip of a no-op from a coroutine (`submit_co`),
+/// sequential (tokio: `spawn_blocking` awaited).
+fn bench_pool(c: &mut Criterion, sum: &mut Summary) {
+    let mut g = c.benchmark_group("thread_pool_round_trip");
+    let ctx = AioContext::new("bench-pool").unwrap();
     ctx.poll(false);
-    let n = 20_000;
-    let c2 = Arc::clone(&ctx);
-    let t = Instant::now();
-    ferrite_aio::run_until_done(&ctx, async move {
-        let pool = c2.thread_pool();
-        for _ in 0..n {
-            pool.submit_co(|| black_box(1)).await.unwrap();
-        }
+    let mut rf = Rec::default();
+    g.bench_function("ferrite", |b| {
+        b.iter_custom(|iters| {
+            let c2 = Arc::clone(&ctx);
+            let t = Instant::now();
+            ferrite_aio::run_until_done(&ctx, async move {
+                let pool = c2.thread_pool();
+                for _ in 0..iters {
+                    pool.submit_co(|| black_box(1)).await.unwrap();
+                }
+            });
+            let d = t.elapsed();
+            rf.push(iters, d, Vec::new(), 0);
+            d
+        })
     });
-    t.elapsed().as_nanos() as f64 / n as f64
-}
-
-fn pool_round_trip_tokio() -> f64 {
-    let rt = tokio_rt(false);
-    let n = 20_000;
-    let t = Instant::now();
-    rt.block_on(async {
-        for _ in 0..n {
-            tokio::task::spawn_blocking(|| black_box(1)).await.unwrap();
-        }
+    let [rct, rmt] = tokio_pair(&mut g, |rt, iters| {
+        let t = Instant::now();
+        rt.block_on(async {
+            for _ in 0..iters {
+                tokio::task::spawn_blocking(|| black_box(1)).await.unwrap();
+            }
+        });
+        t.elapsed()
     });
-    t.elapsed().as_nanos() as f64 / n as f64
+    g.finish();
+    let s = sum.sample_size;
+    sum.row(
+        "B7 thread-pool round trip (tokio: spawn_blocking)",
+        "ns",
+        Better::Lower,
+        [
+            ns_per_op(&rf, s, 1),
+            ns_per_op(&rct, s, 1),
+            ns_per_op(&rmt, s, 1),
+        ],
+    );
 }
 
 fn main() {
-    // `cargo bench` passes --bench; `cargo test --benches` passes nothing
-    // useful: only run when asked to benchmark.
-    if !std::env::args().any(|a| a == "--bench") {
-        return;
+    let mut c = Criterion::default()
+        .sample_size(SAMPLE_SIZE)
+        .warm_up_time(Duration::from_millis(300))
+        .measurement_time(Duration::from_secs(1))
+        .without_plots()
+        .configure_from_args();
+    // The summary keeps as many calls as criterion measures; parse a
+    // --sample-size override the same way criterion does.
+    let args: Vec<String> = std::env::args().collect();
+    let sample_size = args
+        .iter()
+        .position(|a| a == "--sample-size")
+        .and_then(|i| args.get(i + 1))
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(SAMPLE_SIZE);
+    let mut sum = Summary {
+        rows: Vec::new(),
+        sample_size,
+        load_start: loadavg(),
+    };
+    bench_wake(&mut c, &mut sum, &B1);
+    // B1c only when the wake group ran (it is not filterable by name).
+    if sum.rows.iter().any(|r| r.case.starts_with("B1 ")) {
+        busy_writes_ferrite(&mut sum);
     }
-    // AIO_BENCH=b1c runs only that case (all cases by default).
-    let only = std::env::var("AIO_BENCH").ok();
-    let want = |c: &str| only.as_deref().is_none_or(|o| o == c);
-    if want("b1") {
-        b1();
+    bench_wake(&mut c, &mut sum, &B1B);
+    bench_bh(&mut c, &mut sum);
+    bench_timer(&mut c, &mut sum);
+    bench_coroutine(&mut c, &mut sum);
+    bench_timer_lateness(&mut c, &mut sum);
+    bench_pool(&mut c, &mut sum);
+    c.final_summary();
+    // `cargo test --benches` runs every routine once (criterion's test
+    // mode, no `--bench` argument): a table of single samples would only
+    // mislead.
+    if args.iter().any(|a| a == "--bench") {
+        sum.print();
     }
-    if want("b1b") {
-        let gap = Duration::from_micros(10);
-        let (f, writes) = wake_ferrite_polling(gap);
-        let ct = wake_tokio_gap(gap);
-        println!(
-            "B1b cross-thread wake latency, 10 us between wakes, ferrite busy-polling (poll-max-ns=32768)"
-        );
-        println!(
-            "  ferrite  p50 {:>7} ns  p99 {:>7} ns  eventfd writes/wake {:.3}",
-            f.p50, f.p99, writes
-        );
-        println!("  tokio-ct p50 {:>7} ns  p99 {:>7} ns", ct.p50, ct.p99);
-        println!(
-            "  ratio tokio/ferrite: p50 {:.2} p99 {:.2}",
-            ct.p50 as f64 / f.p50 as f64,
-            ct.p99 as f64 / f.p99 as f64
-        );
-    }
-    if want("b1c") {
-        println!(
-            "B1c eventfd writes per cross-thread schedule while the loop is busy: {:.4}",
-            busy_writes_ferrite()
-        );
-    }
-    if want("b2") {
-        b2();
-    }
-    if want("b3") {
-        b3();
-    }
-    if want("b4") {
-        b4();
-    }
-    if want("b7") {
-        let f = pool_round_trip_ferrite();
-        let ct = pool_round_trip_tokio();
-        println!("B7 thread-pool round trip of a no-op (submit_co vs spawn_blocking)");
-        println!("  ferrite  {:>8.0} ns", f);
-        println!("  tokio-ct {:>8.0} ns", ct);
-        println!("  ratio tokio/ferrite: {:.2}", ct / f);
-    }
-    if want("b5") {
-        let f = timer_lateness_ferrite();
-        let ct = timer_lateness_tokio();
-        println!("B5 timer lateness, armed 100 us ahead, idle loop (fire time - deadline)");
-        println!("  ferrite  p50 {:>8} ns  p99 {:>8} ns", f.p50, f.p99);
-        println!("  tokio-ct p50 {:>8} ns  p99 {:>8} ns", ct.p50, ct.p99);
-        println!(
-            "  ratio tokio/ferrite: p50 {:.2} p99 {:.2}",
-            ct.p50 as f64 / f.p50 as f64,
-            ct.p99 as f64 / f.p99 as f64
-        );
-    }
-}
-
-fn b1() {
-    println!("B1 cross-thread wake latency (loop blocked, {WAKES} wakes)");
-    let (f, writes) = wake_ferrite();
-    let ct = wake_tokio(false);
-    let mt = wake_tokio(true);
-    println!(
-        "  ferrite  p50 {:>7} ns  p99 {:>7} ns  eventfd writes/wake {:.3}",
-        f.p50, f.p99, writes
-    );
-    println!("  tokio-ct p50 {:>7} ns  p99 {:>7} ns", ct.p50, ct.p99);
-    println!("  tokio-mt p50 {:>7} ns  p99 {:>7} ns", mt.p50, mt.p99);
-    println!(
-        "  ratio tokio/ferrite: ct p50 {:.2} p99 {:.2}; mt p50 {:.2} p99 {:.2}",
-        ct.p50 as f64 / f.p50 as f64,
-        ct.p99 as f64 / f.p99 as f64,
-        mt.p50 as f64 / f.p50 as f64,
-        mt.p99 as f64 / f.p99 as f64
-    );
-}
-
-fn b2() {
-    println!("B2 schedule-to-run throughput on one thread (1024 per poll)");
-    let fb = bh_throughput_ferrite(false);
-    let fo = bh_throughput_ferrite(true);
-    let ct = bh_throughput_tokio(false);
-    let mt = bh_throughput_tokio(true);
-    println!("  ferrite QemuBh   {:>12.0} /s", fb);
-    println!("  ferrite oneshot  {:>12.0} /s", fo);
-    println!("  tokio-ct spawn   {:>12.0} /s", ct);
-    println!("  tokio-mt spawn   {:>12.0} /s", mt);
-    println!(
-        "  ratio ferrite/tokio: QemuBh/ct {:.2} oneshot/ct {:.2} QemuBh/mt {:.2} oneshot/mt {:.2}",
-        fb / ct,
-        fo / ct,
-        fb / mt,
-        fo / mt
-    );
-}
-
-fn b3() {
-    println!("B3 timer create+arm+fire throughput (expired deadlines, 1000 per poll)");
-    let f = timer_throughput_ferrite();
-    let ct = timer_throughput_tokio(false);
-    let mt = timer_throughput_tokio(true);
-    println!("  ferrite  {:>12.0} /s", f);
-    println!("  tokio-ct {:>12.0} /s", ct);
-    println!("  tokio-mt {:>12.0} /s", mt);
-    println!("  ratio ferrite/tokio: ct {:.2} mt {:.2}", f / ct, f / mt);
-}
-
-fn b4() {
-    println!("B4 coroutine create+enter+yield+enter+complete");
-    let f = coroutine_cost_ferrite();
-    let ct = coroutine_cost_tokio(false);
-    let mt = coroutine_cost_tokio(true);
-    println!("  ferrite  {:>8.1} ns", f);
-    println!("  tokio-ct {:>8.1} ns (spawn + yield_now + join)", ct);
-    println!("  tokio-mt {:>8.1} ns", mt);
-    println!("  ratio tokio/ferrite: ct {:.2} mt {:.2}", ct / f, mt / f);
 }
