@@ -19,6 +19,7 @@
 //!   (greeting, capabilities negotiation, `execute`/`exec-oob`, `id`).
 //! - [`commands`]: the built-in commands.
 //! - [`hmp`]: the human monitor and `human-monitor-command`.
+//! - [`readline`]: QEMU's line editor for HMP on a raw terminal.
 //! - [`mux`]: the `-serial mon:stdio` multiplexer's escape keys and the
 //!   monitor's focus behaviour.
 //! - [`server`]: an interim blocking Unix-socket transport (one thread per
@@ -75,6 +76,7 @@ pub mod mux;
 pub mod qapi;
 pub mod qmp;
 pub mod qobject;
+pub mod readline;
 pub mod runstate;
 pub mod server;
 pub mod testing;
