@@ -300,6 +300,14 @@ pub(crate) fn board_info(cfg: &VmConfig, reset: Arc<dyn Fn() + Send + Sync>) -> 
             })
             .collect(),
         reset,
+        qtree: {
+            let harts = cfg.smp.cpus;
+            if cfg.machine == "virt" {
+                Arc::new(move || ferrite_machine::qtree::virt_qtree(harts, &[]))
+            } else {
+                Arc::new(move || ferrite_machine::qtree::spike_qtree(harts))
+            }
+        },
     }
 }
 

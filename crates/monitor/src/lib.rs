@@ -18,6 +18,7 @@
 //! - [`qmp`]: command registry, dispatch, and the per-monitor session
 //!   (greeting, capabilities negotiation, `execute`/`exec-oob`, `id`).
 //! - [`commands`]: the built-in commands.
+//! - [`qtree`]: the device tree a board describes for `info qtree`.
 //! - [`hmp`]: the human monitor and `human-monitor-command`.
 //! - [`readline`]: QEMU's line editor for HMP on a raw terminal.
 //! - [`mux`]: the `-serial mon:stdio` multiplexer's escape keys and the
@@ -76,6 +77,7 @@ pub mod mux;
 pub mod qapi;
 pub mod qmp;
 pub mod qobject;
+pub mod qtree;
 pub mod readline;
 pub mod runstate;
 pub mod server;
