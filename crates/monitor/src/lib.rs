@@ -23,9 +23,9 @@
 //! - [`readline`]: QEMU's line editor for HMP on a raw terminal.
 //! - [`mux`]: the `-serial mon:stdio` multiplexer's escape keys and the
 //!   monitor's focus behaviour.
-//! - [`server`]: an interim blocking Unix-socket transport (one thread per
-//!   connection plus one dispatcher thread standing in for the main loop)
-//!   until `ferrite-aio`'s main loop and IOThreads land.
+//! - [`server`]: the transports: socket monitors on the monitor IOThread,
+//!   stdio monitors on threads, in-band commands dispatched on the main
+//!   loop.
 //! - [`testing`]: a fake machine implementing `MachineControl`, for tests.
 
 //! # Example
