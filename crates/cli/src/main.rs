@@ -14,7 +14,7 @@ use ferrite_aio::main_loop::{
 };
 use ferrite_aio::runstate::{ShutdownCause, vm_start};
 use ferrite_cli::config::{self, Action, VmConfig, check_smp_limits, version_banner};
-use ferrite_cli::monitors::{self, MonitorSpec, SerialInput, StdioConsole, StdioMux};
+use ferrite_cli::monitors::{self, MonitorSpec, SerialInput, StdioMux};
 use ferrite_cli::{CliError, options};
 use ferrite_hw::chardev::terminal::enter_raw_mode;
 use ferrite_hw::chardev::{CharBackend, FileBackend, NullBackend, WriterBackend};
@@ -127,9 +127,11 @@ fn setup_logging(cfg: &VmConfig) -> Result<(), CliError> {
 
 /// The console backend for `-serial` (or `-nographic`'s default).
 fn console_backend(cfg: &VmConfig) -> Result<Arc<dyn CharBackend>, CliError> {
+    if monitors::stdio_console(cfg)?.is_some() {
+        return Ok(Arc::new(WriterBackend::new(std::io::stdout())));
+    }
     let spec = cfg.serials.first().map(String::as_str).unwrap_or("stdio");
     match spec {
-        "stdio" | "mon:stdio" => Ok(Arc::new(WriterBackend::new(std::io::stdout()))),
         "null" | "none" => Ok(Arc::new(NullBackend)),
         s if s.starts_with("file:") => {
             let path = &s[5..];
@@ -212,12 +214,11 @@ fn run_spike(cfg: &VmConfig) -> Result<ExitCode, CliError> {
         &spike.address_space,
         spike.vcpus.iter().map(|v| v.handle()).collect(),
     )?;
-    let _raw = match (monitors::stdio_console(cfg), &spike.htif) {
+    let _raw = match (monitors::stdio_console(cfg)?, &spike.htif) {
         (Some(kind), Some(htif)) => {
             setup_spike_stdin(htif.clone(), monitors.stdio_mux(kind, console.clone()));
             // mon:stdio passes Ctrl-C to the guest (QEMU sets signal=off).
-            let signals = kind == StdioConsole::Plain;
-            enter_raw_mode(std::io::stdin().as_fd(), signals).unwrap_or_else(|e| {
+            enter_raw_mode(std::io::stdin().as_fd(), kind.signals).unwrap_or_else(|e| {
                 eprintln!("ferrite: warning: cannot put the terminal in raw mode: {e}");
                 None
             })

@@ -201,6 +201,22 @@ pub fn monitor_specs(cfg: &VmConfig) -> Result<Vec<MonitorSpec>, Vec<CliError>> 
             )]);
         };
         let cloc = c.location.as_str();
+        if cfg.serials.first().and_then(|s| s.strip_prefix("chardev:")) == Some(id) {
+            // -serial chardev:ID and -mon chardev=ID: only a mux can
+            // carry both.
+            if shared_mux_chardev(cfg) != Some(id) {
+                return Err(vec![CliError::plain(format!("Device '{id}' is in use"))]);
+            }
+            if mode == MonitorMode::Control {
+                return Err(vec![CliError::at(
+                    loc,
+                    "QMP on a multiplexed stdio chardev is not supported by this version of ferrite; use -qmp with a socket",
+                )]);
+            }
+            // The HMP monitor is the mux's second front end (StdioMux),
+            // not a server of its own.
+            continue;
+        }
         let (backend, filename) = match c.get("backend").unwrap_or("") {
             "stdio" => (MonitorBackend::Stdio, "stdio".to_owned()),
             "socket" => {
@@ -308,37 +324,90 @@ pub fn monitor_specs(cfg: &VmConfig) -> Result<Vec<MonitorSpec>, Vec<CliError>> 
 /// The console's stdio backend as `-serial`/`-nographic` choose it
 /// (QEMU: `qemu_chr_parse_compat()` and `vl.c`'s `-nographic` defaults).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum StdioConsole {
-    /// `-serial stdio`: the terminal is the serial port's alone; Ctrl-C
-    /// ends the emulator (`signal=on`).
-    Plain,
-    /// `-serial mon:stdio`, and `-nographic` without `-serial`,
-    /// `-monitor`, `-qmp` or `-mon`: the serial port and an HMP monitor
-    /// share the terminal through the Ctrl-A mux; Ctrl-C goes to the guest
-    /// (`signal=off`).
-    MuxWithMonitor,
+pub struct StdioConsole {
+    /// The Ctrl-A mux sits between the terminal and the front ends.
+    pub mux: bool,
+    /// An HMP monitor shares the mux (Ctrl-A c reaches it).
+    pub monitor: bool,
+    /// Ctrl-C ends the emulator (`signal=on`) instead of reaching the
+    /// guest.
+    pub signals: bool,
 }
 
-/// How the console uses stdio, if it does: `-serial` as given, else
+impl StdioConsole {
+    /// `-serial stdio`: the terminal is the serial port's alone.
+    pub const PLAIN: StdioConsole = StdioConsole {
+        mux: false,
+        monitor: false,
+        signals: true,
+    };
+    /// `-serial mon:stdio`, and `-nographic` without a monitor option:
+    /// serial port and HMP monitor on the Ctrl-A mux; Ctrl-C goes to the
+    /// guest (QEMU sets `signal=off` for the `mon:` syntax).
+    pub const MON_STDIO: StdioConsole = StdioConsole {
+        mux: true,
+        monitor: true,
+        signals: false,
+    };
+}
+
+/// The `-chardev stdio,...` with this `id`, if there is one.
+fn stdio_chardev<'a>(cfg: &'a VmConfig, id: &str) -> Option<&'a crate::config::OptsConfig> {
+    cfg.chardevs
+        .iter()
+        .find(|c| c.get("id") == Some(id) && c.get("backend") == Some("stdio"))
+}
+
+fn opt_bool(c: &crate::config::OptsConfig, key: &str, default: bool) -> Result<bool, CliError> {
+    match c.get(key) {
+        Some(v) => parse_bool(key, v).map_err(|e| CliError::at(&c.location, e)),
+        None => Ok(default),
+    }
+}
+
+/// The `-chardev stdio,mux=on,id=ID` that `-serial chardev:ID` and a
+/// `-mon chardev=ID` share, if the command line sets that up.
+fn shared_mux_chardev(cfg: &VmConfig) -> Option<&str> {
+    let id = cfg.serials.first()?.strip_prefix("chardev:")?;
+    let c = stdio_chardev(cfg, id)?;
+    let mux = opt_bool(c, "mux", false).unwrap_or(false);
+    (mux && cfg.mons.iter().any(|m| m.get("chardev") == Some(id))).then_some(id)
+}
+
+/// How the console uses stdio, if it does: `-serial` as given (`stdio`,
+/// `mon:stdio`, or `chardev:ID` naming a `-chardev stdio` — with
+/// `mux=on` and a `-mon chardev=ID` the monitor shares the mux), else
 /// `-nographic`'s default — `mon:stdio` unless the command line configures
 /// a monitor itself (QEMU clears `default_monitor` for `-monitor`, `-qmp`
 /// and `-mon`), then plain `stdio`. Without `-nographic` and `-serial`
 /// QEMU would open a graphical console; ferrite has none and uses the
 /// terminal, like `-serial stdio`.
-pub fn stdio_console(cfg: &VmConfig) -> Option<StdioConsole> {
-    match cfg.serials.first().map(String::as_str) {
-        Some("stdio") => Some(StdioConsole::Plain),
-        Some("mon:stdio") => Some(StdioConsole::MuxWithMonitor),
+pub fn stdio_console(cfg: &VmConfig) -> Result<Option<StdioConsole>, CliError> {
+    Ok(match cfg.serials.first().map(String::as_str) {
+        Some("stdio") => Some(StdioConsole::PLAIN),
+        Some("mon:stdio") => Some(StdioConsole::MON_STDIO),
+        Some(s) if s.starts_with("chardev:") => {
+            let id = &s["chardev:".len()..];
+            let Some(c) = stdio_chardev(cfg, id) else {
+                return Ok(None);
+            };
+            Some(StdioConsole {
+                mux: opt_bool(c, "mux", false)?,
+                monitor: shared_mux_chardev(cfg).is_some(),
+                // -chardev syntax: signal=on unless said otherwise.
+                signals: opt_bool(c, "signal", true)?,
+            })
+        }
         Some(_) => None,
         None if cfg.nographic
             && cfg.monitors.is_empty()
             && cfg.qmps.is_empty()
             && cfg.mons.is_empty() =>
         {
-            Some(StdioConsole::MuxWithMonitor)
+            Some(StdioConsole::MON_STDIO)
         }
-        None => Some(StdioConsole::Plain),
-    }
+        None => Some(StdioConsole::PLAIN),
+    })
 }
 
 /// What the terminal sends to the serial front end.
@@ -490,14 +559,13 @@ impl Monitors {
         self.servers.is_empty()
     }
 
-    /// The terminal side of a stdio console writing to `out`: with the
-    /// Ctrl-A mux and an HMP monitor for [`StdioConsole::MuxWithMonitor`],
-    /// input passed straight through for [`StdioConsole::Plain`].
+    /// The terminal side of a stdio console writing to `out`: the Ctrl-A
+    /// mux (with an HMP monitor on it) or input passed straight through,
+    /// as `kind` says.
     pub fn stdio_mux(&self, kind: StdioConsole, out: Arc<dyn CharBackend>) -> StdioMux {
-        let monitor =
-            (kind == StdioConsole::MuxWithMonitor).then(|| (self.core.clone(), MuxHmp::new()));
+        let monitor = (kind.mux && kind.monitor).then(|| (self.core.clone(), MuxHmp::new()));
         StdioMux {
-            escape: (kind == StdioConsole::MuxWithMonitor).then(MuxEscape::default),
+            escape: kind.mux.then(MuxEscape::default),
             out,
             monitor,
             monitor_focus: false,
@@ -675,6 +743,74 @@ mod tests {
         assert_eq!(
             errs(&["-qmp", "unix:"]),
             ["-qmp unix:: Unable to parse FD number "]
+        );
+    }
+
+    #[test]
+    fn stdio_mux_chardev_shared_by_serial_and_monitor() {
+        let c = cfg(&[
+            "-chardev",
+            "stdio,id=c0,mux=on",
+            "-serial",
+            "chardev:c0",
+            "-mon",
+            "chardev=c0",
+        ]);
+        assert!(monitor_specs(&c).unwrap().is_empty());
+        assert_eq!(
+            stdio_console(&c).unwrap(),
+            Some(StdioConsole {
+                mux: true,
+                monitor: true,
+                signals: true
+            })
+        );
+        let c = cfg(&[
+            "-chardev",
+            "stdio,id=c0,mux=on,signal=off",
+            "-serial",
+            "chardev:c0",
+        ]);
+        assert_eq!(
+            stdio_console(&c).unwrap(),
+            Some(StdioConsole {
+                mux: true,
+                monitor: false,
+                signals: false
+            })
+        );
+        assert_eq!(
+            errs(&[
+                "-chardev",
+                "stdio,id=c0",
+                "-serial",
+                "chardev:c0",
+                "-mon",
+                "chardev=c0"
+            ]),
+            ["Device 'c0' is in use"]
+        );
+        let e = errs(&[
+            "-chardev",
+            "stdio,id=c0,mux=on",
+            "-serial",
+            "chardev:c0",
+            "-mon",
+            "chardev=c0,mode=control",
+        ]);
+        assert!(e[0].contains("QMP on a multiplexed stdio chardev"), "{e:?}");
+        assert_eq!(
+            stdio_console(&cfg(&[
+                "-nographic",
+                "-qmp",
+                "unix:/tmp/q,server=on,wait=off"
+            ]))
+            .unwrap(),
+            Some(StdioConsole::PLAIN)
+        );
+        assert_eq!(
+            stdio_console(&cfg(&["-nographic"])).unwrap(),
+            Some(StdioConsole::MON_STDIO)
         );
     }
 

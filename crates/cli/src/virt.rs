@@ -66,7 +66,7 @@ struct Console {
 }
 
 fn console(cfg: &VmConfig) -> Result<Console, CliError> {
-    if let Some(kind) = stdio_console(cfg) {
+    if let Some(kind) = stdio_console(cfg)? {
         return Ok(Console {
             out: Arc::new(WriterBackend::new(std::io::stdout())),
             stdin: Some(kind),
@@ -270,8 +270,7 @@ pub(crate) fn run_virt(cfg: &VmConfig) -> Result<ExitCode, CliError> {
     let _raw = if let Some(kind) = con.stdin {
         setup_stdin(&virt.uart, monitors.stdio_mux(kind, con.out.clone()));
         // mon:stdio passes Ctrl-C to the guest (QEMU sets signal=off).
-        let signals = kind == StdioConsole::Plain;
-        enter_raw_mode(std::io::stdin().as_fd(), signals).unwrap_or_else(|e| {
+        enter_raw_mode(std::io::stdin().as_fd(), kind.signals).unwrap_or_else(|e| {
             eprintln!("ferrite: warning: cannot put the terminal in raw mode: {e}");
             None
         })

@@ -195,7 +195,7 @@ fn echo(text: &str) -> String {
 
 /// The session, typed into `emu` (ferrite or QEMU) with `args`; returns
 /// the transcript and the exit status.
-fn session(emu: &str, args: &[&str], kernel: &Path) -> (String, ExitStatus) {
+fn session(emu: &str, args: &[&str], kernel: &Path, ctrl_c_to_guest: bool) -> (String, ExitStatus) {
     let mut cmd = Command::new(emu);
     cmd.args(["-M", "virt", "-m", "128", "-bios", "none", "-kernel"])
         .arg(kernel)
@@ -204,8 +204,10 @@ fn session(emu: &str, args: &[&str], kernel: &Path) -> (String, ExitStatus) {
     // The guest echoes, so a typed key shows once the guest runs.
     t.type_and_see(b"a", b"a");
     t.type_and_see(b"bc", b"bc");
-    // Ctrl-C is the guest's (signal=off on mon:stdio).
-    t.type_and_see(b"\x03", b"\x03");
+    if ctrl_c_to_guest {
+        // Ctrl-C is the guest's (signal=off on mon:stdio).
+        t.type_and_see(b"\x03", b"\x03");
+    }
     t.type_and_see(b"\x01c", b"(qemu) ");
     t.type_and_see(b"info status\r", b"(qemu) ");
     t.type_and_see(b"stop\r", b"(qemu) ");
@@ -222,9 +224,9 @@ fn session(emu: &str, args: &[&str], kernel: &Path) -> (String, ExitStatus) {
     (String::from_utf8_lossy(&seen).into_owned(), st)
 }
 
-fn expected(version: &str) -> String {
+fn expected(version: &str, ctrl_c_to_guest: bool) -> String {
     let l = |s: &str| format!("{}\r\r\n", echo(s));
-    let mut w = String::from("abc\x03");
+    let mut w = String::from(if ctrl_c_to_guest { "abc\x03" } else { "abc" });
     w += &format!("QEMU {version} monitor - type 'help' for more information\r\r\n(qemu) ");
     w += &l("info status");
     w += "VM status: running\r\r\n(qemu) ";
@@ -271,8 +273,8 @@ fn nographic_muxes_console_and_monitor() {
     }
     let dir = tempfile::tempdir().unwrap();
     let elf = assemble(dir.path());
-    let (seen, st) = session(FERRITE, &["-nographic"], &elf);
-    assert_eq!(seen, expected(&ferrite_version()));
+    let (seen, st) = session(FERRITE, &["-nographic"], &elf, true);
+    assert_eq!(seen, expected(&ferrite_version(), true));
     assert!(st.success(), "{st:?}");
 }
 
@@ -290,8 +292,9 @@ fn serial_mon_stdio_with_a_qmp_socket_too() {
         FERRITE,
         &["-display", "none", "-serial", "mon:stdio", "-qmp", &qmp],
         &elf,
+        true,
     );
-    assert_eq!(seen, expected(&ferrite_version()));
+    assert_eq!(seen, expected(&ferrite_version(), true));
     assert!(st.success(), "{st:?}");
 }
 
@@ -316,8 +319,36 @@ fn same_session_on_qemu() {
         .to_owned();
     let dir = tempfile::tempdir().unwrap();
     let elf = assemble(dir.path());
-    let (seen, st) = session(qemu, &["-nographic"], &elf);
-    assert_eq!(seen, expected(&version));
+    let (seen, st) = session(qemu, &["-nographic"], &elf, true);
+    assert_eq!(seen, expected(&version, true));
+    assert!(st.success(), "{st:?}");
+    let (seen, st) = session(qemu, SHARED_MUX, &elf, false);
+    assert_eq!(seen, expected(&version, false));
+    assert!(st.success(), "{st:?}");
+}
+
+/// `-chardev stdio,mux=on` shared by `-serial chardev:` and `-mon`.
+const SHARED_MUX: &[&str] = &[
+    "-display",
+    "none",
+    "-chardev",
+    "stdio,id=c0,mux=on",
+    "-serial",
+    "chardev:c0",
+    "-mon",
+    "chardev=c0",
+];
+
+#[test]
+fn chardev_stdio_mux_shared_by_serial_and_monitor() {
+    if !have_gcc() {
+        eprintln!("skipped: riscv64-unknown-elf-gcc not installed");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let elf = assemble(dir.path());
+    let (seen, st) = session(FERRITE, SHARED_MUX, &elf, false);
+    assert_eq!(seen, expected(&ferrite_version(), false));
     assert!(st.success(), "{st:?}");
 }
 
