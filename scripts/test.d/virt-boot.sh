@@ -78,8 +78,17 @@ wait_for(b"guest:~# ", 600)
 seen = b""
 os.write(fd, b"\x01h")
 wait_for(b"C-a x    exit emulator", 30)
+# Ctrl-A c: the HMP monitor on the same terminal, then back to the shell.
+seen = b""
+os.write(fd, b"\x01c")
+wait_for(b"(qemu) ", 30)
+os.write(fd, b"info status\r")
+wait_for(b"VM status: running", 30)
+os.write(fd, b"\x01c")
 os.write(fd, b"echo hello-$((6*7))\r")
 wait_for(b"hello-42", 60)
+if b"unknown command" in seen:
+    sys.exit("FAIL virt console: the shell's input went to the monitor")
 seen = b""
 os.write(fd, b"reboot -f\r")
 wait_for(b"OpenSBI v1.1", 120)

@@ -9,11 +9,14 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI32, Ordering};
 
 use ferrite_aio::log::{LOG_ITEMS, parse_log_items, set_log_filename, set_log_mask};
-use ferrite_aio::main_loop::{qemu_init_main_loop, qemu_main_loop, qemu_system_shutdown_request};
+use ferrite_aio::main_loop::{
+    qemu_init_main_loop, qemu_main_loop, qemu_set_fd_handler, qemu_system_shutdown_request,
+};
 use ferrite_aio::runstate::{ShutdownCause, vm_start};
 use ferrite_cli::config::{self, Action, VmConfig, check_smp_limits, version_banner};
-use ferrite_cli::monitors::{self, MonitorSpec};
+use ferrite_cli::monitors::{self, MonitorSpec, SerialInput, StdioMux};
 use ferrite_cli::{CliError, options};
+use ferrite_hw::chardev::terminal::enter_raw_mode;
 use ferrite_hw::chardev::{CharBackend, FileBackend, NullBackend, WriterBackend};
 use ferrite_machine::control::{BoardControl, BoardInfo, spike_machine_info, virt_machine_info};
 use ferrite_machine::htif::HtifExit;
@@ -21,6 +24,7 @@ use ferrite_machine::spike::{SPIKE_CPUS_MAX, SPIKE_DEFAULT_RAM, Spike, SpikeConf
 use ferrite_monitor::QmpCore;
 use ferrite_monitor::events::EventBus;
 use ferrite_monitor::machine::VersionInfo;
+use std::os::fd::AsFd;
 
 /// The machines `-machine help` lists.
 const MACHINES: &[(&str, &str)] = &[
@@ -123,9 +127,11 @@ fn setup_logging(cfg: &VmConfig) -> Result<(), CliError> {
 
 /// The console backend for `-serial` (or `-nographic`'s default).
 fn console_backend(cfg: &VmConfig) -> Result<Arc<dyn CharBackend>, CliError> {
+    if monitors::stdio_console(cfg)?.is_some() {
+        return Ok(Arc::new(WriterBackend::new(std::io::stdout())));
+    }
     let spec = cfg.serials.first().map(String::as_str).unwrap_or("stdio");
     match spec {
-        "stdio" | "mon:stdio" => Ok(Arc::new(WriterBackend::new(std::io::stdout()))),
         "null" | "none" => Ok(Arc::new(NullBackend)),
         s if s.starts_with("file:") => {
             let path = &s[5..];
@@ -194,7 +200,7 @@ fn run_spike(cfg: &VmConfig) -> Result<ExitCode, CliError> {
             ram_size,
             harts: cfg.smp.cpus,
             kernel: cfg.kernel.clone(),
-            console,
+            console: console.clone(),
             on_exit: Arc::new(ExitToMainLoop),
         })
         .map_err(|e| CliError::plain(e.to_string()))?
@@ -208,6 +214,17 @@ fn run_spike(cfg: &VmConfig) -> Result<ExitCode, CliError> {
         &spike.address_space,
         spike.vcpus.iter().map(|v| v.handle()).collect(),
     )?;
+    let _raw = match (monitors::stdio_console(cfg)?, &spike.htif) {
+        (Some(kind), Some(htif)) => {
+            setup_spike_stdin(htif.clone(), monitors.stdio_mux(kind, console.clone()));
+            // mon:stdio passes Ctrl-C to the guest (QEMU sets signal=off).
+            enter_raw_mode(std::io::stdin().as_fd(), kind.signals).unwrap_or_else(|e| {
+                eprintln!("ferrite: warning: cannot put the terminal in raw mode: {e}");
+                None
+            })
+        }
+        _ => None,
+    };
     if !cfg.start_paused {
         let _bql = ferrite_aio::bql::bql_lock();
         vm_start();
@@ -230,6 +247,34 @@ fn run_spike(cfg: &VmConfig) -> Result<ExitCode, CliError> {
         }
         _ => Ok(ExitCode::SUCCESS),
     }
+}
+
+/// Reads stdin in the main loop into the HTIF console (QEMU's
+/// `htif_recv`), through the Ctrl-A mux and its monitor for `mon:stdio`.
+fn setup_spike_stdin(htif: Arc<ferrite_machine::htif::Htif>, mux: StdioMux) {
+    let mux = parking_lot::Mutex::new(mux);
+    let handler = move || {
+        let mut buf = [0u8; 4096];
+        // SAFETY: reading into a local buffer of the given length from fd 0,
+        // which stays open for the life of the process.
+        let n = unsafe { libc::read(0, buf.as_mut_ptr().cast(), buf.len()) };
+        if n <= 0 {
+            if n == 0 || std::io::Error::last_os_error().kind() != std::io::ErrorKind::Interrupted {
+                // End of input: stop watching stdin, as QEMU's fd chardev
+                // does at EOF.
+                qemu_set_fd_handler(0, None, None);
+            }
+            return;
+        }
+        for input in mux.lock().feed(&buf[..n as usize]) {
+            match input {
+                SerialInput::Data(d) => htif.receive(&d),
+                // HTIF has no break condition.
+                SerialInput::Break => {}
+            }
+        }
+    };
+    qemu_set_fd_handler(0, Some(Arc::new(handler)), None);
 }
 
 /// The monitor configuration, with every error line QEMU would print.
@@ -256,6 +301,14 @@ pub(crate) fn board_info(cfg: &VmConfig, reset: Arc<dyn Fn() + Send + Sync>) -> 
             })
             .collect(),
         reset,
+        qtree: {
+            let harts = cfg.smp.cpus;
+            if cfg.machine == "virt" {
+                Arc::new(move || ferrite_machine::qtree::virt_qtree(harts, &[]))
+            } else {
+                Arc::new(move || ferrite_machine::qtree::spike_qtree(harts))
+            }
+        },
     }
 }
 

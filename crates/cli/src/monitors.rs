@@ -14,7 +14,13 @@
 
 use std::sync::Arc;
 
+use ferrite_aio::main_loop::qemu_system_shutdown_request;
+use ferrite_aio::runstate::ShutdownCause;
+use ferrite_hw::chardev::CharBackend;
+use ferrite_hw::chardev::mux::{MuxEscape, MuxEvent, TERMINATED};
 use ferrite_monitor::QmpCore;
+use ferrite_monitor::hmp::to_crlf;
+use ferrite_monitor::mux::MuxHmp;
 use ferrite_monitor::server::{Dispatcher, MonitorMode, MonitorServer, SocketAddr};
 
 use crate::CliError;
@@ -195,6 +201,22 @@ pub fn monitor_specs(cfg: &VmConfig) -> Result<Vec<MonitorSpec>, Vec<CliError>> 
             )]);
         };
         let cloc = c.location.as_str();
+        if cfg.serials.first().and_then(|s| s.strip_prefix("chardev:")) == Some(id) {
+            // -serial chardev:ID and -mon chardev=ID: only a mux can
+            // carry both.
+            if shared_mux_chardev(cfg) != Some(id) {
+                return Err(vec![CliError::plain(format!("Device '{id}' is in use"))]);
+            }
+            if mode == MonitorMode::Control {
+                return Err(vec![CliError::at(
+                    loc,
+                    "QMP on a multiplexed stdio chardev is not supported by this version of ferrite; use -qmp with a socket",
+                )]);
+            }
+            // The HMP monitor is the mux's second front end (StdioMux),
+            // not a server of its own.
+            continue;
+        }
         let (backend, filename) = match c.get("backend").unwrap_or("") {
             "stdio" => (MonitorBackend::Stdio, "stdio".to_owned()),
             "socket" => {
@@ -299,8 +321,205 @@ pub fn monitor_specs(cfg: &VmConfig) -> Result<Vec<MonitorSpec>, Vec<CliError>> 
     Ok(out)
 }
 
+/// The console's stdio backend as `-serial`/`-nographic` choose it
+/// (QEMU: `qemu_chr_parse_compat()` and `vl.c`'s `-nographic` defaults).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StdioConsole {
+    /// The Ctrl-A mux sits between the terminal and the front ends.
+    pub mux: bool,
+    /// An HMP monitor shares the mux (Ctrl-A c reaches it).
+    pub monitor: bool,
+    /// Ctrl-C ends the emulator (`signal=on`) instead of reaching the
+    /// guest.
+    pub signals: bool,
+}
+
+impl StdioConsole {
+    /// `-serial stdio`: the terminal is the serial port's alone.
+    pub const PLAIN: StdioConsole = StdioConsole {
+        mux: false,
+        monitor: false,
+        signals: true,
+    };
+    /// `-serial mon:stdio`, and `-nographic` without a monitor option:
+    /// serial port and HMP monitor on the Ctrl-A mux; Ctrl-C goes to the
+    /// guest (QEMU sets `signal=off` for the `mon:` syntax).
+    pub const MON_STDIO: StdioConsole = StdioConsole {
+        mux: true,
+        monitor: true,
+        signals: false,
+    };
+}
+
+/// The `-chardev stdio,...` with this `id`, if there is one.
+fn stdio_chardev<'a>(cfg: &'a VmConfig, id: &str) -> Option<&'a crate::config::OptsConfig> {
+    cfg.chardevs
+        .iter()
+        .find(|c| c.get("id") == Some(id) && c.get("backend") == Some("stdio"))
+}
+
+fn opt_bool(c: &crate::config::OptsConfig, key: &str, default: bool) -> Result<bool, CliError> {
+    match c.get(key) {
+        Some(v) => parse_bool(key, v).map_err(|e| CliError::at(&c.location, e)),
+        None => Ok(default),
+    }
+}
+
+/// The `-chardev stdio,mux=on,id=ID` that `-serial chardev:ID` and a
+/// `-mon chardev=ID` share, if the command line sets that up.
+fn shared_mux_chardev(cfg: &VmConfig) -> Option<&str> {
+    let id = cfg.serials.first()?.strip_prefix("chardev:")?;
+    let c = stdio_chardev(cfg, id)?;
+    let mux = opt_bool(c, "mux", false).unwrap_or(false);
+    (mux && cfg.mons.iter().any(|m| m.get("chardev") == Some(id))).then_some(id)
+}
+
+/// How the console uses stdio, if it does: `-serial` as given (`stdio`,
+/// `mon:stdio`, or `chardev:ID` naming a `-chardev stdio` — with
+/// `mux=on` and a `-mon chardev=ID` the monitor shares the mux), else
+/// `-nographic`'s default — `mon:stdio` unless the command line configures
+/// a monitor itself (QEMU clears `default_monitor` for `-monitor`, `-qmp`
+/// and `-mon`), then plain `stdio`. Without `-nographic` and `-serial`
+/// QEMU would open a graphical console; ferrite has none and uses the
+/// terminal, like `-serial stdio`.
+pub fn stdio_console(cfg: &VmConfig) -> Result<Option<StdioConsole>, CliError> {
+    Ok(match cfg.serials.first().map(String::as_str) {
+        Some("stdio") => Some(StdioConsole::PLAIN),
+        Some("mon:stdio") => Some(StdioConsole::MON_STDIO),
+        Some(s) if s.starts_with("chardev:") => {
+            let id = &s["chardev:".len()..];
+            let Some(c) = stdio_chardev(cfg, id) else {
+                return Ok(None);
+            };
+            Some(StdioConsole {
+                mux: opt_bool(c, "mux", false)?,
+                monitor: shared_mux_chardev(cfg).is_some(),
+                // -chardev syntax: signal=on unless said otherwise.
+                signals: opt_bool(c, "signal", true)?,
+            })
+        }
+        Some(_) => None,
+        None if cfg.nographic
+            && cfg.monitors.is_empty()
+            && cfg.qmps.is_empty()
+            && cfg.mons.is_empty() =>
+        {
+            Some(StdioConsole::MON_STDIO)
+        }
+        None => Some(StdioConsole::PLAIN),
+    })
+}
+
+/// What the terminal sends to the serial front end.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SerialInput {
+    /// Bytes for the UART's receive path.
+    Data(Vec<u8>),
+    /// `C-a b`: a break condition (Linux's magic SysRq).
+    Break,
+}
+
+/// The terminal side of `-serial mon:stdio` (QEMU: `chardev/char-mux.c`
+/// with the HMP monitor of `monitor/hmp.c` as the second front end).
+///
+/// Input goes through the Ctrl-A decoder; `C-a c` moves the focus between
+/// the serial port and the monitor, `C-a h` prints the help, `C-a x` quits,
+/// `C-a b` sends a break to the serial port. While the monitor has focus,
+/// what is typed goes to QEMU's line editor (echo included, the terminal
+/// being raw) and each line runs as an HMP command right here, in the main
+/// loop thread with the BQL held, as QEMU's `monitor_read()` does. Output of
+/// both front ends goes to the terminal, whoever has focus.
+pub struct StdioMux {
+    /// None for a plain console: QEMU's stdio chardev without a mux passes
+    /// Ctrl-A through.
+    escape: Option<MuxEscape>,
+    out: Arc<dyn CharBackend>,
+    monitor: Option<(Arc<QmpCore>, MuxHmp)>,
+    monitor_focus: bool,
+}
+
+impl StdioMux {
+    /// Bytes from the terminal: acts on escapes and monitor input, and
+    /// returns what the serial port receives.
+    pub fn feed(&mut self, data: &[u8]) -> Vec<SerialInput> {
+        let mut serial = Vec::new();
+        let events = match &mut self.escape {
+            Some(e) => e.feed(data),
+            None => return vec![SerialInput::Data(data.to_vec())],
+        };
+        for ev in events {
+            match ev {
+                MuxEvent::Data(d) if self.monitor_focus => self.monitor_input(&d),
+                MuxEvent::Data(d) => serial.push(SerialInput::Data(d)),
+                MuxEvent::Help => {
+                    if let Some(e) = &self.escape {
+                        self.out.write(&e.help_text());
+                    }
+                }
+                MuxEvent::Quit => {
+                    self.out.write(TERMINATED.as_bytes());
+                    qemu_system_shutdown_request(ShutdownCause::HostQmpQuit);
+                }
+                // The monitor has no use for a break.
+                MuxEvent::Break if self.monitor_focus => {}
+                MuxEvent::Break => serial.push(SerialInput::Break),
+                MuxEvent::SwitchFocus => self.switch_focus(),
+                // No timestamps or -snapshot disks in this version.
+                MuxEvent::ToggleTimestamps | MuxEvent::CommitDisks => {}
+            }
+        }
+        serial
+    }
+
+    /// Whether the monitor has the focus.
+    pub fn monitor_has_focus(&self) -> bool {
+        self.monitor_focus
+    }
+
+    /// `mux_set_focus()`: `CHR_EVENT_MUX_OUT` to the front end losing
+    /// focus, `CHR_EVENT_MUX_IN` to the one gaining it. A mux without a
+    /// monitor has one front end and nothing to switch.
+    fn switch_focus(&mut self) {
+        let Some((core, hmp)) = &mut self.monitor else {
+            return;
+        };
+        let text = if self.monitor_focus {
+            hmp.focus_out().to_owned()
+        } else {
+            let v = &core.version;
+            hmp.focus_in(&format!("{}.{}.{}", v.major, v.minor, v.micro))
+        };
+        self.monitor_focus = !self.monitor_focus;
+        self.out.write(text.as_bytes());
+    }
+
+    fn monitor_input(&mut self, data: &[u8]) {
+        let Some((core, hmp)) = &mut self.monitor else {
+            return;
+        };
+        for &b in data {
+            let mut echo = Vec::new();
+            let line = hmp.input(b, &mut echo);
+            if !echo.is_empty() {
+                self.out.write(&echo);
+            }
+            let Some(line) = line else {
+                continue;
+            };
+            let mut reply = to_crlf(&core.hmp.run_line(core, &line, None));
+            // After `quit` the monitor prints no prompt.
+            if !core.machine.exit_requested() {
+                reply.push_str("(qemu) ");
+                hmp.prompt_shown();
+            }
+            self.out.write(reply.as_bytes());
+        }
+    }
+}
+
 /// The running monitors.
 pub struct Monitors {
+    core: Arc<QmpCore>,
     dispatcher: Arc<Dispatcher>,
     servers: Vec<MonitorServer>,
 }
@@ -328,6 +547,7 @@ pub fn start_monitors(core: &Arc<QmpCore>, specs: &[MonitorSpec]) -> Result<Moni
         }
     }
     Ok(Monitors {
+        core: core.clone(),
         dispatcher,
         servers,
     })
@@ -337,6 +557,19 @@ impl Monitors {
     /// Whether no monitor was configured.
     pub fn is_empty(&self) -> bool {
         self.servers.is_empty()
+    }
+
+    /// The terminal side of a stdio console writing to `out`: the Ctrl-A
+    /// mux (with an HMP monitor on it) or input passed straight through,
+    /// as `kind` says.
+    pub fn stdio_mux(&self, kind: StdioConsole, out: Arc<dyn CharBackend>) -> StdioMux {
+        let monitor = (kind.mux && kind.monitor).then(|| (self.core.clone(), MuxHmp::new()));
+        StdioMux {
+            escape: kind.mux.then(MuxEscape::default),
+            out,
+            monitor,
+            monitor_focus: false,
+        }
     }
 
     /// Ends every monitor after the main loop has exited: sends what is
@@ -510,6 +743,74 @@ mod tests {
         assert_eq!(
             errs(&["-qmp", "unix:"]),
             ["-qmp unix:: Unable to parse FD number "]
+        );
+    }
+
+    #[test]
+    fn stdio_mux_chardev_shared_by_serial_and_monitor() {
+        let c = cfg(&[
+            "-chardev",
+            "stdio,id=c0,mux=on",
+            "-serial",
+            "chardev:c0",
+            "-mon",
+            "chardev=c0",
+        ]);
+        assert!(monitor_specs(&c).unwrap().is_empty());
+        assert_eq!(
+            stdio_console(&c).unwrap(),
+            Some(StdioConsole {
+                mux: true,
+                monitor: true,
+                signals: true
+            })
+        );
+        let c = cfg(&[
+            "-chardev",
+            "stdio,id=c0,mux=on,signal=off",
+            "-serial",
+            "chardev:c0",
+        ]);
+        assert_eq!(
+            stdio_console(&c).unwrap(),
+            Some(StdioConsole {
+                mux: true,
+                monitor: false,
+                signals: false
+            })
+        );
+        assert_eq!(
+            errs(&[
+                "-chardev",
+                "stdio,id=c0",
+                "-serial",
+                "chardev:c0",
+                "-mon",
+                "chardev=c0"
+            ]),
+            ["Device 'c0' is in use"]
+        );
+        let e = errs(&[
+            "-chardev",
+            "stdio,id=c0,mux=on",
+            "-serial",
+            "chardev:c0",
+            "-mon",
+            "chardev=c0,mode=control",
+        ]);
+        assert!(e[0].contains("QMP on a multiplexed stdio chardev"), "{e:?}");
+        assert_eq!(
+            stdio_console(&cfg(&[
+                "-nographic",
+                "-qmp",
+                "unix:/tmp/q,server=on,wait=off"
+            ]))
+            .unwrap(),
+            Some(StdioConsole::PLAIN)
+        );
+        assert_eq!(
+            stdio_console(&cfg(&["-nographic"])).unwrap(),
+            Some(StdioConsole::MON_STDIO)
         );
     }
 

@@ -23,8 +23,8 @@ use ferrite_aio::main_loop::{
 use ferrite_aio::runstate::{ShutdownCause, vm_start};
 use ferrite_cli::CliError;
 use ferrite_cli::config::{VmConfig, check_smp_limits};
+use ferrite_cli::monitors::{SerialInput, StdioConsole, StdioMux, stdio_console};
 use ferrite_hw::char::serial::Serial;
-use ferrite_hw::chardev::mux::{MuxEscape, MuxEvent, TERMINATED};
 use ferrite_hw::chardev::terminal::enter_raw_mode;
 use ferrite_hw::chardev::{CharBackend, FileBackend, NullBackend, WriterBackend};
 use ferrite_hw::misc::sifive_test::{ShutdownRequest, ShutdownSink};
@@ -61,32 +61,21 @@ impl ShutdownSink for FinisherActions {
 /// The console's backend as `-serial`/`-nographic` chose it.
 struct Console {
     out: Arc<dyn CharBackend>,
-    /// Input from stdin (the stdio backend).
-    stdin: bool,
-    /// Ctrl-A escapes (`mon:stdio`, `-nographic`).
-    mux: bool,
+    /// Input from stdin (the stdio backend), muxed with a monitor or not.
+    stdin: Option<StdioConsole>,
 }
 
 fn console(cfg: &VmConfig) -> Result<Console, CliError> {
-    let spec = match cfg.serials.first() {
-        Some(s) => s.as_str(),
-        None if cfg.nographic => "mon:stdio",
-        // QEMU would open a graphical console; ferrite has none, and a
-        // console on the terminal is the useful equivalent.
-        None => "stdio",
-    };
-    let stdio = |mux| Console {
-        out: Arc::new(WriterBackend::new(std::io::stdout())),
-        stdin: true,
-        mux,
-    };
-    match spec {
-        "stdio" => Ok(stdio(cfg.nographic)),
-        "mon:stdio" => Ok(stdio(true)),
+    if let Some(kind) = stdio_console(cfg)? {
+        return Ok(Console {
+            out: Arc::new(WriterBackend::new(std::io::stdout())),
+            stdin: Some(kind),
+        });
+    }
+    match cfg.serials.first().map(String::as_str).unwrap_or("stdio") {
         "null" | "none" => Ok(Console {
             out: Arc::new(NullBackend),
-            stdin: false,
-            mux: false,
+            stdin: None,
         }),
         s if s.starts_with("file:") => {
             let path = &s[5..];
@@ -98,8 +87,7 @@ fn console(cfg: &VmConfig) -> Result<Console, CliError> {
             })?;
             Ok(Console {
                 out: Arc::new(f),
-                stdin: false,
-                mux: false,
+                stdin: None,
             })
         }
         s => Err(CliError::at(
@@ -131,9 +119,9 @@ impl InputFeed {
     }
 }
 
-/// Reads stdin in the main loop and routes it to the UART (and the escape
-/// keys to their actions).
-fn setup_stdin(uart: &Arc<Mutex<Serial>>, out: Arc<dyn CharBackend>, mux: bool) {
+/// Reads stdin in the main loop and routes it through the mux (escape
+/// keys, the monitor when it has focus) to the UART.
+fn setup_stdin(uart: &Arc<Mutex<Serial>>, mux: StdioMux) {
     let feed = Arc::new(InputFeed {
         uart: uart.clone(),
         pending: Mutex::new(VecDeque::new()),
@@ -144,7 +132,7 @@ fn setup_stdin(uart: &Arc<Mutex<Serial>>, out: Arc<dyn CharBackend>, mux: bool) 
     // Runs inside the guest's RBR read, with the UART locked: only wake
     // the main loop.
     uart.lock().set_accept_input(Box::new(move || b.schedule()));
-    let escape = Mutex::new(mux.then(MuxEscape::default));
+    let mux = Mutex::new(mux);
     let handler = move || {
         let mut buf = [0u8; 4096];
         // SAFETY: reading into a local buffer of the given length from fd 0,
@@ -158,24 +146,10 @@ fn setup_stdin(uart: &Arc<Mutex<Serial>>, out: Arc<dyn CharBackend>, mux: bool) 
             }
             return;
         }
-        let data = &buf[..n as usize];
-        let events = match escape.lock().as_mut() {
-            Some(m) => m.feed(data),
-            None => vec![MuxEvent::Data(data.to_vec())],
-        };
-        for ev in events {
-            match ev {
-                MuxEvent::Data(d) => feed.pending.lock().extend(d),
-                MuxEvent::Help => {
-                    out.write(&MuxEscape::default().help_text());
-                }
-                MuxEvent::Quit => {
-                    out.write(TERMINATED.as_bytes());
-                    qemu_system_shutdown_request(ShutdownCause::HostQmpQuit);
-                }
-                MuxEvent::Break => feed.uart.lock().receive_break(),
-                // No monitor, timestamps or -snapshot disks in this version.
-                MuxEvent::SwitchFocus | MuxEvent::ToggleTimestamps | MuxEvent::CommitDisks => {}
+        for input in mux.lock().feed(&buf[..n as usize]) {
+            match input {
+                SerialInput::Data(d) => feed.pending.lock().extend(d),
+                SerialInput::Break => feed.uart.lock().receive_break(),
             }
         }
         feed.pump();
@@ -293,9 +267,10 @@ pub(crate) fn run_virt(cfg: &VmConfig) -> Result<ExitCode, CliError> {
 
     // Raw mode only once nothing else can fail; the guard restores the
     // terminal on return, the terminal module's atexit hook on exit().
-    let _raw = if con.stdin {
-        setup_stdin(&virt.uart, con.out.clone(), con.mux);
-        enter_raw_mode(std::io::stdin().as_fd(), true).unwrap_or_else(|e| {
+    let _raw = if let Some(kind) = con.stdin {
+        setup_stdin(&virt.uart, monitors.stdio_mux(kind, con.out.clone()));
+        // mon:stdio passes Ctrl-C to the guest (QEMU sets signal=off).
+        enter_raw_mode(std::io::stdin().as_fd(), kind.signals).unwrap_or_else(|e| {
             eprintln!("ferrite: warning: cannot put the terminal in raw mode: {e}");
             None
         })

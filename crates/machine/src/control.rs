@@ -46,6 +46,7 @@ use ferrite_monitor::machine::{
     BlockInfo, CpuInfoFast, MachineControl, MachineInfo, MemoryAccessError,
 };
 use ferrite_monitor::qobject::QDict;
+use ferrite_monitor::qtree::QtreeBus;
 use ferrite_monitor::runstate::{RunState, runstate_needs_reset};
 use ferrite_riscv::Hart;
 use ferrite_tcg::{Access, PAGE_MASK, PAGE_SIZE};
@@ -65,6 +66,10 @@ pub struct BoardInfo {
     /// The board's part of `qemu_system_reset()`, run with the vCPUs
     /// paused and the BQL held (e.g. `Spike::reset`, `Virt::reset`).
     pub reset: Arc<dyn Fn() + Send + Sync>,
+    /// The board's devices as `info qtree` shows them (see
+    /// [`crate::qtree`]); asked each time, so devices added at run time
+    /// show up.
+    pub qtree: Arc<dyn Fn() -> QtreeBus + Send + Sync>,
 }
 
 /// `MachineInfo` of QEMU 7.2's `spike` machine.
@@ -412,6 +417,7 @@ impl MachineControl for BoardControl {
                 }
                 Some(out)
             }
+            "qtree" => Some((self.info.qtree)().print()),
             // No -object iothread exists on these boards.
             "iothreads" => Some(String::new()),
             _ => None,

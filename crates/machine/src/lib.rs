@@ -30,6 +30,7 @@ pub mod fdt;
 pub mod glue;
 pub mod htif;
 pub mod loader;
+pub mod qtree;
 pub mod spike;
 pub mod vcpu;
 pub mod virt;

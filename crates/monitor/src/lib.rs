@@ -18,12 +18,14 @@
 //! - [`qmp`]: command registry, dispatch, and the per-monitor session
 //!   (greeting, capabilities negotiation, `execute`/`exec-oob`, `id`).
 //! - [`commands`]: the built-in commands.
+//! - [`qtree`]: the device tree a board describes for `info qtree`.
 //! - [`hmp`]: the human monitor and `human-monitor-command`.
+//! - [`readline`]: QEMU's line editor for HMP on a raw terminal.
 //! - [`mux`]: the `-serial mon:stdio` multiplexer's escape keys and the
 //!   monitor's focus behaviour.
-//! - [`server`]: an interim blocking Unix-socket transport (one thread per
-//!   connection plus one dispatcher thread standing in for the main loop)
-//!   until `ferrite-aio`'s main loop and IOThreads land.
+//! - [`server`]: the transports: socket monitors on the monitor IOThread,
+//!   stdio monitors on threads, in-band commands dispatched on the main
+//!   loop.
 //! - [`testing`]: a fake machine implementing `MachineControl`, for tests.
 
 //! # Example
@@ -75,6 +77,8 @@ pub mod mux;
 pub mod qapi;
 pub mod qmp;
 pub mod qobject;
+pub mod qtree;
+pub mod readline;
 pub mod runstate;
 pub mod server;
 pub mod testing;

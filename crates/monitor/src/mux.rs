@@ -14,7 +14,7 @@
 //! The chardev layer that owns the terminal and the serial device is not
 //! part of this crate; it feeds bytes through these types and writes what
 //! they return. Both are checked against QEMU 7.2's output for the same
-//! key sequence (without readline's echo, which Ferrite's HMP lacks).
+//! key sequence, including [`crate::readline`]'s echo.
 
 /// QEMU's default escape character, Ctrl-A.
 pub const DEFAULT_ESCAPE: u8 = 0x01;
@@ -152,11 +152,11 @@ impl MuxEscape {
     }
 }
 
-/// The HMP front end of a mux: focus handling and line assembly.
+/// The HMP front end of a mux: focus handling and QEMU's line editor.
 #[derive(Debug, Default)]
 pub struct MuxHmp {
     opened: bool,
-    line: Vec<u8>,
+    rl: crate::readline::Readline,
 }
 
 impl MuxHmp {
@@ -166,9 +166,11 @@ impl MuxHmp {
     }
 
     /// The monitor gains focus (`CHR_EVENT_OPENED` the first time, then
-    /// `CHR_EVENT_MUX_IN`): returns what to print. `version` is
-    /// `major.minor.micro`.
+    /// `CHR_EVENT_MUX_IN`, which also drops a half-typed line): returns
+    /// what to print. `version` is `major.minor.micro`.
     pub fn focus_in(&mut self, version: &str) -> String {
+        self.rl.restart();
+        self.rl.prompt_shown();
         if self.opened {
             "(qemu) ".to_string()
         } else {
@@ -183,27 +185,17 @@ impl MuxHmp {
         if self.opened { "\r\n" } else { "" }
     }
 
-    /// A byte typed while the monitor has focus; returns a complete
-    /// command line when Enter is pressed.
-    pub fn input(&mut self, byte: u8) -> Option<String> {
-        match byte {
-            b'\r' | b'\n' => {
-                let l = String::from_utf8_lossy(&self.line).into_owned();
-                self.line.clear();
-                Some(l)
-            }
-            // Backspace/DEL edit the line, as readline would.
-            0x08 | 0x7f => {
-                self.line.pop();
-                None
-            }
-            // READLINE_CMD_BUF_SIZE bounds a line.
-            _ if self.line.len() >= 4095 => None,
-            _ => {
-                self.line.push(byte);
-                None
-            }
-        }
+    /// A byte typed while the monitor has focus: the echo goes to `echo`;
+    /// returns a complete command line when Enter is pressed. The caller
+    /// prints the command's output and then the prompt, and calls
+    /// [`MuxHmp::prompt_shown`].
+    pub fn input(&mut self, byte: u8, echo: &mut Vec<u8>) -> Option<String> {
+        self.rl.handle_byte(byte, echo)
+    }
+
+    /// The prompt was printed after a command.
+    pub fn prompt_shown(&mut self) {
+        self.rl.prompt_shown();
     }
 }
 
@@ -237,9 +229,13 @@ mod tests {
                 }
                 Some(MuxEvent::Input { frontend: 0, byte }) => serial.push(byte),
                 Some(MuxEvent::Input { byte, .. }) => {
-                    if let Some(line) = hmp.input(byte) {
+                    let mut echo = Vec::new();
+                    let line = hmp.input(byte, &mut echo);
+                    term.extend(echo);
+                    if let Some(line) = line {
                         assert_eq!(line, "info status");
                         term.extend(b"VM status: paused (prelaunch)\r\n(qemu) ");
+                        hmp.prompt_shown();
                     }
                 }
                 Some(MuxEvent::Exit) => {
@@ -258,8 +254,18 @@ C-a b    send break (magic sysrq)\n\r\
 C-a c    switch between console and monitor\n\r\
 C-a C-a  sends C-a\n\r\
 QEMU 7.2.22 monitor - type 'help' for more information\r\n(qemu) \
+@\r\n\
 VM status: paused (prelaunch)\r\n(qemu) \r\n\
 QEMU: Terminated\n\r";
+        // readline's echo of "info status": each key redraws the line.
+        let mut echo = String::new();
+        let typed = "info status";
+        for i in 1..=typed.len() {
+            echo += &"\x1b[D".repeat(i - 1);
+            echo += &typed[..i];
+            echo += "\x1b[K";
+        }
+        let expected = expected.replace('@', &echo);
         assert_eq!(String::from_utf8(term).unwrap(), expected);
         assert_eq!(serial, b"abc\x01");
         assert!(exited);

@@ -11,24 +11,30 @@
 //!   for programs without a main loop. After each command it checks
 //!   [`MachineControl::exit_requested`] (QEMU's `main_loop_should_exit()`)
 //!   and, if set, shuts all monitors down after flushing their output.
-//! - **Interim I/O**: each connection has a blocking reader thread standing
-//!   in for the monitor's I/O handler in its IOThread: it reads bytes, runs
-//!   the JSON streamer, executes `exec-oob` requests itself immediately —
-//!   so they are answered while the main loop is busy — and queues the
-//!   rest. With `oob` not negotiated at most one request is outstanding
-//!   (QEMU suspends the monitor); with `oob`, at most 8
-//!   (`QMP_REQ_QUEUE_LEN_MAX`). Moving the reader and writer onto fd
-//!   handlers of an `ferrite_aio::IoThread` context is the remaining step;
-//!   [`QmpMonitor`] and the protocol code do not change for it.
-//! - one writer thread per connection with a bounded output queue, so a
-//!   slow client never blocks the dispatcher or other monitors; a client
-//!   whose queue exceeds [`MAX_OUTPUT_QUEUE`], or that accepts no data for
-//!   [`WRITE_TIMEOUT`], is disconnected.
+//! - **Socket monitors** (`-qmp unix:`/`tcp:`, `-monitor unix:`, `-mon`
+//!   on a socket chardev) do all their I/O in fd handlers of the monitor
+//!   IOThread `mon_iothread` (module `sockets`): accepting, reading, the
+//!   JSON streamer and `exec-oob` commands run there, so those are
+//!   answered while the main loop is busy; in-band requests go to the
+//!   [`Dispatcher`]. With `oob` not negotiated a monitor stops reading
+//!   while one request is outstanding (QEMU suspends the monitor); with
+//!   `oob`, while 8 are (`QMP_REQ_QUEUE_LEN_MAX`). Output is written
+//!   without blocking from whichever thread produces it, the rest by a
+//!   write handler in the IOThread; a client whose backlog exceeds
+//!   [`MAX_OUTPUT_QUEUE`] is disconnected, so a slow client never blocks
+//!   the main loop or other monitors.
+//! - **Stdio monitors** (`-monitor stdio`, `-qmp stdio`) keep a blocking
+//!   reader thread (standing in for the IOThread: it runs `exec-oob`
+//!   itself) and a writer thread with a bounded queue: stdin and stdout
+//!   are shared with the rest of the process and are not switched to
+//!   non-blocking mode.
 //! - like QEMU's socket chardev, a monitor serves one client at a time; the
 //!   next is accepted when the current one disconnects. Several monitors
 //!   (several sockets) run at once.
 //!
 //! [`MachineControl::exit_requested`]: crate::machine::MachineControl::exit_requested
+
+mod sockets;
 
 use crate::hmp::to_crlf;
 use crate::json::JsonMessageParser;
@@ -69,7 +75,25 @@ pub struct Dispatcher {
     backend: Backend,
     exited: Mutex<bool>,
     exited_cv: Condvar,
-    servers: Mutex<Vec<Weak<ServerShared>>>,
+    servers: Mutex<Vec<Weak<dyn MonitorShutdown>>>,
+}
+
+/// A monitor transport the dispatcher shuts down at exit.
+trait MonitorShutdown: Send + Sync {
+    /// Stop accepting; send what is queued, then close (without waiting).
+    fn begin_shutdown(&self);
+}
+
+impl MonitorShutdown for ServerShared {
+    fn begin_shutdown(&self) {
+        self.shutdown();
+    }
+}
+
+impl MonitorShutdown for sockets::SocketMonitor {
+    fn begin_shutdown(&self) {
+        sockets::SocketMonitor::begin_shutdown(self);
+    }
 }
 
 enum Backend {
@@ -206,7 +230,7 @@ impl Dispatcher {
             .filter_map(Weak::upgrade)
             .collect();
         for s in servers {
-            s.shutdown();
+            s.begin_shutdown();
         }
         *lock(&self.exited) = true;
         self.exited_cv.notify_all();
@@ -337,19 +361,33 @@ impl Listener {
         }
     }
 
-    fn accept(&self) -> std::io::Result<Stream> {
-        // A client that stops reading must not pin its writer thread (and,
-        // at exit, the process) forever: writes give up after
-        // WRITE_TIMEOUT and the client is dropped.
+    /// For the monitor IOThread: accept() must not block its loop.
+    fn set_nonblocking(&self) -> std::io::Result<()> {
+        match self {
+            Listener::Unix(l, _) => l.set_nonblocking(true),
+            Listener::Tcp(l) => l.set_nonblocking(true),
+        }
+    }
+
+    fn fd(&self) -> std::os::unix::io::RawFd {
+        match self {
+            Listener::Unix(l, _) => l.as_raw_fd(),
+            Listener::Tcp(l) => l.as_raw_fd(),
+        }
+    }
+
+    /// Accept a client whose socket does not block (for the IOThread).
+    fn accept_nonblocking(&self) -> std::io::Result<Stream> {
         Ok(match self {
             Listener::Unix(l, _) => {
                 let s = l.accept()?.0;
-                s.set_write_timeout(Some(WRITE_TIMEOUT))?;
+                s.set_nonblocking(true)?;
                 Stream::Unix(s)
             }
             Listener::Tcp(l) => {
                 let s = l.accept()?.0;
-                s.set_write_timeout(Some(WRITE_TIMEOUT))?;
+                s.set_nonblocking(true)?;
+                let _ = s.set_nodelay(true);
                 Stream::Tcp(s)
             }
         })
@@ -462,17 +500,28 @@ impl ConnOutput {
     }
 }
 
+/// The client connected to a monitor now.
+#[derive(Clone)]
+enum Current {
+    /// A stdio client served by threads.
+    Thread(Arc<ConnOutput>),
+    /// A socket client on the monitor IOThread.
+    Socket(Arc<sockets::Conn>),
+}
+
 /// The monitor's output: whichever client is connected now.
 #[derive(Default)]
 struct ConnSlot {
-    current: Mutex<Option<Arc<ConnOutput>>>,
+    current: Mutex<Option<Current>>,
 }
 
 impl OutputSink for ConnSlot {
     fn write_line(&self, line: &[u8]) {
         let cur = lock(&self.current).clone();
-        if let Some(c) = cur {
-            c.push(line);
+        match cur {
+            Some(Current::Thread(c)) => c.push(line),
+            Some(Current::Socket(c)) => c.push(line),
+            None => {}
         }
     }
 }
@@ -496,7 +545,7 @@ struct ServerShared {
 impl ServerShared {
     fn shutdown(&self) {
         self.stop.store(true, Ordering::SeqCst);
-        if let Some(c) = lock(&self.slot.current).clone() {
+        if let Some(Current::Thread(c)) = lock(&self.slot.current).clone() {
             // Send what is queued (e.g. the reply to `quit`), then close.
             c.finish();
         }
@@ -506,17 +555,29 @@ impl ServerShared {
     }
 }
 
-/// A listening monitor socket.
+/// A running monitor: a listening socket (on the monitor IOThread) or
+/// stdio (on threads of its own).
 pub struct MonitorServer {
-    shared: Arc<ServerShared>,
-    accept_thread: Option<JoinHandle<()>>,
+    kind: ServerKind,
     monitor: Option<Arc<QmpMonitor>>,
 }
 
+enum ServerKind {
+    Stdio {
+        shared: Arc<ServerShared>,
+        thread: Option<JoinHandle<()>>,
+    },
+    Socket {
+        mon: Arc<sockets::SocketMonitor>,
+        done: bool,
+    },
+}
+
 impl MonitorServer {
-    /// Bind `addr` and serve monitor clients on it. Binding errors (the
-    /// path exists, the directory does not, the port is taken) are returned
-    /// with a clear message for start-up reporting.
+    /// Bind `addr` and serve monitor clients on it from the monitor
+    /// IOThread. Binding errors (the path exists, the directory does not,
+    /// the port is taken) are returned with a clear message for start-up
+    /// reporting.
     pub fn start(
         core: Arc<QmpCore>,
         dispatcher: Arc<Dispatcher>,
@@ -525,48 +586,21 @@ impl MonitorServer {
     ) -> std::io::Result<MonitorServer> {
         let listener = Listener::bind(addr)?;
         let slot = Arc::new(ConnSlot::default());
-        let shared = Arc::new(ServerShared {
-            listener: Some(listener),
-            stop: AtomicBool::new(false),
-            slot: slot.clone(),
-        });
-        lock(&dispatcher.servers).push(Arc::downgrade(&shared));
         let monitor = match mode {
-            // Threads give every QMP monitor its own I/O thread, so `oob`
-            // is offered, as QEMU does for socket monitors.
+            // The monitor's I/O runs in an IOThread, so `oob` is offered,
+            // as QEMU does for socket monitors.
             MonitorMode::Control => Some(QmpMonitor::new(core.clone(), slot.clone(), true)),
             MonitorMode::Readline => None,
         };
-        let sh = shared.clone();
-        let mon = monitor.clone();
-        let t = std::thread::Builder::new()
-            .name("monitor-accept".into())
-            .spawn(move || {
-                let Some(listener) = &sh.listener else {
-                    return;
-                };
-                while !sh.stop.load(Ordering::SeqCst) {
-                    let stream = match listener.accept() {
-                        Ok(s) => s,
-                        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                        Err(_) if sh.stop.load(Ordering::SeqCst) => break,
-                        Err(e) => {
-                            // E.g. out of file descriptors: keep listening,
-                            // without spinning on the error.
-                            log::warn!("monitor socket: accept failed: {e}");
-                            std::thread::sleep(std::time::Duration::from_millis(10));
-                            continue;
-                        }
-                    };
-                    if sh.stop.load(Ordering::SeqCst) {
-                        break;
-                    }
-                    serve_connection(&core, &dispatcher, &sh, mon.as_ref(), stream);
-                }
-            })?;
+        let proto = match &monitor {
+            Some(m) => sockets::Proto::Qmp(m.clone()),
+            None => sockets::Proto::Hmp,
+        };
+        let mon = sockets::SocketMonitor::start(core, dispatcher.clone(), listener, proto, slot)?;
+        let weak: Weak<dyn MonitorShutdown> = Arc::downgrade(&mon) as Weak<sockets::SocketMonitor>;
+        lock(&dispatcher.servers).push(weak);
         Ok(MonitorServer {
-            shared,
-            accept_thread: Some(t),
+            kind: ServerKind::Socket { mon, done: false },
             monitor,
         })
     }
@@ -584,7 +618,8 @@ impl MonitorServer {
             stop: AtomicBool::new(false),
             slot: slot.clone(),
         });
-        lock(&dispatcher.servers).push(Arc::downgrade(&shared));
+        let weak: Weak<dyn MonitorShutdown> = Arc::downgrade(&shared) as Weak<ServerShared>;
+        lock(&dispatcher.servers).push(weak);
         let monitor = match mode {
             MonitorMode::Control => Some(QmpMonitor::new(core.clone(), slot, true)),
             MonitorMode::Readline => None,
@@ -597,17 +632,22 @@ impl MonitorServer {
                 serve_connection(&core, &dispatcher, &sh, mon.as_ref(), Stream::Stdio)
             })?;
         Ok(MonitorServer {
-            shared,
-            accept_thread: Some(t),
+            kind: ServerKind::Stdio {
+                shared,
+                thread: Some(t),
+            },
             monitor,
         })
     }
 
     /// The local TCP port, for `tcp:HOST:0` listeners.
     pub fn tcp_port(&self) -> Option<u16> {
-        match &self.shared.listener {
-            Some(Listener::Tcp(l)) => l.local_addr().ok().map(|a| a.port()),
-            _ => None,
+        match &self.kind {
+            ServerKind::Socket { mon, .. } => match mon.listener() {
+                Listener::Tcp(l) => l.local_addr().ok().map(|a| a.port()),
+                Listener::Unix(..) => None,
+            },
+            ServerKind::Stdio { .. } => None,
         }
     }
 
@@ -616,37 +656,43 @@ impl MonitorServer {
         self.monitor.as_ref()
     }
 
-    /// Stop accepting, disconnect the client, and wait for the threads.
+    /// Stop accepting, send what is queued, disconnect the client, and
+    /// remove the socket file.
     pub fn shutdown(mut self) {
         self.shutdown_inner();
     }
 
     fn shutdown_inner(&mut self) {
-        let current = lock(&self.shared.slot.current).clone();
-        self.shared.shutdown();
-        if let Some(c) = current {
-            // Everything queued (e.g. the reply to `quit`) reaches the
-            // client before the process can exit.
-            c.wait_done();
-        }
-        if let Some(t) = self.accept_thread.take() {
-            // The stdio thread may sit in a read of stdin that nothing can
-            // interrupt; it is left to end with the process.
-            if self.shared.listener.is_some() {
-                let _ = t.join();
+        match &mut self.kind {
+            ServerKind::Stdio { shared, thread } => {
+                let current = lock(&shared.slot.current).clone();
+                shared.shutdown();
+                if let Some(Current::Thread(c)) = current {
+                    // Everything queued (e.g. the reply to `quit`) reaches
+                    // the client before the process can exit.
+                    c.wait_done();
+                }
+                // The stdio thread may sit in a read of stdin that nothing
+                // can interrupt; it is left to end with the process.
+                thread.take();
             }
-        }
-        if let Some(Listener::Unix(_, p)) = &self.shared.listener {
-            let _ = std::fs::remove_file(p);
+            ServerKind::Socket { mon, done } => {
+                if *done {
+                    return;
+                }
+                *done = true;
+                mon.shutdown();
+                if let Listener::Unix(_, p) = mon.listener() {
+                    let _ = std::fs::remove_file(p);
+                }
+            }
         }
     }
 }
 
 impl Drop for MonitorServer {
     fn drop(&mut self) {
-        if self.accept_thread.is_some() {
-            self.shutdown_inner();
-        }
+        self.shutdown_inner();
     }
 }
 
@@ -713,7 +759,7 @@ fn serve_connection(
     else {
         return;
     };
-    *lock(&server.slot.current) = Some(out.clone());
+    *lock(&server.slot.current) = Some(Current::Thread(out.clone()));
     match qmp {
         Some(mon) => serve_qmp(core, dispatcher, server, mon, stream),
         None => serve_hmp(core, dispatcher, server, stream),
