@@ -6,6 +6,7 @@ use std::io::Write;
 use std::path::Path;
 use std::sync::Arc;
 
+use ferrite_aio::AioContext;
 use ferrite_hw::irq::IrqProbe;
 use ferrite_hw::mmio::MmioDevice;
 use ferrite_hw::virtio::blk::*;
@@ -23,8 +24,18 @@ const STATUS_BYTE: u64 = BASE + 0x9000;
 const DATA: u64 = BASE + 0x10_0000;
 const QSIZE: u16 = 64;
 
+/// The test thread's context: the device's requests run there, and the
+/// test polls it until the device is idle.
+fn test_ctx() -> Arc<AioContext> {
+    thread_local! {
+        static CTX: Arc<AioContext> = AioContext::new("virtio-blk-test").unwrap();
+    }
+    CTX.with(Arc::clone)
+}
+
 struct Rig {
     t: VirtioMmio,
+    blk: BlkHandle,
     mem: Arc<VecMemory>,
     irq: IrqProbe,
     avail_idx: u16,
@@ -44,7 +55,8 @@ impl Rig {
         let mem = Arc::new(VecMemory::new(BASE, RAM));
         let irq = IrqProbe::new();
         let disk = Arc::new(RawFile::open(path, read_only).unwrap());
-        let dev = VirtioBlk::new(mem.clone(), disk, read_only, serial);
+        let dev = VirtioBlk::new(mem.clone(), disk, read_only, serial, test_ctx());
+        let blk = dev.handle();
         let mut t = VirtioMmio::new(Some(Box::new(dev)), irq.line(), mem.clone());
         t.write(STATUS, 4, 0);
         t.write(STATUS, 4, 3);
@@ -69,6 +81,7 @@ impl Rig {
         assert_eq!(t.read(STATUS, 4), 0xf);
         Self {
             t,
+            blk,
             mem,
             irq,
             avail_idx: 0,
@@ -102,6 +115,9 @@ impl Rig {
             .write(AVAIL + 2, &self.avail_idx.to_le_bytes())
             .unwrap();
         self.t.write(QUEUE_NOTIFY, 4, 0);
+        // The notification only schedules the device's BH; requests run
+        // when the context is polled.
+        self.blk.wait_idle();
         head
     }
 
