@@ -88,6 +88,11 @@ fn main() -> ExitCode {
     for w in &cfg.warnings {
         eprintln!("ferrite: {w}");
     }
+    // `-device help`, `-device DRIVER,help`, `-object help`.
+    if let Some(text) = ferrite_cli::devices::help_request(&cfg) {
+        print!("{text}");
+        return ExitCode::SUCCESS;
+    }
     match run(&cfg) {
         Ok(code) => code,
         Err(e) => fail(e),

@@ -209,21 +209,6 @@ fn check_options(cfg: &VmConfig) -> Result<(), CliError> {
             }
         }
     }
-    if let Some(d) = cfg.devices.first() {
-        return Err(CliError::at(
-            d.location.clone(),
-            format!(
-                "device '{}' is not supported by this version of ferrite's virt board",
-                d.driver
-            ),
-        ));
-    }
-    if let Some(d) = cfg.drives.first() {
-        return Err(CliError::at(
-            d.location.clone(),
-            "drives are not supported by this version of ferrite's virt board",
-        ));
-    }
     if cfg.dtb.is_some() {
         return Err(CliError::plain(
             "-dtb is not supported by ferrite's virt board (it builds its own device tree)",
@@ -259,10 +244,14 @@ pub(crate) fn run_virt(cfg: &VmConfig) -> Result<ExitCode, CliError> {
             io_reason(&e)
         )));
     }
+    // -object, -drive, -device: checked and images opened before anything
+    // starts (QEMU's order and messages).
+    let device_plan = ferrite_cli::devices::plan(cfg)?;
     let con = console(cfg)?;
     let monitor_specs = crate::monitor_specs_or_report(cfg)?;
     qemu_init_main_loop()
         .map_err(|e| CliError::plain(format!("cannot start the main loop: {e}")))?;
+    let (virtio, _iothreads) = device_plan.realize()?;
     let virt = {
         let _bql = ferrite_aio::bql::bql_lock();
         Virt::build(VirtConfig {
@@ -276,6 +265,7 @@ pub(crate) fn run_virt(cfg: &VmConfig) -> Result<ExitCode, CliError> {
             shutdown: Arc::new(FinisherActions {
                 no_reboot: cfg.no_reboot,
             }),
+            virtio,
         })
         .map_err(|e| CliError::plain(e.to_string()))?
     };
