@@ -107,8 +107,11 @@ pub struct Drive {
     pub if_virtio: bool,
     /// The open image.
     pub disk: Arc<RawFile>,
-    /// QOM path of the device using it, once attached.
+    /// The device using it, once attached, as `query-block`'s `qdev`
+    /// names it: its `id`, or its QOM path.
     pub attached: Option<String>,
+    /// The block node's name (QEMU generates `#blockNNN`).
+    pub node_name: String,
 }
 
 impl std::fmt::Debug for Drive {
@@ -120,6 +123,7 @@ impl std::fmt::Debug for Drive {
             .field("if_virtio", &self.if_virtio)
             .field("size", &self.disk.size())
             .field("attached", &self.attached)
+            .field("node_name", &self.node_name)
             .finish()
     }
 }
@@ -303,6 +307,11 @@ fn open_drive(
         }
         other => return Err(at(format!("unsupported bus type '{other}'"))),
     };
+    // The drive's index on its interface: the next free one, as QEMU
+    // assigns it to a -drive without index=; the generated id uses it.
+    let n = &mut index[usize::from(if_virtio)];
+    let auto_id = format!("{iface}{n}");
+    *n += 1;
     let id = match id {
         Some(id) => {
             if drives.iter().any(|x| x.id == id) {
@@ -310,12 +319,7 @@ fn open_drive(
             }
             id
         }
-        None => {
-            let n = &mut index[usize::from(if_virtio)];
-            let id = format!("{iface}{n}");
-            *n += 1;
-            id
-        }
+        None => auto_id,
     };
     match format.as_deref() {
         None | Some("raw") => {}
@@ -349,6 +353,9 @@ fn open_drive(
         if_virtio,
         disk: Arc::new(disk),
         attached: None,
+        // QEMU numbers its generated node names from a global counter;
+        // ferrite keeps the form with its own numbers.
+        node_name: format!("#block{}", 100 + 2 * drives.len()),
     })
 }
 
@@ -424,15 +431,16 @@ fn plan_device(
         }
         _ => PlannedKind::Rng,
     };
-    let path = match &id {
-        Some(id) => format!("/machine/peripheral/{id}"),
+    // query-block's `qdev`: the id, or the QOM path of an anonymous device.
+    let qdev = match &id {
+        Some(id) => id.clone(),
         None => {
             *anon += 1;
             format!("/machine/peripheral-anon/device[{}]", *anon - 1)
         }
     };
     if let PlannedKind::Blk { drive, .. } = &kind {
-        plan.drives[*drive].attached = Some(path);
+        plan.drives[*drive].attached = Some(qdev);
     }
     Ok(PlannedDevice {
         driver: driver.to_string(),
@@ -500,6 +508,81 @@ pub fn plan(cfg: &VmConfig) -> Result<DevicePlan, CliError> {
         }
     }
     Ok(plan)
+}
+
+/// The empty drives QEMU 7.2 creates on `virt` unless `-nodefaults` (the
+/// default CD-ROM on the board's default interface, `if=none` index 2, the
+/// default floppy and SD card): they exist in `query-block` though no
+/// device uses them. The CD-ROM is left out when a `-drive` already has
+/// `if=none` index 2 (the third `if=none` drive).
+pub const QEMU_DEFAULT_DRIVES: &[&str] = &["none2", "floppy0", "sd0"];
+
+/// `query-block` for `drives` (QEMU 7.2's `qmp_query_block` for a raw
+/// image on `file-posix`, cache mode writeback, no throttling), followed by
+/// [`QEMU_DEFAULT_DRIVES`].
+pub fn query_block(drives: &[Drive]) -> Vec<ferrite_monitor::machine::BlockInfo> {
+    use ferrite_monitor::qobject::QDict;
+    let if_none = drives.iter().filter(|d| !d.if_virtio).count();
+    let empty = QEMU_DEFAULT_DRIVES
+        .iter()
+        .filter(move |name| **name != "none2" || if_none < 3)
+        .map(|name| ferrite_monitor::machine::BlockInfo {
+            device: name.to_string(),
+            qdev: None,
+            ty: "unknown".into(),
+            removable: true,
+            locked: false,
+            tray_open: None,
+            inserted: None,
+            io_status: None,
+        });
+    drives
+        .iter()
+        .map(|d| {
+            // The raw driver rounds the image size up to whole sectors.
+            let size = d.disk.size().div_ceil(512) * 512;
+            let actual = d.disk.allocated_bytes().unwrap_or(0);
+            let image = QDict::new()
+                .with("filename", d.file.as_str())
+                .with("format", "raw")
+                .with("dirty-flag", false)
+                .with("actual-size", actual)
+                .with("virtual-size", size);
+            let cache = QDict::new()
+                .with("writeback", true)
+                .with("direct", false)
+                .with("no-flush", false);
+            let inserted = QDict::new()
+                .with("file", d.file.as_str())
+                .with("node-name", d.node_name.as_str())
+                .with("ro", d.read_only)
+                .with("drv", "raw")
+                .with("backing_file_depth", 0i64)
+                .with("encrypted", false)
+                .with("detect_zeroes", "off")
+                .with("bps", 0i64)
+                .with("bps_rd", 0i64)
+                .with("bps_wr", 0i64)
+                .with("iops", 0i64)
+                .with("iops_rd", 0i64)
+                .with("iops_wr", 0i64)
+                .with("image", image)
+                .with("cache", cache)
+                .with("write_threshold", 0i64);
+            ferrite_monitor::machine::BlockInfo {
+                device: d.id.clone(),
+                qdev: d.attached.clone(),
+                ty: "unknown".into(),
+                // A drive without a device is QEMU's removable, empty-slot kind.
+                removable: d.attached.is_none(),
+                locked: false,
+                tray_open: None,
+                inserted: Some(inserted),
+                io_status: d.attached.as_ref().map(|_| "ok".to_string()),
+            }
+        })
+        .chain(empty)
+        .collect()
 }
 
 impl DevicePlan {
@@ -735,10 +818,7 @@ mod tests {
                 iothread: Some("io0".into())
             }
         );
-        assert_eq!(
-            p.drives[1].attached.as_deref(),
-            Some("/machine/peripheral/disk")
-        );
+        assert_eq!(p.drives[1].attached.as_deref(), Some("disk"));
         assert_eq!(
             p.drives[0].attached.as_deref(),
             Some("/machine/peripheral-anon/device[1]")

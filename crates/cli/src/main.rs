@@ -261,6 +261,8 @@ pub(crate) fn board_info(cfg: &VmConfig, reset: Arc<dyn Fn() + Send + Sync>) -> 
             })
             .collect(),
         reset,
+        // The board sets the drives it has (virt: -drive).
+        block_devices: Arc::new(Vec::new),
     }
 }
 

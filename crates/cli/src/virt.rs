@@ -273,10 +273,13 @@ pub(crate) fn run_virt(cfg: &VmConfig) -> Result<ExitCode, CliError> {
     let v = virt.clone();
     set_system_reset_handler(move |_| v.reset());
     let v = virt.clone();
+    let mut info = crate::board_info(cfg, Arc::new(move || v.reset()));
+    let drives = device_plan.drives.clone();
+    info.block_devices = Arc::new(move || ferrite_cli::devices::query_block(&drives));
     let monitors = crate::start_board_monitors(
         cfg,
         &monitor_specs,
-        crate::board_info(cfg, Arc::new(move || v.reset())),
+        info,
         &virt.address_space,
         virt.vcpus.iter().map(|v| v.handle()).collect(),
     )?;

@@ -65,6 +65,9 @@ pub struct BoardInfo {
     /// The board's part of `qemu_system_reset()`, run with the vCPUs
     /// paused and the BQL held (e.g. `Spike::reset`, `Virt::reset`).
     pub reset: Arc<dyn Fn() + Send + Sync>,
+    /// The drives as `query-block` reports them, computed at each query
+    /// (host allocation changes while the guest runs).
+    pub block_devices: Arc<dyn Fn() -> Vec<BlockInfo> + Send + Sync>,
 }
 
 /// `MachineInfo` of QEMU 7.2's `spike` machine.
@@ -348,7 +351,7 @@ impl MachineControl for BoardControl {
     }
 
     fn block_devices(&self) -> Vec<BlockInfo> {
-        Vec::new()
+        (self.info.block_devices)()
     }
 
     fn read_physical(&self, addr: u64, buf: &mut [u8]) -> Result<(), MemoryAccessError> {

@@ -122,6 +122,13 @@ impl RawFile {
         let size = file.metadata()?.len();
         Ok(Self { file, size })
     }
+
+    /// Bytes the host file system has allocated for the image (QEMU's
+    /// `actual-size`: `st_blocks` × 512).
+    pub fn allocated_bytes(&self) -> io::Result<u64> {
+        use std::os::unix::fs::MetadataExt;
+        Ok(self.file.metadata()?.blocks() * 512)
+    }
 }
 
 impl BlockBackend for RawFile {
