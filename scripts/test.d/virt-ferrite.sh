@@ -15,11 +15,8 @@
 #                vCPU to another's code is not seen before that code
 #                runs again, and there is no single-threaded round-robin
 #                mode yet (issue 8).
-#   virtio_blk, virtio_rng
-#                board (issue 5): -drive and -device are not wired to the
-#                virt board yet; the device models exist in crates/hw.
 set -euo pipefail
-KNOWN_FAILING="smp_counter smp_mp smp_smc smp_lrsc smp_ipi virtio_blk virtio_rng"
+KNOWN_FAILING="smp_counter smp_mp smp_smc smp_lrsc smp_ipi"
 missing=()
 command -v riscv64-unknown-elf-gcc >/dev/null 2>&1 || missing+=(gcc-riscv64-unknown-elf)
 [ -e /usr/lib/picolibc/riscv64-unknown-elf/picolibc.specs ] || missing+=(picolibc-riscv64-unknown-elf)

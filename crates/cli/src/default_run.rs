@@ -51,14 +51,9 @@ pub const PRINT_FLAG: &str = "print-default-command";
 /// right after boot, is for tests).
 pub const DEFAULT_APPEND: &str = "console=ttyS0";
 
-/// The devices (`-device` drivers) the default run adds.
-///
-/// The issue asks for `virtio-rng-device` (entropy for the guest), but this
-/// version of ferrite's `virt` board rejects every `-device`, so the
-/// default adds none: with it, the README's first command would stop with
-/// "device 'virtio-rng-device' is not supported". Add it here when the board
-/// takes it (the guest loads the `virtio-rng` module at boot already).
-pub const DEFAULT_DEVICES: &[&str] = &[];
+/// The devices (`-device` drivers) the default run adds: an entropy source
+/// for the guest (its init loads the `virtio-rng` module), as the issue asks.
+pub const DEFAULT_DEVICES: &[&str] = &["virtio-rng-device"];
 
 /// The default run's options before the user's, for the cached `paths`.
 pub fn default_options(paths: &GuestPaths) -> Vec<String> {

@@ -15,6 +15,8 @@
 //!   QMP/HMP servers on the main loop.
 //! - [`config`]: the parsed command line as a typed [`config::VmConfig`],
 //!   with the cross-option checks QEMU makes before it builds a machine.
+//! - [`devices`]: `-object iothread`, `-drive` and `-device` checked in
+//!   QEMU's order and turned into the `virt` board's virtio devices.
 //! - [`default_run`]: `ferrite` with no machine options boots the cached
 //!   Debian guest through the same parser (and `--print-default-command`).
 //! - [`guest_cmd`]: `ferrite guest fetch|path|list|seed`.
@@ -24,6 +26,7 @@
 
 pub mod config;
 pub mod default_run;
+pub mod devices;
 pub mod guest_cmd;
 pub mod monitors;
 pub mod options;

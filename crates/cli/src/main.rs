@@ -92,6 +92,11 @@ fn main() -> ExitCode {
     for w in &cfg.warnings {
         eprintln!("ferrite: {w}");
     }
+    // `-device help`, `-device DRIVER,help`, `-object help`.
+    if let Some(text) = ferrite_cli::devices::help_request(&cfg) {
+        print!("{text}");
+        return ExitCode::SUCCESS;
+    }
     match run(&cfg) {
         Ok(code) => code,
         Err(e) => fail(e),
@@ -309,6 +314,8 @@ pub(crate) fn board_info(cfg: &VmConfig, reset: Arc<dyn Fn() + Send + Sync>) -> 
                 Arc::new(move || ferrite_machine::qtree::spike_qtree(harts))
             }
         },
+        // The board sets the drives it has (virt: -drive).
+        block_devices: Arc::new(Vec::new),
     }
 }
 

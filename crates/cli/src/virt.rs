@@ -183,21 +183,6 @@ fn check_options(cfg: &VmConfig) -> Result<(), CliError> {
             }
         }
     }
-    if let Some(d) = cfg.devices.first() {
-        return Err(CliError::at(
-            d.location.clone(),
-            format!(
-                "device '{}' is not supported by this version of ferrite's virt board",
-                d.driver
-            ),
-        ));
-    }
-    if let Some(d) = cfg.drives.first() {
-        return Err(CliError::at(
-            d.location.clone(),
-            "drives are not supported by this version of ferrite's virt board",
-        ));
-    }
     if cfg.dtb.is_some() {
         return Err(CliError::plain(
             "-dtb is not supported by ferrite's virt board (it builds its own device tree)",
@@ -233,10 +218,14 @@ pub(crate) fn run_virt(cfg: &VmConfig) -> Result<ExitCode, CliError> {
             io_reason(&e)
         )));
     }
+    // -object, -drive, -device: checked and images opened before anything
+    // starts (QEMU's order and messages).
+    let device_plan = ferrite_cli::devices::plan(cfg)?;
     let con = console(cfg)?;
     let monitor_specs = crate::monitor_specs_or_report(cfg)?;
     qemu_init_main_loop()
         .map_err(|e| CliError::plain(format!("cannot start the main loop: {e}")))?;
+    let (virtio, _iothreads) = device_plan.realize()?;
     let virt = {
         let _bql = ferrite_aio::bql::bql_lock();
         Virt::build(VirtConfig {
@@ -250,6 +239,7 @@ pub(crate) fn run_virt(cfg: &VmConfig) -> Result<ExitCode, CliError> {
             shutdown: Arc::new(FinisherActions {
                 no_reboot: cfg.no_reboot,
             }),
+            virtio,
         })
         .map_err(|e| CliError::plain(e.to_string()))?
     };
@@ -257,10 +247,21 @@ pub(crate) fn run_virt(cfg: &VmConfig) -> Result<ExitCode, CliError> {
     let v = virt.clone();
     set_system_reset_handler(move |_| v.reset());
     let v = virt.clone();
+    let mut info = crate::board_info(cfg, Arc::new(move || v.reset()));
+    let drives = device_plan.drives.clone();
+    info.block_devices = Arc::new(move || ferrite_cli::devices::query_block(&drives));
+    let (harts, virtio) = (
+        cfg.smp.cpus,
+        ferrite_cli::devices::qtree_virtio(
+            &device_plan,
+            ferrite_machine::virt_fdt::VIRTIO_COUNT as usize,
+        ),
+    );
+    info.qtree = Arc::new(move || ferrite_machine::qtree::virt_qtree(harts, &virtio));
     let monitors = crate::start_board_monitors(
         cfg,
         &monitor_specs,
-        crate::board_info(cfg, Arc::new(move || v.reset())),
+        info,
         &virt.address_space,
         virt.vcpus.iter().map(|v| v.handle()).collect(),
     )?;

@@ -80,6 +80,14 @@ impl EntropySource for Zeros {
     }
 }
 
+/// The proptest thread's context for the block device's requests.
+fn fuzz_ctx() -> Arc<ferrite_aio::AioContext> {
+    thread_local! {
+        static CTX: Arc<ferrite_aio::AioContext> = ferrite_aio::AioContext::new("mmio-fuzz").unwrap();
+    }
+    CTX.with(Arc::clone)
+}
+
 struct MemDisk(Mutex<Vec<u8>>);
 impl BlockBackend for MemDisk {
     fn size(&self) -> u64 {
@@ -180,10 +188,15 @@ proptest! {
         // Some plausible ring contents for notifications to chew on.
         mem.write(0x8000_0000, &[0x5a; 0x3000]).unwrap();
         let irq = IrqProbe::new();
+        let mut blk = None;
         let dev: Option<Box<dyn ferrite_hw::virtio::VirtioDevice>> = match which {
             0 => None,
             1 => Some(Box::new(VirtioRng::new(mem.clone(), Box::new(Zeros)))),
-            _ => Some(Box::new(VirtioBlk::new(mem.clone(), Arc::new(MemDisk(Mutex::new(vec![0; 8192]))), false, "x"))),
+            _ => {
+                let b = VirtioBlk::new(mem.clone(), Arc::new(MemDisk(Mutex::new(vec![0; 8192]))), false, "x", fuzz_ctx());
+                blk = Some(b.handle());
+                Some(Box::new(b))
+            }
         };
         let mut t = VirtioMmio::new(dev, irq.line(), mem);
         // Start part of the way into Linux's bring-up so that random accesses
@@ -196,6 +209,10 @@ proptest! {
             t.write(off, 4, v);
         }
         run(&mut t, &seq);
+        // The block device's requests run in its context: let them finish.
+        if let Some(b) = &blk {
+            b.wait_idle();
+        }
         prop_assert_eq!(irq.level(), t.interrupt().status() != 0);
     }
 }

@@ -20,7 +20,7 @@ use std::sync::Arc;
 use common::{Qemu, qemu_available};
 use ferrite_hw::irq::IrqProbe;
 use ferrite_hw::mmio::MmioDevice;
-use ferrite_hw::virtio::blk::{RawFile, VirtioBlk};
+use ferrite_hw::virtio::blk::{BlkHandle, RawFile, VirtioBlk};
 use ferrite_hw::virtio::mmio::*;
 use ferrite_hw::virtio::{GuestMemory, VecMemory, VirtioDevice};
 
@@ -101,6 +101,9 @@ impl Guest for QemuGuest {
 struct ModelGuest {
     t: VirtioMmio,
     mem: Arc<VecMemory>,
+    /// The block device's handle, to run its requests (they run in an
+    /// AioContext, polled here).
+    blk: Option<BlkHandle>,
 }
 
 impl Guest for ModelGuest {
@@ -118,7 +121,11 @@ impl Guest for ModelGuest {
         self.mem.read(addr, &mut v).unwrap();
         v
     }
-    fn wait_used(&mut self, _idx: u16) {}
+    fn wait_used(&mut self, _idx: u16) {
+        if let Some(b) = &self.blk {
+            b.wait_idle();
+        }
+    }
 }
 
 /// One request: type, sector, readable data (for OUT) or writable length.
@@ -336,11 +343,14 @@ fn virtio_blk_matches_qemu() {
 
     let mem = Arc::new(VecMemory::new(0x8000_0000, 4 << 20));
     let disk = Arc::new(RawFile::open(model_img.path(), false).unwrap());
-    let blk = VirtioBlk::new(mem.clone(), disk, false, SERIAL);
+    let ctx = ferrite_aio::AioContext::new("virtio-blk-diff").unwrap();
+    let blk = VirtioBlk::new(mem.clone(), disk, false, SERIAL, ctx);
+    let handle = blk.handle();
     let our_features = blk.device_features();
     let mut m = ModelGuest {
         t: VirtioMmio::new(Some(Box::new(blk)), IrqProbe::new().line(), mem.clone()),
         mem,
+        blk: Some(handle),
     };
 
     // Everything Ferrite offers, QEMU offers too.
@@ -468,6 +478,7 @@ fn virtio_rng_matches_qemu() {
     let mut m = ModelGuest {
         t: VirtioMmio::new(Some(Box::new(rng)), IrqProbe::new().line(), mem.clone()),
         mem,
+        blk: None,
     };
     let theirs = drive_rng(&mut q);
     let ours = drive_rng(&mut m);

@@ -6,6 +6,7 @@ use std::io::Write;
 use std::path::Path;
 use std::sync::Arc;
 
+use ferrite_aio::AioContext;
 use ferrite_hw::irq::IrqProbe;
 use ferrite_hw::mmio::MmioDevice;
 use ferrite_hw::virtio::blk::*;
@@ -21,10 +22,20 @@ const USED: u64 = BASE + 0x5000;
 const HDR: u64 = BASE + 0x8000;
 const STATUS_BYTE: u64 = BASE + 0x9000;
 const DATA: u64 = BASE + 0x10_0000;
-const QSIZE: u16 = 64;
+const QSIZE: u16 = 128;
+
+/// The test thread's context: the device's requests run there, and the
+/// test polls it until the device is idle.
+fn test_ctx() -> Arc<AioContext> {
+    thread_local! {
+        static CTX: Arc<AioContext> = AioContext::new("virtio-blk-test").unwrap();
+    }
+    CTX.with(Arc::clone)
+}
 
 struct Rig {
     t: VirtioMmio,
+    blk: BlkHandle,
     mem: Arc<VecMemory>,
     irq: IrqProbe,
     avail_idx: u16,
@@ -41,10 +52,15 @@ fn image(len: usize) -> tempfile::NamedTempFile {
 
 impl Rig {
     fn new(path: &Path, read_only: bool, serial: &str) -> Self {
+        let disk = Arc::new(RawFile::open(path, read_only).unwrap());
+        Self::with_disk(disk, read_only, serial)
+    }
+
+    fn with_disk(disk: Arc<dyn BlockBackend>, read_only: bool, serial: &str) -> Self {
         let mem = Arc::new(VecMemory::new(BASE, RAM));
         let irq = IrqProbe::new();
-        let disk = Arc::new(RawFile::open(path, read_only).unwrap());
-        let dev = VirtioBlk::new(mem.clone(), disk, read_only, serial);
+        let dev = VirtioBlk::new(mem.clone(), disk, read_only, serial, test_ctx());
+        let blk = dev.handle();
         let mut t = VirtioMmio::new(Some(Box::new(dev)), irq.line(), mem.clone());
         t.write(STATUS, 4, 0);
         t.write(STATUS, 4, 3);
@@ -69,6 +85,7 @@ impl Rig {
         assert_eq!(t.read(STATUS, 4), 0xf);
         Self {
             t,
+            blk,
             mem,
             irq,
             avail_idx: 0,
@@ -76,8 +93,18 @@ impl Rig {
         }
     }
 
-    /// Submits a chain of (addr, len, device-writable) buffers and notifies.
+    /// Submits a chain of (addr, len, device-writable) buffers, notifies,
+    /// and lets the device finish.
     fn submit(&mut self, bufs: &[(u64, u32, bool)]) -> u16 {
+        let head = self.post(bufs);
+        // The notification only schedules the device's BH; requests run
+        // when the context is polled.
+        self.blk.wait_idle();
+        head
+    }
+
+    /// Makes a chain available and notifies, without running the device.
+    fn post(&mut self, bufs: &[(u64, u32, bool)]) -> u16 {
         let head = self.next_desc;
         for (k, &(addr, len, w)) in bufs.iter().enumerate() {
             let i = (head + k as u16) % QSIZE;
@@ -379,4 +406,169 @@ fn malformed_chains_need_reset() {
     // Notifications are then ignored until the driver resets the device.
     r.request(VIRTIO_BLK_T_IN, 0, 512);
     assert_eq!(r.status(), 0xff, "not processed");
+}
+
+/// A disk whose I/O waits until the test opens the gate: a slow disk.
+struct GatedDisk {
+    data: parking_lot::Mutex<Vec<u8>>,
+    open: parking_lot::Mutex<bool>,
+    cond: parking_lot::Condvar,
+    started: std::sync::atomic::AtomicUsize,
+}
+
+impl GatedDisk {
+    fn new(len: usize) -> Arc<Self> {
+        Arc::new(Self {
+            data: parking_lot::Mutex::new(vec![0x11; len]),
+            open: parking_lot::Mutex::new(false),
+            cond: parking_lot::Condvar::new(),
+            started: std::sync::atomic::AtomicUsize::new(0),
+        })
+    }
+
+    fn wait_gate(&self) {
+        self.started
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let mut open = self.open.lock();
+        while !*open {
+            self.cond.wait(&mut open);
+        }
+    }
+
+    fn open_gate(&self) {
+        *self.open.lock() = true;
+        self.cond.notify_all();
+    }
+
+    fn started(&self) -> usize {
+        self.started.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+impl BlockBackend for GatedDisk {
+    fn size(&self) -> u64 {
+        self.data.lock().len() as u64
+    }
+    fn read_at(&self, buf: &mut [u8], offset: u64) -> std::io::Result<()> {
+        self.wait_gate();
+        let d = self.data.lock();
+        buf.copy_from_slice(&d[offset as usize..offset as usize + buf.len()]);
+        Ok(())
+    }
+    fn write_at(&self, buf: &[u8], offset: u64) -> std::io::Result<()> {
+        self.wait_gate();
+        self.data.lock()[offset as usize..offset as usize + buf.len()].copy_from_slice(buf);
+        Ok(())
+    }
+    fn flush(&self) -> std::io::Result<()> {
+        self.wait_gate();
+        Ok(())
+    }
+}
+
+/// Polls `ctx` without blocking until `cond` holds: for conditions that
+/// change in another thread without waking the context (a pool worker
+/// reaching the disk).
+fn poll_until(ctx: &AioContext, cond: impl Fn() -> bool) {
+    while !cond() {
+        ctx.poll(false);
+        std::thread::yield_now();
+    }
+}
+
+fn used_idx(r: &Rig) -> u16 {
+    let mut idx = [0u8; 2];
+    r.mem.read(USED + 2, &mut idx).unwrap();
+    u16::from_le_bytes(idx)
+}
+
+/// The notification (the vCPU's MMIO write) returns at once; the request
+/// runs when the device's context runs its bottom half.
+#[test]
+fn a_notification_only_kicks_the_context() {
+    let img = image(1 << 20);
+    let mut r = Rig::new(img.path(), false, "");
+    r.header(VIRTIO_BLK_T_IN, 3);
+    r.post(&[(HDR, 16, false), (DATA, 512, true), (STATUS_BYTE, 1, true)]);
+    assert!(r.blk.kick_pending(), "the queue BH is scheduled");
+    assert_eq!(used_idx(&r), 0, "nothing done inside the MMIO write");
+    assert_eq!(r.status(), 0xff);
+    r.blk.wait_idle();
+    assert_eq!(used_idx(&r), 1);
+    assert_eq!(r.status(), VIRTIO_BLK_S_OK);
+    assert_eq!(r.data(512), vec![3u8; 512]);
+    assert!(r.irq.level());
+}
+
+/// While the disk is stuck, the context keeps running other work and
+/// the request stays in flight; when the disk answers, the request
+/// completes with its data in guest memory and the interrupt raised.
+#[test]
+fn a_slow_disk_stalls_neither_the_notifier_nor_the_context() {
+    let disk = GatedDisk::new(64 * 1024);
+    let mut r = Rig::with_disk(disk.clone(), false, "");
+    r.header(VIRTIO_BLK_T_IN, 1);
+    r.post(&[(HDR, 16, false), (DATA, 1024, true), (STATUS_BYTE, 1, true)]);
+    let ctx = r.blk.aio_context().clone();
+    poll_until(&ctx, || disk.started() > 0);
+    assert_eq!(r.blk.inflight(), 1);
+    // Other work in the same context still runs.
+    let ran = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let ran2 = ran.clone();
+    ctx.bh_schedule_oneshot(move || ran2.store(true, std::sync::atomic::Ordering::SeqCst));
+    ctx.poll_while(|| !ran.load(std::sync::atomic::Ordering::SeqCst));
+    assert_eq!(used_idx(&r), 0);
+    assert!(!r.irq.level());
+    disk.open_gate();
+    r.blk.wait_idle();
+    assert_eq!(used_idx(&r), 1);
+    assert_eq!(r.status(), VIRTIO_BLK_S_OK);
+    assert_eq!(r.data(1024), vec![0x11u8; 1024]);
+    assert!(r.irq.level());
+}
+
+/// A reset while a request is in flight: when the disk answers, neither
+/// guest memory nor the rings are touched (the request belonged to the
+/// device before the reset).
+#[test]
+fn a_reset_forgets_requests_in_flight() {
+    let disk = GatedDisk::new(64 * 1024);
+    let mut r = Rig::with_disk(disk.clone(), false, "");
+    r.mem.write(DATA, &[0xee; 512]).unwrap();
+    r.header(VIRTIO_BLK_T_IN, 0);
+    r.post(&[(HDR, 16, false), (DATA, 512, true), (STATUS_BYTE, 1, true)]);
+    let ctx = r.blk.aio_context().clone();
+    poll_until(&ctx, || disk.started() > 0);
+    r.t.write(STATUS, 4, 0);
+    assert_eq!(r.blk.inflight(), 0);
+    disk.open_gate();
+    // Let the pool's completion run.
+    for _ in 0..100 {
+        ctx.poll(false);
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    assert_eq!(used_idx(&r), 0);
+    assert_eq!(r.status(), 0xff);
+    assert_eq!(r.data(512), vec![0xee; 512]);
+    assert!(!r.irq.level());
+}
+
+/// More requests than MAX_INFLIGHT at once: the rest wait in the ring and
+/// all complete.
+#[test]
+fn requests_beyond_the_in_flight_limit_wait_their_turn() {
+    let disk = GatedDisk::new(64 * 1024);
+    let mut r = Rig::with_disk(disk.clone(), false, "");
+    let n = MAX_INFLIGHT + 8;
+    assert!(2 * n <= usize::from(QSIZE));
+    r.header(VIRTIO_BLK_T_FLUSH, 0);
+    for _ in 0..n {
+        r.post(&[(HDR, 16, false), (STATUS_BYTE, 1, true)]);
+    }
+    let ctx = r.blk.aio_context().clone();
+    ctx.poll_while(|| r.blk.kick_pending());
+    assert_eq!(r.blk.inflight(), MAX_INFLIGHT);
+    disk.open_gate();
+    r.blk.wait_idle();
+    assert_eq!(usize::from(used_idx(&r)), n);
 }

@@ -70,6 +70,9 @@ pub struct BoardInfo {
     /// [`crate::qtree`]); asked each time, so devices added at run time
     /// show up.
     pub qtree: Arc<dyn Fn() -> QtreeBus + Send + Sync>,
+    /// The drives as `query-block` reports them, computed at each query
+    /// (host allocation changes while the guest runs).
+    pub block_devices: Arc<dyn Fn() -> Vec<BlockInfo> + Send + Sync>,
 }
 
 /// `MachineInfo` of QEMU 7.2's `spike` machine.
@@ -353,7 +356,7 @@ impl MachineControl for BoardControl {
     }
 
     fn block_devices(&self) -> Vec<BlockInfo> {
-        Vec::new()
+        (self.info.block_devices)()
     }
 
     fn read_physical(&self, addr: u64, buf: &mut [u8]) -> Result<(), MemoryAccessError> {

@@ -45,8 +45,10 @@ use ferrite_hw::intc::plic::{self, Plic, SharedPlic};
 use ferrite_hw::irq::{HartIrq, hart_irq_line, mip};
 use ferrite_hw::misc::sifive_test::{self, ShutdownSink, SifiveTest};
 use ferrite_hw::rtc::goldfish::{self, GoldfishRtc};
-use ferrite_hw::virtio::GuestMemory;
+use ferrite_hw::virtio::blk::{BlockBackend, VirtioBlk};
 use ferrite_hw::virtio::mmio::{self as vmmio, VirtioMmio};
+use ferrite_hw::virtio::rng::{HostEntropy, VirtioRng};
+use ferrite_hw::virtio::{GuestMemory, VirtioDevice};
 use ferrite_memory::{AddressSpace, MEMTXATTRS_UNSPECIFIED, MemoryRegion};
 use ferrite_riscv::Hart;
 use parking_lot::Mutex;
@@ -108,6 +110,59 @@ impl Firmware {
     }
 }
 
+/// What a virtio device plugged into a virtio-mmio slot is (QEMU:
+/// `-device virtio-blk-device` / `virtio-rng-device`).
+pub enum VirtioKind {
+    /// virtio-blk on a disk image.
+    Blk {
+        /// The image (QEMU's `BlockBackend`).
+        disk: Arc<dyn BlockBackend>,
+        /// `readonly=on` on the drive.
+        read_only: bool,
+        /// The `serial` property (GET_ID).
+        serial: String,
+        /// Where the requests run: the main loop's context, or an
+        /// IOThread's (`iothread=`).
+        ctx: Arc<ferrite_aio::AioContext>,
+    },
+    /// virtio-rng on the host's entropy.
+    Rng,
+}
+
+/// One `-device` for a virtio-mmio slot, in command-line order: the first
+/// takes the highest slot, as on QEMU.
+pub struct VirtioPlug {
+    /// QEMU's type name (`virtio-blk-device`).
+    pub driver: String,
+    /// The `id=` property.
+    pub id: Option<String>,
+    /// The properties as `info qtree` shows them (name, value text).
+    pub props: Vec<(String, String)>,
+    /// The device.
+    pub kind: VirtioKind,
+}
+
+/// An occupied virtio-mmio slot (for `info qtree` and `query-block`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VirtioSlot {
+    /// Transport index n: base `0x1000_1000 + n·0x1000`, PLIC source
+    /// `1 + n`, bus `virtio-mmio-bus.n`.
+    pub index: usize,
+    /// MMIO base of the transport.
+    pub base: u64,
+    /// PLIC source.
+    pub irq: u32,
+    /// QEMU's type name of the device.
+    pub driver: String,
+    /// The `id=` property.
+    pub id: Option<String>,
+    /// The device's properties (name, value text).
+    pub props: Vec<(String, String)>,
+    /// The QOM path QEMU gives the device (`/machine/peripheral/ID` or
+    /// `/machine/peripheral-anon/device[N]`).
+    pub qom_path: String,
+}
+
 /// What the board needs from the command line.
 pub struct VirtConfig {
     /// RAM size in bytes.
@@ -126,6 +181,8 @@ pub struct VirtConfig {
     pub console: Arc<dyn CharBackend>,
     /// Where the test finisher's requests go.
     pub shutdown: Arc<dyn ShutdownSink>,
+    /// Virtio devices, in `-device` order (at most [`VIRTIO_COUNT`]).
+    pub virtio: Vec<VirtioPlug>,
 }
 
 /// Where things were put in guest memory (for logs and tests).
@@ -163,6 +220,8 @@ pub struct Virt {
     pub uart: Arc<Mutex<Serial>>,
     /// Where images were placed.
     pub layout: BootLayout,
+    /// The occupied virtio-mmio slots, in `-device` order.
+    pub virtio_slots: Vec<VirtioSlot>,
     devices: Devices,
     /// Images to write again on reset (QEMU's ROM blobs).
     blobs: Vec<(u64, Vec<u8>)>,
@@ -249,6 +308,12 @@ impl Virt {
     /// Must be called with the BQL held, after the main loop is set up.
     pub fn build(cfg: VirtConfig) -> Result<Virt, BoardError> {
         assert!(cfg.harts >= 1, "virt: at least one hart");
+        if cfg.virtio.len() > VIRTIO_COUNT as usize {
+            return Err(BoardError::Other(format!(
+                "the virt board has {VIRTIO_COUNT} virtio-mmio slots; {} virtio devices were given",
+                cfg.virtio.len()
+            )));
+        }
         ferrite_memory::ram::set_tcg_enabled(true);
         let n = cfg.harts as usize;
 
@@ -442,21 +507,69 @@ impl Virt {
             &mmio_region(serial::REGION_NAME, uart_size, &uart),
         );
 
-        // virtio-mmio transports (all empty in this version).
+        // virtio-mmio transports. QEMU creates them from the highest
+        // address down and plugs each -device into the first free bus, so
+        // the first device sits in the highest slot.
         let gmem: Arc<dyn GuestMemory> = Arc::new(RamGuestMemory::new(
             space.clone(),
             VIRT_DRAM_BASE,
             cfg.ram_size,
         ));
+        let mut plugs: Vec<Option<VirtioPlug>> = (0..VIRTIO_COUNT).map(|_| None).collect();
+        let mut virtio_slots = Vec::new();
+        let mut anon = 0;
+        for (k, plug) in cfg.virtio.into_iter().enumerate() {
+            let index = VIRTIO_COUNT as usize - 1 - k;
+            let qom_path = match &plug.id {
+                Some(id) => format!("/machine/peripheral/{id}"),
+                None => {
+                    anon += 1;
+                    format!("/machine/peripheral-anon/device[{}]", anon - 1)
+                }
+            };
+            virtio_slots.push(VirtioSlot {
+                index,
+                base: VIRT_VIRTIO.base + index as u64 * VIRT_VIRTIO.size,
+                irq: VIRTIO_IRQ + index as u32,
+                driver: plug.driver.clone(),
+                id: plug.id.clone(),
+                props: plug.props.clone(),
+                qom_path,
+            });
+            plugs[index] = Some(plug);
+        }
         let mut virtio = Vec::new();
-        for i in 0..VIRTIO_COUNT {
+        for (i, plug) in plugs.into_iter().enumerate() {
+            let device: Option<Box<dyn VirtioDevice>> = match plug.map(|p| p.kind) {
+                None => None,
+                Some(VirtioKind::Rng) => {
+                    let entropy = HostEntropy::open().map_err(|e| {
+                        BoardError::Other(format!(
+                            "virtio-rng: cannot open the host's /dev/urandom: {e}"
+                        ))
+                    })?;
+                    Some(Box::new(VirtioRng::new(gmem.clone(), Box::new(entropy))))
+                }
+                Some(VirtioKind::Blk {
+                    disk,
+                    read_only,
+                    serial,
+                    ctx,
+                }) => Some(Box::new(VirtioBlk::new(
+                    gmem.clone(),
+                    disk,
+                    read_only,
+                    &serial,
+                    ctx,
+                ))),
+            };
             let t = Arc::new(Mutex::new(VirtioMmio::new(
-                None,
+                device,
                 Plic::input(&plic, VIRTIO_IRQ + i as u32),
                 gmem.clone(),
             )));
             system.add_subregion(
-                VIRT_VIRTIO.base + i * VIRT_VIRTIO.size,
+                VIRT_VIRTIO.base + i as u64 * VIRT_VIRTIO.size,
                 &mmio_region(vmmio::REGION_NAME, vmmio::REGION_SIZE, &t),
             );
             virtio.push(t);
@@ -482,6 +595,7 @@ impl Virt {
             vcpus,
             uart: uart.clone(),
             layout,
+            virtio_slots,
             devices: Devices {
                 uart,
                 plic,
@@ -589,6 +703,15 @@ mod tests {
         kernel: Option<&Path>,
         initrd: Option<&Path>,
     ) -> Result<(TestVirt, Arc<RecordingSink>), BoardError> {
+        build_with(ram, kernel, initrd, Vec::new())
+    }
+
+    fn build_with(
+        ram: u64,
+        kernel: Option<&Path>,
+        initrd: Option<&Path>,
+        virtio: Vec<VirtioPlug>,
+    ) -> Result<(TestVirt, Arc<RecordingSink>), BoardError> {
         crate::test_util::init();
         let guard = ONE_MACHINE.lock();
         let sink = RecordingSink::new();
@@ -602,6 +725,7 @@ mod tests {
             append: Some("console=ttyS0".into()),
             console: Arc::new(BufferBackend::new()),
             shutdown: sink.clone(),
+            virtio,
         })?;
         Ok((TestVirt(v, guard), sink))
     }
@@ -624,6 +748,55 @@ mod tests {
             assert_eq!(ld32(&v, base + 8), 0, "device id");
             assert_eq!(ld32(&v, base + 0xc), 0x554d_4551, "vendor");
         }
+    }
+
+    /// The first device takes the highest slot (QEMU: virtio-mmio-bus.7 at
+    /// 0x10008000, PLIC source 8), the next one the slot below.
+    #[test]
+    fn devices_fill_slots_from_the_top() {
+        let dir = tempfile::tempdir().unwrap();
+        let img = dir.path().join("d.img");
+        std::fs::write(&img, vec![0u8; 3 * 512]).unwrap();
+        let disk = Arc::new(ferrite_hw::virtio::blk::RawFile::open(&img, true).unwrap());
+        let ctx = ferrite_aio::AioContext::new("test-blk").unwrap();
+        let plugs = vec![
+            VirtioPlug {
+                driver: "virtio-blk-device".into(),
+                id: Some("disk".into()),
+                props: vec![("drive".into(), "d0".into())],
+                kind: VirtioKind::Blk {
+                    disk,
+                    read_only: true,
+                    serial: "s".into(),
+                    ctx,
+                },
+            },
+            VirtioPlug {
+                driver: "virtio-rng-device".into(),
+                id: None,
+                props: Vec::new(),
+                kind: VirtioKind::Rng,
+            },
+        ];
+        let (v, _) = build_with(128 << 20, None, None, plugs).unwrap();
+        assert_eq!(ld32(&v, 0x1000_8008), 2, "virtio-blk at 0x10008000");
+        assert_eq!(ld32(&v, 0x1000_7008), 4, "virtio-rng at 0x10007000");
+        for i in 0..6u64 {
+            assert_eq!(ld32(&v, 0x1000_1008 + i * 0x1000), 0, "slot {i} empty");
+        }
+        // capacity in sectors; VIRTIO_BLK_F_RO offered
+        assert_eq!(ld32(&v, 0x1000_8100), 3);
+        assert_ne!(ld32(&v, 0x1000_8010) & (1 << 5), 0);
+        assert_eq!(
+            v.virtio_slots
+                .iter()
+                .map(|s| (s.index, s.base, s.irq, s.qom_path.as_str()))
+                .collect::<Vec<_>>(),
+            [
+                (7, 0x1000_8000, 8, "/machine/peripheral/disk"),
+                (6, 0x1000_7000, 7, "/machine/peripheral-anon/device[0]")
+            ]
+        );
     }
 
     #[test]

@@ -24,6 +24,7 @@
 
 use crate::events::ShutdownCause;
 use crate::qmp::QmpCore;
+use crate::qobject::QObject;
 use crate::runstate::RunState;
 use std::fmt::Write;
 use std::sync::Mutex;
@@ -528,12 +529,13 @@ impl Hmp {
                     return Ok(());
                 }
                 let device = words.iter().find(|w| !w.starts_with('-'));
-                let blocks: Vec<_> = m
-                    .block_devices()
-                    .into_iter()
-                    .filter(|b| device.is_none_or(|d| *d == b.device))
-                    .collect();
-                for (i, b) in blocks.iter().enumerate() {
+                for (i, b) in m.block_devices().iter().enumerate() {
+                    if device.is_some_and(|d| *d != b.device) {
+                        continue;
+                    }
+                    // QEMU separates entries by their place in the whole
+                    // list, so `info block DEV` starts with a blank line
+                    // unless DEV is the first drive.
                     if i > 0 {
                         out.push('\n');
                     }
@@ -543,6 +545,10 @@ impl Hmp {
                             let s = |k: &str| {
                                 ins.get(k).and_then(|v| v.as_str()).unwrap_or("").to_owned()
                             };
+                            let node = s("node-name");
+                            if !node.is_empty() {
+                                let _ = write!(out, " ({node})");
+                            }
                             let ro = ins.get("ro").and_then(|v| v.as_bool()) == Some(true);
                             let _ = writeln!(
                                 out,
@@ -566,6 +572,25 @@ impl Hmp {
                                 "open"
                             } else {
                                 "closed"
+                            }
+                        );
+                    }
+                    if let Some(QObject::Dict(c)) = b.inserted.as_ref().and_then(|i| i.get("cache"))
+                    {
+                        let flag = |k: &str| c.get(k).and_then(|v| v.as_bool()) == Some(true);
+                        let _ = writeln!(
+                            out,
+                            "    Cache mode:       {}{}{}",
+                            if flag("writeback") {
+                                "writeback"
+                            } else {
+                                "writethrough"
+                            },
+                            if flag("direct") { ", direct" } else { "" },
+                            if flag("no-flush") {
+                                ", ignore flushes"
+                            } else {
+                                ""
                             }
                         );
                     }

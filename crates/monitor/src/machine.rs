@@ -144,6 +144,9 @@ pub struct BlockInfo {
     pub tray_open: Option<bool>,
     /// `BlockDeviceInfo` of the inserted medium, if any.
     pub inserted: Option<QDict>,
+    /// `io-status` (`ok`, `failed`, `nospace`), for devices that report
+    /// I/O errors (virtio-blk).
+    pub io_status: Option<String>,
 }
 
 impl BlockInfo {
@@ -161,6 +164,9 @@ impl BlockInfo {
         }
         if let Some(t) = self.tray_open {
             d.put("tray_open", t);
+        }
+        if let Some(s) = &self.io_status {
+            d.put("io-status", s.as_str());
         }
         d
     }

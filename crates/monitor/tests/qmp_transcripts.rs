@@ -507,6 +507,7 @@ fn block_devices_without_media() {
         locked: false,
         tray_open: None,
         inserted: None,
+        io_status: None,
     };
     m.set_block_devices(vec![empty("none2"), empty("floppy0"), empty("sd0")]);
     let mut s = Session::new(&core);

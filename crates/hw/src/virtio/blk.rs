@@ -11,20 +11,36 @@
 //! read-only disk completes with IOERR; the used length is the chain's whole
 //! writable size; the BARRIER bit of the type is ignored.
 //!
-//! Data moves through a bounded bounce buffer, so a guest naming huge
-//! buffers cannot make the host allocate more than [`BOUNCE_SIZE`].
+//! ## Where requests run
 //!
-//! This device executes requests synchronously when notified. The issue's
-//! design runs them as coroutines in the device's AioContext with the file
-//! I/O in the thread pool (`aio=threads`); that needs the event loop, and the
-//! board will move [`VirtioBlk::queue_notify`]'s work there. Until then a slow
-//! disk stalls the caller.
+//! As on QEMU with `aio=threads`: the driver's queue notification (a vCPU's
+//! MMIO write) only schedules a bottom half in the device's [`AioContext`]
+//! (the main loop's, or an IOThread's with `iothread=`), the way QEMU's
+//! ioeventfd only signals an event notifier. That bottom half pops the
+//! available requests and starts one [`Coroutine`] per request in the same
+//! context; each coroutine hands its file I/O to the context's thread pool
+//! and, when the pool reports back (in the context's thread), writes the
+//! status byte, fills the used ring and raises the interrupt. A slow disk
+//! therefore stalls neither the vCPU nor the context's loop.
+//!
+//! Data moves through a bounded bounce buffer ([`BOUNCE_SIZE`] per request,
+//! at most [`MAX_INFLIGHT`] requests in flight), so a guest naming huge
+//! buffers cannot make the host allocate without limit. Requests left in the
+//! ring at the limit are popped when earlier ones complete.
+//!
+//! A device reset (or a new activation) does not wait for requests in
+//! flight: it moves the device to a new generation, and a request of an
+//! older generation touches neither guest memory nor the rings when its I/O
+//! comes back (QEMU drains instead; see `docs/divergences.md`).
 
 use std::fs::{File, OpenOptions};
 use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
+
+use ferrite_aio::{AioContext, Coroutine, QemuBh};
+use parking_lot::Mutex;
 
 use super::queue::{Buffer, DescChain, QueueError, SplitQueue};
 use super::{
@@ -105,6 +121,13 @@ impl RawFile {
         let file = OpenOptions::new().read(true).write(!read_only).open(path)?;
         let size = file.metadata()?.len();
         Ok(Self { file, size })
+    }
+
+    /// Bytes the host file system has allocated for the image (QEMU's
+    /// `actual-size`: `st_blocks` × 512).
+    pub fn allocated_bytes(&self) -> io::Result<u64> {
+        use std::os::unix::fs::MetadataExt;
+        Ok(self.file.metadata()?.blocks() * 512)
     }
 }
 
@@ -241,47 +264,191 @@ impl BlkRequest {
             && self.sector <= capacity
             && sectors <= capacity - self.sector
     }
+}
 
-    /// Executes the request against `disk`; returns the status byte.
-    /// Guest-memory failures are device errors (`Err`).
-    pub fn execute(
+/// Most requests one device has in flight (each holds at most
+/// [`BOUNCE_SIZE`] bytes of bounce buffer).
+pub const MAX_INFLIGHT: usize = 32;
+
+/// What the guest-facing side of the device holds, under one lock.
+struct BlkState {
+    queue: Option<SplitQueue>,
+    interrupt: Option<VirtioInterrupt>,
+    /// Bumped by every activation and reset: a request remembers the
+    /// generation it was popped in and is dropped if that has passed.
+    generation: u64,
+    inflight: usize,
+    /// The queue BH stopped at [`MAX_INFLIGHT`] with requests left.
+    throttled: bool,
+}
+
+/// The device's state shared with its bottom half and its request
+/// coroutines.
+struct BlkShared {
+    mem: Arc<dyn GuestMemory>,
+    disk: Arc<dyn BlockBackend>,
+    read_only: bool,
+    serial: String,
+    ctx: Arc<AioContext>,
+    state: Mutex<BlkState>,
+    /// The queue-processing BH (QEMU: the ioeventfd handler,
+    /// `virtio_blk_handle_output`), in `ctx`.
+    kick: QemuBh,
+}
+
+impl BlkShared {
+    /// Puts the device in the needs-reset state and stops the queue.
+    fn fail(st: &mut BlkState, e: &QueueError) {
+        if let Some(i) = &st.interrupt {
+            i.set_needs_reset(&format!("virtio-blk: {e}"));
+        }
+        st.queue = None;
+    }
+
+    /// The BH: pops every available request (up to the in-flight limit)
+    /// and starts a coroutine for each.
+    fn handle_queue(self: &Arc<Self>) {
+        let mem = &*self.mem;
+        let mut started = Vec::new();
+        {
+            let mut st = self.state.lock();
+            let generation = st.generation;
+            loop {
+                if st.inflight >= MAX_INFLIGHT {
+                    st.throttled = true;
+                    break;
+                }
+                let Some(q) = st.queue.as_mut() else { break };
+                let popped = q.pop(mem).and_then(|c| {
+                    c.map(|c| BlkRequest::parse(&c, mem).map(|r| (c.head, r)))
+                        .transpose()
+                });
+                match popped {
+                    Ok(Some((head, req))) => {
+                        st.inflight += 1;
+                        let me = Arc::clone(self);
+                        started.push(Coroutine::new(async move {
+                            me.run_request(head, req, generation).await;
+                        }));
+                    }
+                    Ok(None) => break,
+                    Err(e) => {
+                        Self::fail(&mut st, &e);
+                        break;
+                    }
+                }
+            }
+        }
+        // Entered outside the lock: a request that needs no I/O completes
+        // before `enter_in` returns.
+        for co in started {
+            co.enter_in(&self.ctx);
+        }
+    }
+
+    /// One request, from execution to the used ring (QEMU:
+    /// `virtio_blk_handle_request` + `virtio_blk_req_complete`).
+    async fn run_request(self: Arc<Self>, head: u16, req: BlkRequest, generation: u64) {
+        let result = self.execute(&req, generation).await;
+        let mut st = self.state.lock();
+        if st.generation != generation {
+            return;
+        }
+        st.inflight -= 1;
+        let mem = &*self.mem;
+        let done = result.and_then(|status| {
+            let Some(q) = st.queue.as_mut() else {
+                return Ok(false);
+            };
+            mem.write(req.status_addr, &[status])?;
+            q.push(mem, head, req.used_len)?;
+            q.should_notify(mem)
+        });
+        match done {
+            Ok(true) => {
+                if let Some(i) = &st.interrupt {
+                    i.notify_queue();
+                }
+            }
+            Ok(false) => {}
+            Err(e) => Self::fail(&mut st, &e),
+        }
+        if st.throttled {
+            st.throttled = false;
+            self.kick.schedule();
+        }
+    }
+
+    /// Writes guest memory for a request of `generation`, unless the
+    /// device has been reset since (then the write is dropped).
+    fn guest_write(&self, generation: u64, addr: u64, data: &[u8]) -> Result<(), QueueError> {
+        let st = self.state.lock();
+        if st.generation == generation {
+            self.mem.write(addr, data)?;
+        }
+        Ok(())
+    }
+
+    /// Runs `f` on the context's thread pool (QEMU's `aio=threads`).
+    async fn in_pool<R: Send + 'static>(
         &self,
-        mem: &dyn GuestMemory,
-        disk: &dyn BlockBackend,
-        read_only: bool,
-        serial: &str,
-    ) -> Result<u8, QueueError> {
-        let capacity = disk.size().div_ceil(SECTOR_SIZE);
-        match self.kind {
+        f: impl FnOnce() -> R + Send + 'static,
+    ) -> Option<R> {
+        match self.ctx.thread_pool().submit_co(f).await {
+            Ok(r) => Some(r),
+            Err(e) => {
+                log::error!("virtio-blk: {e}");
+                None
+            }
+        }
+    }
+
+    /// Executes `req`; returns the status byte. Guest-memory failures are
+    /// device errors (`Err`).
+    async fn execute(&self, req: &BlkRequest, generation: u64) -> Result<u8, QueueError> {
+        let capacity = self.disk.size().div_ceil(SECTOR_SIZE);
+        match req.kind {
             VIRTIO_BLK_T_IN | VIRTIO_BLK_T_OUT => {
-                let write = self.kind == VIRTIO_BLK_T_OUT;
-                let bufs = if write { &self.out_data } else { &self.in_data };
-                if !self.range_ok(total(bufs), capacity) {
+                let write = req.kind == VIRTIO_BLK_T_OUT;
+                let bufs = if write { &req.out_data } else { &req.in_data };
+                if !req.range_ok(total(bufs), capacity) {
                     return Ok(VIRTIO_BLK_S_IOERR);
                 }
-                if write && read_only {
+                if write && self.read_only {
                     return Ok(VIRTIO_BLK_S_IOERR);
                 }
                 let mut bounce = vec![0u8; (total(bufs) as usize).min(BOUNCE_SIZE)];
-                let mut offset = self.sector * SECTOR_SIZE;
+                let mut offset = req.sector * SECTOR_SIZE;
                 for b in bufs {
                     let mut done = 0u64;
                     while done < u64::from(b.len) {
                         let n = (u64::from(b.len) - done).min(bounce.len() as u64) as usize;
-                        let chunk = &mut bounce[..n];
-                        let io = if write {
-                            mem.read(b.addr + done, chunk)?;
-                            disk.write_at(chunk, offset)
-                        } else {
-                            disk.read_at(chunk, offset)
+                        if write {
+                            self.mem.read(b.addr + done, &mut bounce[..n])?;
+                        }
+                        let disk = Arc::clone(&self.disk);
+                        let at = offset;
+                        let Some((back, io)) = self
+                            .in_pool(move || {
+                                let r = if write {
+                                    disk.write_at(&bounce[..n], at)
+                                } else {
+                                    disk.read_at(&mut bounce[..n], at)
+                                };
+                                (bounce, r)
+                            })
+                            .await
+                        else {
+                            return Ok(VIRTIO_BLK_S_IOERR);
                         };
+                        bounce = back;
                         if let Err(e) = io {
                             let what = if write { "write" } else { "read" };
                             log::error!("virtio-blk: {what} at {offset:#x}: {e}");
                             return Ok(VIRTIO_BLK_S_IOERR);
                         }
                         if !write {
-                            mem.write(b.addr + done, chunk)?;
+                            self.guest_write(generation, b.addr + done, &bounce[..n])?;
                         }
                         done += n as u64;
                         offset += n as u64;
@@ -289,22 +456,26 @@ impl BlkRequest {
                 }
                 Ok(VIRTIO_BLK_S_OK)
             }
-            VIRTIO_BLK_T_FLUSH => match disk.flush() {
-                Ok(()) => Ok(VIRTIO_BLK_S_OK),
-                Err(e) => {
-                    log::error!("virtio-blk: flush: {e}");
-                    Ok(VIRTIO_BLK_S_IOERR)
+            VIRTIO_BLK_T_FLUSH => {
+                let disk = Arc::clone(&self.disk);
+                match self.in_pool(move || disk.flush()).await {
+                    Some(Ok(())) => Ok(VIRTIO_BLK_S_OK),
+                    Some(Err(e)) => {
+                        log::error!("virtio-blk: flush: {e}");
+                        Ok(VIRTIO_BLK_S_IOERR)
+                    }
+                    None => Ok(VIRTIO_BLK_S_IOERR),
                 }
-            },
+            }
             VIRTIO_BLK_T_GET_ID => {
                 // NUL-terminated only when shorter than the 20-byte field.
-                let mut id = serial.as_bytes().to_vec();
+                let mut id = self.serial.as_bytes().to_vec();
                 id.push(0);
-                id.truncate(VIRTIO_BLK_ID_BYTES.min(total(&self.in_data) as usize));
+                id.truncate(VIRTIO_BLK_ID_BYTES.min(total(&req.in_data) as usize));
                 let mut at = 0;
-                for b in &self.in_data {
+                for b in &req.in_data {
                     let n = (b.len as usize).min(id.len() - at);
-                    mem.write(b.addr, &id[at..at + n])?;
+                    self.guest_write(generation, b.addr, &id[at..at + n])?;
                     at += n;
                     if at == id.len() {
                         break;
@@ -313,7 +484,7 @@ impl BlkRequest {
                 Ok(VIRTIO_BLK_S_OK)
             }
             // QEMU checks the SCSI request's shape before refusing it.
-            VIRTIO_BLK_T_SCSI_CMD if self.segments.0 < 2 || self.segments.1 < 3 => {
+            VIRTIO_BLK_T_SCSI_CMD if req.segments.0 < 2 || req.segments.1 < 3 => {
                 Ok(VIRTIO_BLK_S_IOERR)
             }
             _ => Ok(VIRTIO_BLK_S_UNSUPP),
@@ -321,36 +492,76 @@ impl BlkRequest {
     }
 }
 
+/// A handle on a virtio-blk device that stays valid after the device is
+/// boxed into its transport: requests in flight, for tests and for waiting
+/// until the device is idle.
+#[derive(Clone)]
+pub struct BlkHandle(Arc<BlkShared>);
+
+impl std::fmt::Debug for BlkHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BlkHandle")
+            .field("inflight", &self.inflight())
+            .finish()
+    }
+}
+
+impl BlkHandle {
+    /// Requests popped from the ring and not completed yet.
+    pub fn inflight(&self) -> usize {
+        self.0.state.lock().inflight
+    }
+
+    /// Whether the queue BH is scheduled (a notification not yet handled).
+    pub fn kick_pending(&self) -> bool {
+        self.0.kick.scheduled()
+    }
+
+    /// Whether nothing is pending: no request in flight and no notification
+    /// waiting to be handled.
+    pub fn idle(&self) -> bool {
+        self.inflight() == 0 && !self.kick_pending()
+    }
+
+    /// Polls the device's context until [`idle`](Self::idle). Only from
+    /// the context's home thread (or a thread that may become it: tests).
+    pub fn wait_idle(&self) {
+        self.0.ctx.poll_while(|| !self.idle());
+    }
+
+    /// The context the device's requests run in.
+    pub fn aio_context(&self) -> &Arc<AioContext> {
+        &self.0.ctx
+    }
+}
+
 /// The virtio-blk device.
 pub struct VirtioBlk {
-    mem: Arc<dyn GuestMemory>,
-    disk: Arc<dyn BlockBackend>,
-    read_only: bool,
-    serial: String,
+    shared: Arc<BlkShared>,
     config: [u8; CONFIG_LEN],
-    queue: Option<SplitQueue>,
-    interrupt: Option<VirtioInterrupt>,
     max_sizes: [u16; 1],
 }
 
 impl std::fmt::Debug for VirtioBlk {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("VirtioBlk")
-            .field("read_only", &self.read_only)
-            .field("serial", &self.serial)
-            .field("active", &self.queue.is_some())
+            .field("read_only", &self.shared.read_only)
+            .field("serial", &self.shared.serial)
+            .field("context", &self.shared.ctx.name())
             .finish_non_exhaustive()
     }
 }
 
 impl VirtioBlk {
-    /// A block device on `disk`; `serial` is what GET_ID returns (QEMU's
-    /// `serial` property, empty by default).
+    /// A block device on `disk` whose requests run in `ctx` (the main
+    /// loop's context, or an IOThread's); `serial` is what GET_ID returns
+    /// (QEMU's `serial` property, empty by default).
     pub fn new(
         mem: Arc<dyn GuestMemory>,
         disk: Arc<dyn BlockBackend>,
         read_only: bool,
         serial: &str,
+        ctx: Arc<AioContext>,
     ) -> Self {
         let mut config = [0u8; CONFIG_LEN];
         let capacity = disk.size().div_ceil(SECTOR_SIZE);
@@ -359,42 +570,49 @@ impl VirtioBlk {
         config[20..24].copy_from_slice(&(SECTOR_SIZE as u32).to_le_bytes());
         // num_queues: QEMU fills it even without VIRTIO_BLK_F_MQ.
         config[34..36].copy_from_slice(&1u16.to_le_bytes());
+        let shared = Arc::new_cyclic(|me: &Weak<BlkShared>| {
+            let me = me.clone();
+            let kick = ctx.bh_new("virtio-blk-queue", move || {
+                if let Some(s) = me.upgrade() {
+                    s.handle_queue();
+                }
+            });
+            BlkShared {
+                mem,
+                disk,
+                read_only,
+                serial: serial.to_string(),
+                ctx: Arc::clone(&ctx),
+                state: Mutex::new(BlkState {
+                    queue: None,
+                    interrupt: None,
+                    generation: 0,
+                    inflight: 0,
+                    throttled: false,
+                }),
+                kick,
+            }
+        });
         Self {
-            mem,
-            disk,
-            read_only,
-            serial: serial.to_string(),
+            shared,
             config,
-            queue: None,
-            interrupt: None,
             max_sizes: [QUEUE_MAX],
         }
     }
 
-    fn process(&mut self) {
-        let (Some(q), Some(interrupt)) = (self.queue.as_mut(), self.interrupt.as_ref()) else {
-            return;
-        };
-        let mem = &*self.mem;
-        let mut used_any = false;
-        let result = (|| {
-            while let Some(chain) = q.pop(mem)? {
-                let req = BlkRequest::parse(&chain, mem)?;
-                let status = req.execute(mem, &*self.disk, self.read_only, &self.serial)?;
-                mem.write(req.status_addr, &[status])?;
-                q.push(mem, chain.head, req.used_len)?;
-                used_any = true;
-            }
-            Ok::<bool, QueueError>(used_any && q.should_notify(mem)?)
-        })();
-        match result {
-            Ok(true) => interrupt.notify_queue(),
-            Ok(false) => {}
-            Err(e) => {
-                interrupt.set_needs_reset(&format!("virtio-blk: {e}"));
-                self.queue = None;
-            }
-        }
+    /// A handle that outlives boxing the device into its transport.
+    pub fn handle(&self) -> BlkHandle {
+        BlkHandle(Arc::clone(&self.shared))
+    }
+
+    /// Starts a new generation: requests in flight are forgotten.
+    fn new_generation(&self, queue: Option<SplitQueue>, interrupt: Option<VirtioInterrupt>) {
+        let mut st = self.shared.state.lock();
+        st.generation += 1;
+        st.queue = queue;
+        st.interrupt = interrupt;
+        st.inflight = 0;
+        st.throttled = false;
     }
 }
 
@@ -410,7 +628,7 @@ impl VirtioDevice for VirtioBlk {
             | (1 << VIRTIO_BLK_F_SEG_MAX)
             | (1 << VIRTIO_BLK_F_BLK_SIZE)
             | (1 << VIRTIO_BLK_F_FLUSH);
-        if self.read_only {
+        if self.shared.read_only {
             f |= 1 << VIRTIO_BLK_F_RO;
         }
         f
@@ -433,22 +651,24 @@ impl VirtioDevice for VirtioBlk {
     }
 
     fn activate(&mut self, features: u64, queues: &[VirtQueueConfig], interrupt: VirtioInterrupt) {
-        self.queue = queues
+        let queue = queues
             .first()
             .filter(|q| q.ready)
             .map(|q| SplitQueue::new(q, features));
-        self.interrupt = Some(interrupt);
-        self.process();
+        self.new_generation(queue, Some(interrupt));
+        // Requests made available before DRIVER_OK are served too.
+        self.shared.kick.schedule();
     }
 
     fn queue_notify(&mut self, queue: u16) {
+        // Only wakes the device's context (QEMU: the ioeventfd): the
+        // notifying vCPU never waits for the disk.
         if queue == 0 {
-            self.process();
+            self.shared.kick.schedule();
         }
     }
 
     fn reset(&mut self) {
-        self.queue = None;
-        self.interrupt = None;
+        self.new_generation(None, None);
     }
 }
