@@ -335,8 +335,32 @@ pub(crate) fn start_board_monitors(
         .iter()
         .map(|s| (s.label.clone(), s.filename.clone()))
         .collect();
-    if let Some(s) = cfg.serials.first() {
-        chardevs.push(("serial0".into(), s.clone()));
+    // The serial port's chardev as QEMU names it: `serial0` for the
+    // compat syntax (or the -chardev id), and a mux sits on a `-base`
+    // chardev of its own.
+    let serial = cfg.serials.first().map(String::as_str);
+    let label = match serial.and_then(|s| s.strip_prefix("chardev:")) {
+        Some(id) => id.to_owned(),
+        None => "serial0".to_owned(),
+    };
+    // Without -serial and -nographic QEMU's serial port would be on a
+    // graphical console, which ferrite does not have: nothing to list.
+    let console = if serial.is_some() || cfg.nographic {
+        monitors::stdio_console(cfg)?
+    } else {
+        None
+    };
+    match console {
+        Some(k) if k.mux => {
+            chardevs.push((label.clone(), "mux".into()));
+            chardevs.push((format!("{label}-base"), "stdio".into()));
+        }
+        Some(_) => chardevs.push((label, "stdio".into())),
+        None => {
+            if let Some(s) = serial {
+                chardevs.push((label, s.to_owned()));
+            }
+        }
     }
     control.set_chardevs(chardevs);
     let core = Arc::new(QmpCore::new(control, bus, VersionInfo::ferrite()));

@@ -352,6 +352,34 @@ fn chardev_stdio_mux_shared_by_serial_and_monitor() {
     assert!(st.success(), "{st:?}");
 }
 
+/// `info chardev` names the mux and its stdio base as QEMU 7.2 does
+/// (QEMU also lists `parallel0: filename=null`; ferrite's virt has no
+/// parallel port).
+#[test]
+fn info_chardev_shows_the_mux() {
+    if !have_gcc() {
+        eprintln!("skipped: riscv64-unknown-elf-gcc not installed");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let elf = assemble(dir.path());
+    let mut cmd = Command::new(FERRITE);
+    cmd.args(["-M", "virt", "-m", "128", "-bios", "none", "-kernel"])
+        .arg(&elf)
+        .arg("-nographic");
+    let mut t = OnPty::spawn(cmd);
+    t.type_and_see(b"\x01c", b"(qemu) ");
+    t.type_and_see(b"info chardev\r", b"(qemu) ");
+    t.send(b"\x01x");
+    let (seen, st) = t.finish();
+    let seen = String::from_utf8_lossy(&seen).into_owned();
+    assert!(
+        seen.contains("\r\r\nserial0: filename=mux\r\r\nserial0-base: filename=stdio\r\r\n(qemu) "),
+        "{seen:?}"
+    );
+    assert!(st.success(), "{st:?}");
+}
+
 /// With `-nographic` and a monitor of its own (`-qmp`), QEMU gives the
 /// serial port plain stdio: Ctrl-A is the guest's, no mux.
 #[test]

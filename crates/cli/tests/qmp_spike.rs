@@ -453,6 +453,18 @@ fn guest_shutdown_is_reported_to_qmp_clients() {
     assert!(vm.child.wait().unwrap().success());
 }
 
+/// What QEMU's readline echoes for `cmd` typed at an empty prompt and
+/// Enter: every key redraws the line.
+fn hmp_echo(cmd: &str) -> String {
+    let mut out = String::new();
+    for i in 1..=cmd.len() {
+        out += &"\x1b[D".repeat(i - 1);
+        out += &cmd[..i];
+        out += "\x1b[K";
+    }
+    out + "\r\n"
+}
+
 /// Reads HMP output up to and including the next `(qemu) ` prompt.
 fn hmp_until_prompt(r: &mut BufReader<UnixStream>) -> String {
     let mut out = Vec::new();
@@ -491,21 +503,25 @@ fn hmp_socket_and_qmp_socket_drive_the_same_machine() {
     );
     // HMP commands change the state QMP reports, and QMP gets the events.
     hw.write_all(b"cont\n").unwrap();
-    assert_eq!(hmp_until_prompt(&mut hr), "(qemu) ");
+    assert_eq!(hmp_until_prompt(&mut hr), hmp_echo("cont") + "(qemu) ");
     assert_eq!(c.status(), "running");
     assert_eq!(c.take_events(), ["RESUME"]);
     hw.write_all(b"stop\n").unwrap();
-    assert_eq!(hmp_until_prompt(&mut hr), "(qemu) ");
+    assert_eq!(hmp_until_prompt(&mut hr), hmp_echo("stop") + "(qemu) ");
     assert_eq!(c.status(), "paused");
     assert_eq!(c.take_events(), ["STOP"]);
     hw.write_all(b"info status\n").unwrap();
-    assert_eq!(hmp_until_prompt(&mut hr), "VM status: paused\r\n(qemu) ");
+    assert_eq!(
+        hmp_until_prompt(&mut hr),
+        hmp_echo("info status") + "VM status: paused\r\n(qemu) "
+    );
     hw.write_all(b"info chardev\n").unwrap();
     let chardevs = hmp_until_prompt(&mut hr);
     assert_eq!(
         chardevs,
         format!(
-            "compat_monitor0: filename=unix:{},server=on\r\ncompat_monitor1: filename=unix:{},server=on\r\n(qemu) ",
+            "{}compat_monitor0: filename=unix:{},server=on\r\ncompat_monitor1: filename=unix:{},server=on\r\n(qemu) ",
+            hmp_echo("info chardev"),
             hsock.display(),
             sock.display()
         )

@@ -1,9 +1,7 @@
-//! QEMU's line editor for the human monitor on a terminal (QEMU:
-//! `util/readline.c`), used where HMP shares a raw-mode terminal with the
-//! serial console (`-serial mon:stdio`, `-nographic`).
-//!
-//! The terminal is in raw mode there, so the monitor echoes and edits the
-//! line itself. [`Readline::handle_byte`] follows `readline_handle_byte()`:
+//! QEMU's line editor for the human monitor (QEMU: `util/readline.c`),
+//! which every HMP monitor runs: on a socket, on stdio, and on the
+//! `-serial mon:stdio` mux, where the terminal is in raw mode and the
+//! monitor must echo and edit the line itself. [`Readline::handle_byte`] follows `readline_handle_byte()`:
 //! printable bytes insert at the cursor, Backspace/DEL, Ctrl-D (delete),
 //! Ctrl-E (end), Ctrl-W (delete word), the arrow keys (cursor and history),
 //! Home/End/Delete escape sequences; Enter completes the line. After each

@@ -838,7 +838,9 @@ fn serve_hmp(
         v.major, v.minor, v.micro
     );
     server.slot.write_line(banner.as_bytes());
-    let mut line = Vec::new();
+    // QEMU's readline runs on every HMP monitor: it echoes what is typed
+    // and edits the line.
+    let mut rl = crate::readline::Readline::new();
     let mut buf = [0u8; 4096];
     while !server.stop.load(Ordering::SeqCst) {
         let n = match stream.read(&mut buf) {
@@ -846,18 +848,14 @@ fn serve_hmp(
             Ok(n) => n,
         };
         for &b in &buf[..n] {
-            if b != b'\n' && b != b'\r' {
-                // Bound a line like QEMU's readline buffer (READLINE_CMD_BUF_SIZE 4095).
-                if line.len() < 4095 {
-                    line.push(b);
-                }
-                continue;
+            let mut echo = Vec::new();
+            let line = rl.handle_byte(b, &mut echo);
+            if !echo.is_empty() {
+                server.slot.write_line(&echo);
             }
-            if b == b'\r' && line.is_empty() {
+            let Some(text) = line else {
                 continue;
-            }
-            let text = String::from_utf8_lossy(&line).into_owned();
-            line.clear();
+            };
             let c = core.clone();
             let Some(out) = dispatcher.run_sync(move || c.hmp.run_line(&c, &text, None)) else {
                 return;
@@ -867,6 +865,7 @@ fn serve_hmp(
             // itself, so this is not racy).
             if !core.machine.exit_requested() {
                 reply.push_str("(qemu) ");
+                rl.prompt_shown();
             }
             server.slot.write_line(reply.as_bytes());
         }

@@ -161,7 +161,9 @@ impl SocketMonitor {
             generation,
             input: Mutex::new(Input {
                 parser: JsonMessageParser::new(),
-                line: Vec::new(),
+                rl: crate::readline::Readline::new(),
+                pending: VecDeque::new(),
+                busy: false,
             }),
         });
         st.conn = Some(conn.clone());
@@ -255,39 +257,57 @@ impl SocketMonitor {
                 }
             }
             Proto::Hmp => {
-                let mut lines = Vec::new();
-                {
-                    let mut inp = lock(&conn.input);
-                    for &b in data {
-                        if b != b'\n' && b != b'\r' {
-                            // READLINE_CMD_BUF_SIZE bounds a line.
-                            if inp.line.len() < crate::readline::READLINE_CMD_BUF_SIZE {
-                                inp.line.push(b);
-                            }
-                            continue;
-                        }
-                        if b == b'\r' && inp.line.is_empty() {
-                            continue;
-                        }
-                        lines.push(String::from_utf8_lossy(&inp.line).into_owned());
-                        inp.line.clear();
-                    }
-                }
-                for text in lines {
-                    let (core, c) = (self.core.clone(), conn.clone());
-                    self.queue(conn, move || {
-                        if lock(&c.st).closed {
-                            return;
-                        }
-                        let mut reply = to_crlf(&core.hmp.run_line(&core, &text, None));
-                        // No prompt after `quit`.
-                        if !core.machine.exit_requested() {
-                            reply.push_str("(qemu) ");
-                        }
-                        c.push(reply.as_bytes());
-                    });
-                }
+                lock(&conn.input).pending.extend(data);
+                self.hmp_process(conn);
             }
+        }
+    }
+
+    /// Feed pending HMP input to readline, one byte at a time, until a
+    /// line completes; its command runs on the main loop and the rest of
+    /// the input waits for it, so echo and output come in QEMU's order.
+    fn hmp_process(self: &Arc<Self>, conn: &Arc<Conn>) {
+        loop {
+            let mut inp = lock(&conn.input);
+            if inp.busy {
+                return;
+            }
+            let Some(b) = inp.pending.pop_front() else {
+                return;
+            };
+            let mut echo = Vec::new();
+            let line = inp.rl.handle_byte(b, &mut echo);
+            inp.busy = line.is_some();
+            drop(inp);
+            if !echo.is_empty() {
+                conn.push(&echo);
+            }
+            let Some(text) = line else {
+                continue;
+            };
+            let (core, c, me) = (self.core.clone(), conn.clone(), self.clone());
+            self.queue(conn, move || {
+                if lock(&c.st).closed {
+                    return;
+                }
+                let mut reply = to_crlf(&core.hmp.run_line(&core, &text, None));
+                // No prompt after `quit`.
+                let prompt = !core.machine.exit_requested();
+                if prompt {
+                    reply.push_str("(qemu) ");
+                }
+                c.push(reply.as_bytes());
+                {
+                    let mut inp = lock(&c.input);
+                    if prompt {
+                        inp.rl.prompt_shown();
+                    }
+                    inp.busy = false;
+                }
+                if prompt {
+                    me.hmp_process(&c);
+                }
+            });
         }
     }
 
@@ -378,7 +398,11 @@ pub(super) struct Conn {
 
 struct Input {
     parser: JsonMessageParser,
-    line: Vec<u8>,
+    /// HMP: QEMU's line editor, input not yet fed to it, and whether a
+    /// command is running.
+    rl: crate::readline::Readline,
+    pending: VecDeque<u8>,
+    busy: bool,
 }
 
 #[derive(Default)]
