@@ -136,6 +136,44 @@ impl Platform for HartPlatform {
     }
 }
 
+/// How vCPUs map to host threads (`-accel tcg,thread=`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TcgThreads {
+    /// One host thread per vCPU, "CPU n/TCG" (QEMU's MTTCG, its default
+    /// when the host has more than one core).
+    Multi,
+    /// One host thread, "ALL CPUs/TCG", runs every vCPU in turn (QEMU's
+    /// round-robin `rr_cpu_thread_fn`).
+    Single,
+}
+
+static TCG_SINGLE: AtomicBool = AtomicBool::new(false);
+
+/// Chooses the thread mode for the vCPUs started after this call (the
+/// accelerator is process-wide, as QEMU's `current_accel()`).
+pub fn set_tcg_threads(mode: TcgThreads) {
+    TCG_SINGLE.store(mode == TcgThreads::Single, Ordering::SeqCst);
+}
+
+/// The current thread mode ([`TcgThreads::Multi`] unless set).
+pub fn tcg_threads() -> TcgThreads {
+    if TCG_SINGLE.load(Ordering::SeqCst) {
+        TcgThreads::Single
+    } else {
+        TcgThreads::Multi
+    }
+}
+
+/// The default mode: multi-threaded when the host has more than one core,
+/// as QEMU's `default_mttcg_enabled`.
+pub fn default_tcg_threads() -> TcgThreads {
+    if std::thread::available_parallelism().map_or(1, |n| n.get()) > 1 {
+        TcgThreads::Multi
+    } else {
+        TcgThreads::Single
+    }
+}
+
 /// What [`cpu_stop_current`] needs on a vCPU thread.
 struct CurrentVcpu {
     held: Arc<AtomicBool>,
@@ -237,50 +275,100 @@ impl VcpuHandle {
     }
 }
 
-impl VcpuThread {
-    /// Starts a thread for `hart` (stopped until `vm_start`). A reset puts
-    /// the hart back at `hart.cpu.common.pc` as it is now (the reset vector).
-    pub fn spawn(hart: Hart, index: usize) -> std::io::Result<VcpuThread> {
+/// The per-vCPU pieces a vCPU thread works with.
+#[derive(Clone)]
+struct VcpuParts {
+    ctl: Arc<VcpuCtl>,
+    lines: Arc<IrqLines>,
+    hart: Arc<Mutex<Hart>>,
+    reset: Arc<AtomicBool>,
+    held: Arc<AtomicBool>,
+    thread_id: Arc<AtomicI64>,
+    resetvec: u64,
+}
+
+impl VcpuParts {
+    fn new(hart: Hart, index: usize) -> VcpuParts {
         let ctl = VcpuCtl::new(index);
         let lines = hart.irq_lines();
         // Every VcpuCtl::kick (pause_all_vcpus, run_on_cpu, ...) also makes
         // the hart leave guest code and wakes it from wfi (`cpu_exit`).
         let hook_lines = lines.clone();
         ctl.set_kick_hook(Arc::new(move || hook_lines.request_exit()));
+        VcpuParts {
+            ctl,
+            lines,
+            resetvec: hart.cpu.common.pc,
+            hart: Arc::new(Mutex::new(hart)),
+            reset: Arc::new(AtomicBool::new(false)),
+            held: Arc::new(AtomicBool::new(false)),
+            thread_id: Arc::new(AtomicI64::new(0)),
+        }
+    }
+
+    /// Makes this vCPU the calling thread's current one (for
+    /// [`cpu_stop_current`]).
+    fn make_current(&self) {
+        CURRENT.with(|cur| {
+            *cur.borrow_mut() = Some(CurrentVcpu {
+                held: self.held.clone(),
+                lines: self.lines.clone(),
+                ctl: self.ctl.clone(),
+            })
+        });
+    }
+
+    fn thread(&self, handle: Option<JoinHandle<()>>, quit: Arc<AtomicBool>) -> VcpuThread {
+        VcpuThread {
+            handle,
+            quit,
+            reset: self.reset.clone(),
+            held: self.held.clone(),
+            ctl: self.ctl.clone(),
+            lines: self.lines.clone(),
+            hart: self.hart.clone(),
+            thread_id: self.thread_id.clone(),
+            resetvec: self.resetvec,
+        }
+    }
+}
+
+fn gettid() -> i64 {
+    // SAFETY: gettid has no preconditions.
+    i64::from(unsafe { libc::gettid() })
+}
+
+impl VcpuThread {
+    /// Starts the vCPU threads for `harts` (hart `i` is vCPU `i`), in the
+    /// mode [`set_tcg_threads`] chose: one thread each, or one round-robin
+    /// thread for all. They are stopped until `vm_start`.
+    pub fn spawn_all(harts: Vec<Hart>) -> std::io::Result<Vec<VcpuThread>> {
+        match tcg_threads() {
+            TcgThreads::Multi => harts
+                .into_iter()
+                .enumerate()
+                .map(|(i, h)| VcpuThread::spawn(h, i))
+                .collect(),
+            TcgThreads::Single => spawn_rr(harts),
+        }
+    }
+
+    /// Starts a thread for `hart` (stopped until `vm_start`). A reset puts
+    /// the hart back at `hart.cpu.common.pc` as it is now (the reset vector).
+    pub fn spawn(hart: Hart, index: usize) -> std::io::Result<VcpuThread> {
+        let p = VcpuParts::new(hart, index);
         let quit = Arc::new(AtomicBool::new(false));
-        let reset = Arc::new(AtomicBool::new(false));
-        let held = Arc::new(AtomicBool::new(false));
-        let (c, q, r) = (ctl.clone(), quit.clone(), reset.clone());
-        let (h, l) = (held.clone(), lines.clone());
-        let resetvec = hart.cpu.common.pc;
-        let hart = Arc::new(Mutex::new(hart));
-        let thread_id = Arc::new(AtomicI64::new(0));
-        let (hh, t) = (hart.clone(), thread_id.clone());
+        let (c, q, r, h) = (p.ctl.clone(), quit.clone(), p.reset.clone(), p.held.clone());
+        let (hh, t, resetvec) = (p.hart.clone(), p.thread_id.clone(), p.resetvec);
+        let cur = p.clone();
         let handle = std::thread::Builder::new()
             .name(format!("CPU {index}/TCG"))
             .spawn(move || {
-                // SAFETY: gettid has no preconditions.
-                t.store(i64::from(unsafe { libc::gettid() }), Ordering::Release);
-                CURRENT.with(|cur| {
-                    *cur.borrow_mut() = Some(CurrentVcpu {
-                        held: h.clone(),
-                        lines: l,
-                        ctl: c.clone(),
-                    })
-                });
+                t.store(gettid(), Ordering::Release);
+                cur.make_current();
                 vcpu_loop(&hh, resetvec, &c, &q, &r, &h)
             })?;
-        Ok(VcpuThread {
-            handle: Some(handle),
-            quit,
-            reset,
-            held,
-            ctl,
-            lines,
-            hart,
-            thread_id,
-            resetvec,
-        })
+        Ok(p.thread(Some(handle), quit))
     }
 
     /// A handle for the monitor and reset code.
@@ -393,5 +481,151 @@ fn vcpu_loop(
             ctl.clear_exit_request();
         }
         ctl.wait_io_event();
+    }
+}
+
+/// Instructions the round-robin thread runs on one vCPU before it moves to
+/// the next (its time slice; see docs/divergences.md).
+const RR_SLICE: u64 = 1 << 18;
+
+/// State shared by the round-robin thread and the harts' wakers.
+struct RrShared {
+    /// Something happened that may make a vCPU runnable (QEMU's shared
+    /// `halt_cond` under RR).
+    woken: parking_lot::Mutex<bool>,
+    cond: parking_lot::Condvar,
+    /// The vCPU in guest code now (`rr_current_cpu`), `usize::MAX` if none.
+    current: std::sync::atomic::AtomicUsize,
+    lines: Vec<Arc<IrqLines>>,
+}
+
+impl RrShared {
+    /// A hart was woken or kicked: wake the thread if it sleeps, and make
+    /// the vCPU it is running leave guest code so the others get their
+    /// turn (QEMU's `rr_kick_vcpu_thread` exits the current CPU).
+    fn wake(&self) {
+        let cur = self.current.load(Ordering::SeqCst);
+        if let Some(l) = self.lines.get(cur) {
+            l.cpu_exit();
+        }
+        *self.woken.lock() = true;
+        self.cond.notify_all();
+    }
+}
+
+/// Starts the single round-robin thread for all `harts`.
+fn spawn_rr(harts: Vec<Hart>) -> std::io::Result<Vec<VcpuThread>> {
+    let parts: Vec<VcpuParts> = harts
+        .into_iter()
+        .enumerate()
+        .map(|(i, h)| VcpuParts::new(h, i))
+        .collect();
+    let shared = Arc::new(RrShared {
+        woken: parking_lot::Mutex::new(false),
+        cond: parking_lot::Condvar::new(),
+        current: std::sync::atomic::AtomicUsize::new(usize::MAX),
+        lines: parts.iter().map(|p| p.lines.clone()).collect(),
+    });
+    for p in &parts {
+        let s = Arc::downgrade(&shared);
+        p.lines.set_waker(Arc::new(move || {
+            if let Some(s) = s.upgrade() {
+                s.wake();
+            }
+        }));
+    }
+    let quit = Arc::new(AtomicBool::new(false));
+    let (ps, q) = (parts.clone(), quit.clone());
+    let handle = std::thread::Builder::new()
+        .name("ALL CPUs/TCG".to_string())
+        .spawn(move || {
+            let tid = gettid();
+            for p in &ps {
+                p.thread_id.store(tid, Ordering::Release);
+            }
+            rr_loop(&ps, &q, &shared)
+        })?;
+    let mut handle = Some(handle);
+    Ok(parts
+        .iter()
+        .map(|p| p.thread(handle.take(), quit.clone()))
+        .collect())
+}
+
+/// QEMU's `rr_cpu_thread_fn`: runs every runnable vCPU in turn, each until
+/// it halts, is kicked, or has used its slice; handles stop requests and
+/// queued work for all of them; sleeps (without the BQL) while none can
+/// run.
+fn rr_loop(cpus: &[VcpuParts], quit: &AtomicBool, shared: &RrShared) {
+    let mut bql = bql_lock();
+    for c in cpus {
+        c.ctl.attach_rr_thread();
+    }
+    // Halted in wfi (this thread's view; `ctl.halted` mirrors it).
+    let mut wfi = vec![false; cpus.len()];
+    while !quit.load(Ordering::SeqCst) {
+        for (i, c) in cpus.iter().enumerate() {
+            if quit.load(Ordering::SeqCst) {
+                break;
+            }
+            if c.reset.swap(false, Ordering::SeqCst) {
+                reset_hart(&mut c.hart.lock(), c.resetvec);
+                wfi[i] = false;
+            }
+            if !c.ctl.can_run() || c.held.load(Ordering::SeqCst) {
+                continue;
+            }
+            let mut hart = c.hart.lock();
+            if wfi[i] {
+                if !hart.cpu.has_work() {
+                    continue;
+                }
+                wfi[i] = false;
+                c.ctl.set_halted(false);
+            }
+            c.ctl.attach_rr_thread();
+            c.make_current();
+            shared.current.store(i, Ordering::SeqCst);
+            let exit = bql.unlocked(|| hart.run(RR_SLICE));
+            shared.current.store(usize::MAX, Ordering::SeqCst);
+            c.ctl.clear_exit_request();
+            if exit == CpuExit::Halted {
+                wfi[i] = true;
+                c.ctl.set_halted(true);
+            }
+        }
+        // Stop requests and queued work of every vCPU (the hart locks are
+        // free here: `VcpuHandle::with_hart` work takes them itself).
+        for c in cpus {
+            c.ctl.wait_io_event_common();
+        }
+        // Sleep while nothing can run (QEMU: all_cpu_threads_idle, then
+        // the wait on the shared halt_cond). The check runs under the
+        // wake-up lock, and every wake-up takes it, so none is lost.
+        bql.unlocked(|| {
+            let mut woken = shared.woken.lock();
+            loop {
+                if std::mem::take(&mut *woken) || quit.load(Ordering::SeqCst) {
+                    return;
+                }
+                let runnable = cpus.iter().enumerate().any(|(i, c)| {
+                    if c.reset.load(Ordering::SeqCst) {
+                        return true;
+                    }
+                    if !c.ctl.thread_is_idle() {
+                        // Queued work, a stop request, or running.
+                        return true;
+                    }
+                    c.ctl.can_run()
+                        && !c.held.load(Ordering::SeqCst)
+                        && wfi[i]
+                        && c.hart.lock().cpu.has_work()
+                });
+                if runnable {
+                    return;
+                }
+                shared.cond.wait(&mut woken);
+            }
+        });
     }
 }
