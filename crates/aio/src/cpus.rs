@@ -221,7 +221,8 @@ impl VcpuCtl {
     /// [`current_cpu`], leaving the other vCPUs' records alone. Call it for
     /// every vCPU at start and again at each switch.
     pub fn attach_rr_thread(self: &Arc<Self>) {
-        let old = CURRENT_CPU.with(|c| c.borrow_mut().replace(AttachedCpu(Arc::clone(self), false)));
+        let old =
+            CURRENT_CPU.with(|c| c.borrow_mut().replace(AttachedCpu(Arc::clone(self), false)));
         drop(old);
         // SAFETY: pthread_self has no preconditions.
         let pt = unsafe { libc::pthread_self() };

@@ -1,13 +1,54 @@
 //! vCPU threads for the TCG accelerator (QEMU: `accel/tcg/tcg-accel-ops-mttcg.c`,
-//! `system/cpus.c`) and the board side of a hart: its time base and Sstc
-//! timer ([`HartPlatform`]) and its interrupt lines ([`HartIrqs`]).
+//! `tcg-accel-ops-rr.c`, `system/cpus.c`) and the board side of a hart: its
+//! time base and Sstc timer ([`HartPlatform`]) and its interrupt lines
+//! ([`HartIrqs`]).
 //!
-//! Each hart runs on its own thread. The thread holds the BQL only while it
-//! is outside guest code: between blocks of guest execution it acknowledges
-//! stop requests and runs queued work through its [`VcpuCtl`], exactly the
-//! loop `ferrite_aio::cpus` describes. A hart that executes `wfi` sleeps
-//! (without the BQL) until an interrupt is pending or the thread is kicked;
-//! `VcpuCtl::kick` reaches guest code through the hart's exit request.
+//! # Threads
+//!
+//! * **Main loop thread** (`qemu_main_loop`): timers (including each hart's
+//!   Sstc `stimecmp` timer and the ACLINT `mtimecmp` timers), chardevs,
+//!   the monitors, run-state changes (`vm_stop`/`vm_start`, reset). It
+//!   holds the BQL except while it polls. It never touches a hart directly:
+//!   it reaches one with [`VcpuHandle::with_hart`] (`run_on_cpu`), and
+//!   wakes one through its [`IrqLines`] or [`VcpuCtl::kick`].
+//! * **`-accel tcg,thread=multi`** (the default on a multi-core host): one
+//!   thread per vCPU, "CPU n/TCG". It holds the BQL only outside guest
+//!   code: around [`Hart::run`] and around the `wfi` sleep it releases it,
+//!   so guest code of different harts runs in parallel and the BQL is
+//!   taken only by MMIO dispatch to devices that need it (the memory API's
+//!   `prepare_mmio_access`) and by the non-RAM fallback of an atomic.
+//!   Between runs, with the BQL, it acknowledges stop requests and runs
+//!   queued work ([`VcpuCtl::wait_io_event`]).
+//! * **`-accel tcg,thread=single`**: one thread, "ALL CPUs/TCG", runs every
+//!   vCPU in turn (QEMU's `rr_cpu_thread_fn`): each runnable hart until it
+//!   halts in `wfi`, is kicked, or has run a slice of `RR_SLICE`
+//!   instructions. A wake-up of any hart (an interrupt line, a kick) makes
+//!   the running hart leave guest code, so the woken one gets its turn at
+//!   once (QEMU's `rr_kick_vcpu_thread`). With no runnable hart the thread
+//!   sleeps, without the BQL, until one is woken.
+//!
+//! Guest memory is shared by all harts: plain loads and stores are host
+//! loads and stores, LR/SC and AMOs are host atomics (see
+//! `ferrite_riscv::helpers`), and code-page invalidations and write
+//! protection reach every hart's TB cache and TLB through
+//! `ferrite_tcg::codesync`.
+//!
+//! # Lock order
+//!
+//! 1. The BQL (outermost, as in QEMU).
+//! 2. A hart's `Mutex<Hart>`: taken only by the thread that runs the hart
+//!    (around guest execution and in the halt wait, and by `with_hart`
+//!    work, which runs on that thread). The thread may take the BQL while
+//!    holding it (MMIO from guest code); nobody takes the hart lock while
+//!    holding the BQL on another thread, which is why `with_hart` goes
+//!    through `run_on_cpu` instead of locking.
+//! 3. Leaf locks, never held across another lock: a hart's wake-up lock
+//!    (`IrqLines`), the round-robin thread's wake-up lock, a
+//!    [`HartPlatform`]'s timer slot, the `VcpuCtl` work queue, the
+//!    `codesync` log, device mutexes (under the BQL).
+//!
+//! `cpu_stop_current` and kicks never block, so a device may call them from
+//! guest code with any of these held.
 
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -121,14 +162,14 @@ impl Platform for HartPlatform {
                 },
             ));
         }
-        let now_ns = QemuClock::get_ns(ClockType::Virtual);
-        let now = self.mtime.read();
-        let ns = if deadline <= now {
-            now_ns
+        // The exact clock time at which `time` reaches the deadline: the
+        // expiry only kicks the hart, which then sees STIP from `time`
+        // itself, so the timer must never fire early (a kick that finds no
+        // work would leave the hart asleep with no timer armed).
+        let ns = if deadline <= self.mtime.read() {
+            QemuClock::get_ns(ClockType::Virtual)
         } else {
-            let ticks = u128::from(deadline - now);
-            let delta = ticks * 1_000_000_000 / u128::from(self.mtime.freq().max(1));
-            now_ns.saturating_add(i64::try_from(delta).unwrap_or(i64::MAX))
+            self.mtime.ns_at(deadline)
         };
         if let Some(t) = t.as_ref() {
             t.modify_ns(ns);

@@ -2,11 +2,12 @@
 //! `csr.c` entry points, `trans_rva.c.inc` atomics). Each takes the
 //! instruction word and decodes its own operands.
 
+use ferrite_aio::bql::with_bql;
 use ferrite_aio::log::LogMask;
 use ferrite_aio::qemu_log_mask;
+use ferrite_tcg::Access;
 use ferrite_tcg::Fault;
 use ferrite_tcg::cpu::{AtomicOp, atomic_lookup, load, probe_write, store, tlb_lookup};
-use ferrite_tcg::Access;
 
 use crate::cpu::{PRV_M, PRV_S, PRV_U, RiscvCpu, excp};
 use crate::csr::{self, MSTATUS_MIE, MSTATUS_MPIE, MSTATUS_MPP, MSTATUS_MPRV, MSTATUS_SIE};
@@ -192,19 +193,6 @@ pub fn lr(cpu: &mut RiscvCpu, i: u32) -> Result<(), Fault> {
     Ok(())
 }
 
-/// Runs `f` with the BQL held: the non-RAM fallback of an atomic access
-/// (a load then a store to a device), which QEMU runs with every other
-/// vCPU stopped (`cpu_exec_step_atomic`). Device accesses are serialised by
-/// the BQL, so holding it across both keeps the pair atomic for devices.
-fn with_bql<R>(f: impl FnOnce() -> R) -> R {
-    if ferrite_aio::bql::bql_locked() {
-        f()
-    } else {
-        let _g = ferrite_aio::bql::bql_lock();
-        f()
-    }
-}
-
 /// `sc.w`/`sc.d`: succeeds if the reservation is for this address and memory
 /// still holds the value LR read, as one host compare-and-swap (QEMU's
 /// `gen_sc`: `tcg_gen_atomic_cmpxchg_tl` against `load_val`). Like QEMU it
@@ -224,6 +212,10 @@ pub fn sc(cpu: &mut RiscvCpu, i: u32) -> Result<(), Fault> {
             let new = cpu.x(rs2(i));
             match atomic_lookup(cpu, addr, size, mmu)? {
                 Some(ram) => ram.cmpxchg(val, new),
+                // The non-RAM fallback (a device, ROM): a load then a store
+                // with the BQL held across both. QEMU runs it with every other
+                // vCPU stopped (`cpu_exec_step_atomic`); device accesses are
+                // serialised by the BQL, so the pair is atomic for devices.
                 None => with_bql(|| -> Result<bool, Fault> {
                     let cur = load(cpu, addr, size, mmu)?;
                     if sext_size(cur, size) == val {
@@ -270,6 +262,7 @@ pub fn amo(cpu: &mut RiscvCpu, i: u32) -> Result<(), Fault> {
     let src = cpu.x(rs2(i));
     let old = match atomic_lookup(cpu, addr, size, mmu).map_err(|_| amo_access_as_load(cpu))? {
         Some(ram) => sext_size(ram.rmw(op, src), size),
+        // Device or ROM: load then store under the BQL (see `sc`).
         None => with_bql(|| -> Result<u64, Fault> {
             let old = sext_size(
                 load(cpu, addr, size, mmu).map_err(|_| amo_access_as_load(cpu))?,

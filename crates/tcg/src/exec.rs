@@ -41,8 +41,8 @@ use ferrite_aio::qemu_log_mask;
 
 use crate::codesync::{CatchUp, CodeEvent};
 use crate::cpu::{
-    CpuEnv, JmpCacheEntry, REQ_EXIT, REQ_HARD, REQ_SYNC, check_mem_generation, code_page, jmp_cache_hash,
-    protect_code,
+    CpuEnv, JmpCacheEntry, REQ_EXIT, REQ_HARD, REQ_SYNC, check_mem_generation, code_page,
+    jmp_cache_hash, protect_code,
 };
 use crate::interp::{TbExit, interp};
 use crate::ir::{ExitKind, IrBuilder, Op};
