@@ -71,10 +71,21 @@ pub fn csr(cpu: &mut RiscvCpu, i: u32) -> Result<(), Fault> {
         return Err(cpu.illegal(i));
     };
     if write {
+        // For mip/sip, CSRRS and CSRRC modify the software-writable bits
+        // only: the value read ORs in the interrupt controllers' lines
+        // (SEIP from the PLIC, ...), and writing that back would latch a
+        // momentary external interrupt into the software SEIP bit for
+        // good (priv spec, "mip"; QEMU's rmw_mip writes only the bits in
+        // the write mask).
+        let base = if matches!(csr, 0x344 | 0x144) {
+            cpu.csr.mip_sw
+        } else {
+            old
+        };
         let new = match f3 & 3 {
             1 => src,
-            2 => old | src,
-            _ => old & !src,
+            2 => base | src,
+            _ => base & !src,
         };
         if csr::csr_write(cpu, csr, new).is_err() {
             return Err(cpu.illegal(i));
