@@ -541,12 +541,16 @@ struct RrShared {
 }
 
 impl RrShared {
-    /// A hart was woken or kicked: wake the thread if it sleeps, and make
-    /// the vCPU it is running leave guest code so the others get their
-    /// turn (QEMU's `rr_kick_vcpu_thread` exits the current CPU).
-    fn wake(&self) {
+    /// Hart `hart` was woken or kicked: wake the thread if it sleeps, and
+    /// make the vCPU it is running, if another, leave guest code so the
+    /// woken one gets its turn (QEMU's `rr_kick_vcpu_thread` exits the
+    /// current CPU; the running hart itself sees its own request at its
+    /// next block boundary).
+    fn wake(&self, hart: usize) {
         let cur = self.current.load(Ordering::SeqCst);
-        if let Some(l) = self.lines.get(cur) {
+        if cur != hart
+            && let Some(l) = self.lines.get(cur)
+        {
             l.cpu_exit();
         }
         *self.woken.lock() = true;
@@ -567,11 +571,11 @@ fn spawn_rr(harts: Vec<Hart>) -> std::io::Result<Vec<VcpuThread>> {
         current: std::sync::atomic::AtomicUsize::new(usize::MAX),
         lines: parts.iter().map(|p| p.lines.clone()).collect(),
     });
-    for p in &parts {
+    for (i, p) in parts.iter().enumerate() {
         let s = Arc::downgrade(&shared);
         p.lines.set_waker(Arc::new(move || {
             if let Some(s) = s.upgrade() {
-                s.wake();
+                s.wake(i);
             }
         }));
     }

@@ -133,12 +133,18 @@ impl IrqLines {
     /// Sets or clears device-driven `mip` bits (QEMU's `riscv_cpu_update_mip`)
     /// and makes the hart re-check interrupts.
     pub fn set(&self, mask: u64, level: bool) {
-        if level {
-            self.pending.fetch_or(mask, Ordering::SeqCst);
+        let old = if level {
+            self.pending.fetch_or(mask, Ordering::SeqCst)
         } else {
-            self.pending.fetch_and(!mask, Ordering::SeqCst);
+            self.pending.fetch_and(!mask, Ordering::SeqCst)
+        };
+        // Only a change is news for the hart (QEMU's riscv_cpu_update_mip
+        // interrupts the CPU only when mip changes): interrupt controllers
+        // re-drive every output on each update.
+        let now = if level { old | mask } else { old & !mask };
+        if now != old {
+            self.kick();
         }
-        self.kick();
     }
 
     /// Makes the hart re-check interrupts at its next block boundary and
