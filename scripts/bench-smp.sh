@@ -35,7 +35,7 @@ import os, select, statistics, subprocess, time
 emus = {"ferrite": os.environ["FERRITE"], "qemu": os.environ["QEMU"]}
 g = os.environ["GUEST"]
 runs, jobs = int(os.environ["RUNS"]), int(os.environ["JOBS"])
-PROMPT = b"guest:/# "
+PROMPT = b"guest:~# "
 
 
 def start(emu, smp, mode, poweroff):

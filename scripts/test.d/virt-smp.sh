@@ -22,11 +22,13 @@ fi
 cargo build --release --locked -p ferrite-cli
 target_dir="$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')"
 FERRITE="$target_dir/release/ferrite" GUEST="$guest" timeout 1800 python3 - <<'PY'
-import hashlib, os, select, subprocess, sys, time
+import functools, hashlib, os, select, subprocess, sys, time
+
+print = functools.partial(print, flush=True)
 
 exe, g = os.environ["FERRITE"], os.environ["GUEST"]
 want_md5 = hashlib.md5(open(g + "/busybox", "rb").read()).hexdigest()
-PROMPT = b"guest:/# "
+PROMPT = b"guest:~# "
 failed = []
 
 
