@@ -10,7 +10,7 @@
 #     as 2 parallel shells at the console prompt, with -smp 1 and -smp 2
 #     (thread=multi), timed from sending the command to the next prompt.
 #
-#   scripts/bench-smp.sh            RUNS=3 JOBS=8 by default
+#   scripts/bench-smp.sh            RUNS=3 JOBS=40 PARTS="1 2" by default
 #
 # Needs a release build (cargo build --release -p ferrite-cli) and QEMU.
 set -euo pipefail
@@ -29,12 +29,13 @@ FERRITE="${FERRITE:-$target_dir/release/ferrite}"
 QEMU="${QEMU:-qemu-system-riscv64}"
 command -v "$QEMU" >/dev/null || { echo "no $QEMU" >&2; exit 2; }
 
-FERRITE="$FERRITE" QEMU="$QEMU" GUEST="$guest" RUNS="${RUNS:-3}" JOBS="${JOBS:-8}" python3 - <<'PY'
+FERRITE="$FERRITE" QEMU="$QEMU" GUEST="$guest" RUNS="${RUNS:-3}" JOBS="${JOBS:-40}" PARTS="${PARTS:-1 2}" python3 - <<'PY'
 import os, select, statistics, subprocess, time
 
 emus = {"ferrite": os.environ["FERRITE"], "qemu": os.environ["QEMU"]}
 g = os.environ["GUEST"]
 runs, jobs = int(os.environ["RUNS"]), int(os.environ["JOBS"])
+parts = os.environ["PARTS"].split()
 PROMPT = b"guest:~# "
 
 
@@ -79,9 +80,10 @@ def stop(p):
     p.wait()
 
 
-print(f"# 1. boot to GUEST-BOOTED, -smp 2, median of {runs} (host seconds)")
 boot = {}
-for emu in ("ferrite", "qemu"):
+if "1" in parts:
+    print(f"# 1. boot to GUEST-BOOTED, -smp 2, median of {runs} (host seconds)")
+for emu in ("ferrite", "qemu") if "1" in parts else ():
     for mode in ("multi", "single"):
         ts = []
         for _ in range(runs):
@@ -95,15 +97,16 @@ for emu in ("ferrite", "qemu"):
         boot[(emu, mode)] = statistics.median(ts)
         print(f"{emu:8} thread={mode:6}  {boot[(emu, mode)]:7.2f} s   "
               f"(runs: {', '.join(f'{t:.2f}' for t in ts)})", flush=True)
-for mode in ("multi", "single"):
+for mode in ("multi", "single") if "1" in parts else ():
     print(f"ratio ferrite/qemu thread={mode}: "
           f"{boot[('ferrite', mode)] / boot[('qemu', mode)]:.2f}")
 
 work = ("for i in 1 2; do (for j in $(seq %d); do md5sum /bin/busybox; done >/dev/null) & done;"
         " wait" % jobs)
-print(f"\n# 2. 2 parallel jobs x {jobs} md5sum of /bin/busybox, -smp 1 vs -smp 2 "
+if "2" in parts:
+    print(f"\n# 2. 2 parallel jobs x {jobs} md5sum of /bin/busybox, -smp 1 vs -smp 2 "
       f"(thread=multi; host seconds, median of {runs})")
-for emu in ("ferrite", "qemu"):
+for emu in ("ferrite", "qemu") if "2" in parts else ():
     t = {}
     for smp in (1, 2):
         ts = []

@@ -621,6 +621,11 @@ fn rr_loop(cpus: &[VcpuParts], quit: &AtomicBool, shared: &RrShared) {
                 continue;
             }
             let mut hart = c.hart.lock();
+            if wfi[i] && !c.ctl.is_halted() {
+                // Reset (perhaps applied by `with_hart` work) clears the
+                // halt: the hart starts again at the reset vector.
+                wfi[i] = false;
+            }
             if wfi[i] {
                 if !hart.cpu.has_work() {
                     continue;
