@@ -76,10 +76,14 @@ pub type KickHook = Arc<dyn Fn() + Send + Sync>;
 
 /// Clears a vCPU's recorded thread when that thread exits, so a later
 /// signal kick cannot target a dead (or reused) pthread.
-struct AttachedCpu(Arc<VcpuCtl>);
+struct AttachedCpu(Arc<VcpuCtl>, bool);
 
 impl Drop for AttachedCpu {
     fn drop(&mut self) {
+        if !self.1 {
+            // A round-robin switch: the thread still runs that vCPU.
+            return;
+        }
         let me = std::thread::current().id();
         let mut t = self.0.thread.lock();
         if t.is_some_and(|(id, _)| id == me) {
@@ -203,12 +207,27 @@ impl VcpuCtl {
         }
         // Replace (and drop) a previous attachment first: its destructor
         // forgets this thread's record.
-        let old = CURRENT_CPU.with(|c| c.borrow_mut().replace(AttachedCpu(Arc::clone(self))));
+        let old = CURRENT_CPU.with(|c| c.borrow_mut().replace(AttachedCpu(Arc::clone(self), true)));
         drop(old);
         // SAFETY: pthread_self has no preconditions.
         let pt = unsafe { libc::pthread_self() };
         *self.thread.lock() = Some((std::thread::current().id(), pt));
         self.signal_kick.store(signal_kick, Ordering::Release);
+    }
+
+    /// For a round-robin accelerator, whose one thread runs several vCPUs
+    /// (QEMU's "ALL CPUs/TCG" thread): records the calling thread as this
+    /// vCPU's (without signal kicks) and makes it the thread's
+    /// [`current_cpu`], leaving the other vCPUs' records alone. Call it for
+    /// every vCPU at start and again at each switch.
+    pub fn attach_rr_thread(self: &Arc<Self>) {
+        let old =
+            CURRENT_CPU.with(|c| c.borrow_mut().replace(AttachedCpu(Arc::clone(self), false)));
+        drop(old);
+        // SAFETY: pthread_self has no preconditions.
+        let pt = unsafe { libc::pthread_self() };
+        *self.thread.lock() = Some((std::thread::current().id(), pt));
+        self.signal_kick.store(false, Ordering::Release);
     }
 
     fn is_self_thread(&self) -> bool {

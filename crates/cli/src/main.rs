@@ -158,6 +158,12 @@ fn console_backend(cfg: &VmConfig) -> Result<Arc<dyn CharBackend>, CliError> {
 
 fn run(cfg: &VmConfig) -> Result<ExitCode, CliError> {
     setup_logging(cfg)?;
+    use ferrite_machine::vcpu::{TcgThreads, default_tcg_threads, set_tcg_threads};
+    set_tcg_threads(match cfg.tcg_thread {
+        Some(config::TcgThreadMode::Multi) => TcgThreads::Multi,
+        Some(config::TcgThreadMode::Single) => TcgThreads::Single,
+        None => default_tcg_threads(),
+    });
     match cfg.machine.as_str() {
         "spike" => run_spike(cfg),
         "virt" => virt::run_virt(cfg),

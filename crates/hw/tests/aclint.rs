@@ -234,3 +234,29 @@ fn sswi_sets_ssip_and_reads_zero() {
     swi.write(0, 4, 0);
     assert!(harts.bit(0, mip::SSIP));
 }
+
+/// `MtimeSource::ns_at` is the exact first clock time at which `mtime`
+/// reads the value: one ns earlier it reads less (a timer armed there never
+/// fires early), also with an odd frequency and after `mtime` was written.
+#[test]
+fn ns_at_is_the_first_clock_time_reaching_the_value() {
+    let clock = FakeClock::new(12_345);
+    let src = MtimeSource::new(Arc::new(clock.clone()), 3_000_007);
+    src.write(1_000);
+    for target in [1_001u64, 1_002, 5_000, 123_456, 10_000_019] {
+        let ns = src.ns_at(target);
+        clock.set(ns);
+        assert!(
+            src.read() >= target,
+            "at {ns} ns: {} < {target}",
+            src.read()
+        );
+        clock.set(ns - 1);
+        assert!(
+            src.read() < target,
+            "at {} ns already {}",
+            ns - 1,
+            src.read()
+        );
+    }
+}

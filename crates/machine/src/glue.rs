@@ -12,6 +12,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use ferrite_memory::ram::{self, CodeWriteHook};
 use ferrite_memory::{AddressSpace, MemoryListener, PhysTarget};
 use ferrite_memory::{DirtyClient, Endian, MEMTXATTRS_UNSPECIFIED};
+use ferrite_tcg::codesync::CodeSync;
 use ferrite_tcg::memory::{MemTxError, PAGE_MASK, PAGE_SIZE, PhysMemory, Section};
 use parking_lot::Mutex;
 
@@ -26,6 +27,8 @@ pub struct AsPhysMemory {
     /// vCPU reads it at every block boundary, so it is a plain atomic
     /// rather than a load of the published FlatView.
     generation: Arc<AtomicU64>,
+    /// Code-page events between the vCPUs (each has its own TB cache).
+    code_sync: CodeSync,
 }
 
 /// QEMU's `tcg_commit`: after each memory-map commit (the new FlatViews are
@@ -70,6 +73,7 @@ impl AsPhysMemory {
             dirty_code,
             dirty_pending,
             generation,
+            code_sync: CodeSync::new(),
         })
     }
 
@@ -153,6 +157,10 @@ impl PhysMemory for AsPhysMemory {
         v.sort_unstable();
         v.dedup();
         v
+    }
+
+    fn code_sync(&self) -> Option<&CodeSync> {
+        Some(&self.code_sync)
     }
 }
 

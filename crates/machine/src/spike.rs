@@ -302,13 +302,8 @@ impl Spike {
         write_rom(RESET_VECTOR, &rom);
 
         // Harts, each on its own thread.
-        let mut vcpus = Vec::new();
-        for (h, hart) in harts.into_iter().enumerate() {
-            vcpus.push(
-                VcpuThread::spawn(hart, h)
-                    .map_err(|e| BoardError::Other(format!("cannot start vCPU thread: {e}")))?,
-            );
-        }
+        let vcpus = VcpuThread::spawn_all(harts)
+            .map_err(|e| BoardError::Other(format!("cannot start vCPU thread: {e}")))?;
         Ok(Spike {
             address_space: space,
             system,

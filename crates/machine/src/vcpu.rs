@@ -1,13 +1,54 @@
 //! vCPU threads for the TCG accelerator (QEMU: `accel/tcg/tcg-accel-ops-mttcg.c`,
-//! `system/cpus.c`) and the board side of a hart: its time base and Sstc
-//! timer ([`HartPlatform`]) and its interrupt lines ([`HartIrqs`]).
+//! `tcg-accel-ops-rr.c`, `system/cpus.c`) and the board side of a hart: its
+//! time base and Sstc timer ([`HartPlatform`]) and its interrupt lines
+//! ([`HartIrqs`]).
 //!
-//! Each hart runs on its own thread. The thread holds the BQL only while it
-//! is outside guest code: between blocks of guest execution it acknowledges
-//! stop requests and runs queued work through its [`VcpuCtl`], exactly the
-//! loop `ferrite_aio::cpus` describes. A hart that executes `wfi` sleeps
-//! (without the BQL) until an interrupt is pending or the thread is kicked;
-//! `VcpuCtl::kick` reaches guest code through the hart's exit request.
+//! # Threads
+//!
+//! * **Main loop thread** (`qemu_main_loop`): timers (including each hart's
+//!   Sstc `stimecmp` timer and the ACLINT `mtimecmp` timers), chardevs,
+//!   the monitors, run-state changes (`vm_stop`/`vm_start`, reset). It
+//!   holds the BQL except while it polls. It never touches a hart directly:
+//!   it reaches one with [`VcpuHandle::with_hart`] (`run_on_cpu`), and
+//!   wakes one through its [`IrqLines`] or [`VcpuCtl::kick`].
+//! * **`-accel tcg,thread=multi`** (the default on a multi-core host): one
+//!   thread per vCPU, "CPU n/TCG". It holds the BQL only outside guest
+//!   code: around [`Hart::run`] and around the `wfi` sleep it releases it,
+//!   so guest code of different harts runs in parallel and the BQL is
+//!   taken only by MMIO dispatch to devices that need it (the memory API's
+//!   `prepare_mmio_access`) and by the non-RAM fallback of an atomic.
+//!   Between runs, with the BQL, it acknowledges stop requests and runs
+//!   queued work ([`VcpuCtl::wait_io_event`]).
+//! * **`-accel tcg,thread=single`**: one thread, "ALL CPUs/TCG", runs every
+//!   vCPU in turn (QEMU's `rr_cpu_thread_fn`): each runnable hart until it
+//!   halts in `wfi`, is kicked, or has run a slice of `RR_SLICE`
+//!   instructions. A wake-up of any hart (an interrupt line, a kick) makes
+//!   the running hart leave guest code, so the woken one gets its turn at
+//!   once (QEMU's `rr_kick_vcpu_thread`). With no runnable hart the thread
+//!   sleeps, without the BQL, until one is woken.
+//!
+//! Guest memory is shared by all harts: plain loads and stores are host
+//! loads and stores, LR/SC and AMOs are host atomics (see
+//! `ferrite_riscv::helpers`), and code-page invalidations and write
+//! protection reach every hart's TB cache and TLB through
+//! `ferrite_tcg::codesync`.
+//!
+//! # Lock order
+//!
+//! 1. The BQL (outermost, as in QEMU).
+//! 2. A hart's `Mutex<Hart>`: taken only by the thread that runs the hart
+//!    (around guest execution and in the halt wait, and by `with_hart`
+//!    work, which runs on that thread). The thread may take the BQL while
+//!    holding it (MMIO from guest code); nobody takes the hart lock while
+//!    holding the BQL on another thread, which is why `with_hart` goes
+//!    through `run_on_cpu` instead of locking.
+//! 3. Leaf locks, never held across another lock: a hart's wake-up lock
+//!    (`IrqLines`), the round-robin thread's wake-up lock, a
+//!    [`HartPlatform`]'s timer slot, the `VcpuCtl` work queue, the
+//!    `codesync` log, device mutexes (under the BQL).
+//!
+//! `cpu_stop_current` and kicks never block, so a device may call them from
+//! guest code with any of these held.
 
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -121,18 +162,56 @@ impl Platform for HartPlatform {
                 },
             ));
         }
-        let now_ns = QemuClock::get_ns(ClockType::Virtual);
-        let now = self.mtime.read();
-        let ns = if deadline <= now {
-            now_ns
+        // The exact clock time at which `time` reaches the deadline: the
+        // expiry only kicks the hart, which then sees STIP from `time`
+        // itself, so the timer must never fire early (a kick that finds no
+        // work would leave the hart asleep with no timer armed).
+        let ns = if deadline <= self.mtime.read() {
+            QemuClock::get_ns(ClockType::Virtual)
         } else {
-            let ticks = u128::from(deadline - now);
-            let delta = ticks * 1_000_000_000 / u128::from(self.mtime.freq().max(1));
-            now_ns.saturating_add(i64::try_from(delta).unwrap_or(i64::MAX))
+            self.mtime.ns_at(deadline)
         };
         if let Some(t) = t.as_ref() {
             t.modify_ns(ns);
         }
+    }
+}
+
+/// How vCPUs map to host threads (`-accel tcg,thread=`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TcgThreads {
+    /// One host thread per vCPU, "CPU n/TCG" (QEMU's MTTCG, its default
+    /// when the host has more than one core).
+    Multi,
+    /// One host thread, "ALL CPUs/TCG", runs every vCPU in turn (QEMU's
+    /// round-robin `rr_cpu_thread_fn`).
+    Single,
+}
+
+static TCG_SINGLE: AtomicBool = AtomicBool::new(false);
+
+/// Chooses the thread mode for the vCPUs started after this call (the
+/// accelerator is process-wide, as QEMU's `current_accel()`).
+pub fn set_tcg_threads(mode: TcgThreads) {
+    TCG_SINGLE.store(mode == TcgThreads::Single, Ordering::SeqCst);
+}
+
+/// The current thread mode ([`TcgThreads::Multi`] unless set).
+pub fn tcg_threads() -> TcgThreads {
+    if TCG_SINGLE.load(Ordering::SeqCst) {
+        TcgThreads::Single
+    } else {
+        TcgThreads::Multi
+    }
+}
+
+/// The default mode: multi-threaded when the host has more than one core,
+/// as QEMU's `default_mttcg_enabled`.
+pub fn default_tcg_threads() -> TcgThreads {
+    if std::thread::available_parallelism().map_or(1, |n| n.get()) > 1 {
+        TcgThreads::Multi
+    } else {
+        TcgThreads::Single
     }
 }
 
@@ -237,50 +316,100 @@ impl VcpuHandle {
     }
 }
 
-impl VcpuThread {
-    /// Starts a thread for `hart` (stopped until `vm_start`). A reset puts
-    /// the hart back at `hart.cpu.common.pc` as it is now (the reset vector).
-    pub fn spawn(hart: Hart, index: usize) -> std::io::Result<VcpuThread> {
+/// The per-vCPU pieces a vCPU thread works with.
+#[derive(Clone)]
+struct VcpuParts {
+    ctl: Arc<VcpuCtl>,
+    lines: Arc<IrqLines>,
+    hart: Arc<Mutex<Hart>>,
+    reset: Arc<AtomicBool>,
+    held: Arc<AtomicBool>,
+    thread_id: Arc<AtomicI64>,
+    resetvec: u64,
+}
+
+impl VcpuParts {
+    fn new(hart: Hart, index: usize) -> VcpuParts {
         let ctl = VcpuCtl::new(index);
         let lines = hart.irq_lines();
         // Every VcpuCtl::kick (pause_all_vcpus, run_on_cpu, ...) also makes
         // the hart leave guest code and wakes it from wfi (`cpu_exit`).
         let hook_lines = lines.clone();
         ctl.set_kick_hook(Arc::new(move || hook_lines.request_exit()));
+        VcpuParts {
+            ctl,
+            lines,
+            resetvec: hart.cpu.common.pc,
+            hart: Arc::new(Mutex::new(hart)),
+            reset: Arc::new(AtomicBool::new(false)),
+            held: Arc::new(AtomicBool::new(false)),
+            thread_id: Arc::new(AtomicI64::new(0)),
+        }
+    }
+
+    /// Makes this vCPU the calling thread's current one (for
+    /// [`cpu_stop_current`]).
+    fn make_current(&self) {
+        CURRENT.with(|cur| {
+            *cur.borrow_mut() = Some(CurrentVcpu {
+                held: self.held.clone(),
+                lines: self.lines.clone(),
+                ctl: self.ctl.clone(),
+            })
+        });
+    }
+
+    fn thread(&self, handle: Option<JoinHandle<()>>, quit: Arc<AtomicBool>) -> VcpuThread {
+        VcpuThread {
+            handle,
+            quit,
+            reset: self.reset.clone(),
+            held: self.held.clone(),
+            ctl: self.ctl.clone(),
+            lines: self.lines.clone(),
+            hart: self.hart.clone(),
+            thread_id: self.thread_id.clone(),
+            resetvec: self.resetvec,
+        }
+    }
+}
+
+fn gettid() -> i64 {
+    // SAFETY: gettid has no preconditions.
+    i64::from(unsafe { libc::gettid() })
+}
+
+impl VcpuThread {
+    /// Starts the vCPU threads for `harts` (hart `i` is vCPU `i`), in the
+    /// mode [`set_tcg_threads`] chose: one thread each, or one round-robin
+    /// thread for all. They are stopped until `vm_start`.
+    pub fn spawn_all(harts: Vec<Hart>) -> std::io::Result<Vec<VcpuThread>> {
+        match tcg_threads() {
+            TcgThreads::Multi => harts
+                .into_iter()
+                .enumerate()
+                .map(|(i, h)| VcpuThread::spawn(h, i))
+                .collect(),
+            TcgThreads::Single => spawn_rr(harts),
+        }
+    }
+
+    /// Starts a thread for `hart` (stopped until `vm_start`). A reset puts
+    /// the hart back at `hart.cpu.common.pc` as it is now (the reset vector).
+    pub fn spawn(hart: Hart, index: usize) -> std::io::Result<VcpuThread> {
+        let p = VcpuParts::new(hart, index);
         let quit = Arc::new(AtomicBool::new(false));
-        let reset = Arc::new(AtomicBool::new(false));
-        let held = Arc::new(AtomicBool::new(false));
-        let (c, q, r) = (ctl.clone(), quit.clone(), reset.clone());
-        let (h, l) = (held.clone(), lines.clone());
-        let resetvec = hart.cpu.common.pc;
-        let hart = Arc::new(Mutex::new(hart));
-        let thread_id = Arc::new(AtomicI64::new(0));
-        let (hh, t) = (hart.clone(), thread_id.clone());
+        let (c, q, r, h) = (p.ctl.clone(), quit.clone(), p.reset.clone(), p.held.clone());
+        let (hh, t, resetvec) = (p.hart.clone(), p.thread_id.clone(), p.resetvec);
+        let cur = p.clone();
         let handle = std::thread::Builder::new()
             .name(format!("CPU {index}/TCG"))
             .spawn(move || {
-                // SAFETY: gettid has no preconditions.
-                t.store(i64::from(unsafe { libc::gettid() }), Ordering::Release);
-                CURRENT.with(|cur| {
-                    *cur.borrow_mut() = Some(CurrentVcpu {
-                        held: h.clone(),
-                        lines: l,
-                        ctl: c.clone(),
-                    })
-                });
+                t.store(gettid(), Ordering::Release);
+                cur.make_current();
                 vcpu_loop(&hh, resetvec, &c, &q, &r, &h)
             })?;
-        Ok(VcpuThread {
-            handle: Some(handle),
-            quit,
-            reset,
-            held,
-            ctl,
-            lines,
-            hart,
-            thread_id,
-            resetvec,
-        })
+        Ok(p.thread(Some(handle), quit))
     }
 
     /// A handle for the monitor and reset code.
@@ -393,5 +522,160 @@ fn vcpu_loop(
             ctl.clear_exit_request();
         }
         ctl.wait_io_event();
+    }
+}
+
+/// Instructions the round-robin thread runs on one vCPU before it moves to
+/// the next (its time slice; see docs/divergences.md).
+const RR_SLICE: u64 = 1 << 18;
+
+/// State shared by the round-robin thread and the harts' wakers.
+struct RrShared {
+    /// Something happened that may make a vCPU runnable (QEMU's shared
+    /// `halt_cond` under RR).
+    woken: parking_lot::Mutex<bool>,
+    cond: parking_lot::Condvar,
+    /// The vCPU in guest code now (`rr_current_cpu`), `usize::MAX` if none.
+    current: std::sync::atomic::AtomicUsize,
+    lines: Vec<Arc<IrqLines>>,
+}
+
+impl RrShared {
+    /// Hart `hart` was woken or kicked: wake the thread if it sleeps, and
+    /// make the vCPU it is running, if another, leave guest code so the
+    /// woken one gets its turn (QEMU's `rr_kick_vcpu_thread` exits the
+    /// current CPU; the running hart itself sees its own request at its
+    /// next block boundary).
+    fn wake(&self, hart: usize) {
+        let cur = self.current.load(Ordering::SeqCst);
+        if cur != hart
+            && let Some(l) = self.lines.get(cur)
+        {
+            l.cpu_exit();
+        }
+        *self.woken.lock() = true;
+        self.cond.notify_all();
+    }
+}
+
+/// Starts the single round-robin thread for all `harts`.
+fn spawn_rr(harts: Vec<Hart>) -> std::io::Result<Vec<VcpuThread>> {
+    let parts: Vec<VcpuParts> = harts
+        .into_iter()
+        .enumerate()
+        .map(|(i, h)| VcpuParts::new(h, i))
+        .collect();
+    let shared = Arc::new(RrShared {
+        woken: parking_lot::Mutex::new(false),
+        cond: parking_lot::Condvar::new(),
+        current: std::sync::atomic::AtomicUsize::new(usize::MAX),
+        lines: parts.iter().map(|p| p.lines.clone()).collect(),
+    });
+    for (i, p) in parts.iter().enumerate() {
+        let s = Arc::downgrade(&shared);
+        p.lines.set_waker(Arc::new(move || {
+            if let Some(s) = s.upgrade() {
+                s.wake(i);
+            }
+        }));
+    }
+    let quit = Arc::new(AtomicBool::new(false));
+    let (ps, q) = (parts.clone(), quit.clone());
+    let handle = std::thread::Builder::new()
+        .name("ALL CPUs/TCG".to_string())
+        .spawn(move || {
+            let tid = gettid();
+            for p in &ps {
+                p.thread_id.store(tid, Ordering::Release);
+            }
+            rr_loop(&ps, &q, &shared)
+        })?;
+    let mut handle = Some(handle);
+    Ok(parts
+        .iter()
+        .map(|p| p.thread(handle.take(), quit.clone()))
+        .collect())
+}
+
+/// QEMU's `rr_cpu_thread_fn`: runs every runnable vCPU in turn, each until
+/// it halts, is kicked, or has used its slice; handles stop requests and
+/// queued work for all of them; sleeps (without the BQL) while none can
+/// run.
+fn rr_loop(cpus: &[VcpuParts], quit: &AtomicBool, shared: &RrShared) {
+    let mut bql = bql_lock();
+    for c in cpus {
+        c.ctl.attach_rr_thread();
+    }
+    // Halted in wfi (this thread's view; `ctl.halted` mirrors it).
+    let mut wfi = vec![false; cpus.len()];
+    while !quit.load(Ordering::SeqCst) {
+        for (i, c) in cpus.iter().enumerate() {
+            if quit.load(Ordering::SeqCst) {
+                break;
+            }
+            if c.reset.swap(false, Ordering::SeqCst) {
+                reset_hart(&mut c.hart.lock(), c.resetvec);
+                wfi[i] = false;
+            }
+            if !c.ctl.can_run() || c.held.load(Ordering::SeqCst) {
+                continue;
+            }
+            let mut hart = c.hart.lock();
+            if wfi[i] && !c.ctl.is_halted() {
+                // Reset (perhaps applied by `with_hart` work) clears the
+                // halt: the hart starts again at the reset vector.
+                wfi[i] = false;
+            }
+            if wfi[i] {
+                if !hart.cpu.has_work() {
+                    continue;
+                }
+                wfi[i] = false;
+                c.ctl.set_halted(false);
+            }
+            c.ctl.attach_rr_thread();
+            c.make_current();
+            shared.current.store(i, Ordering::SeqCst);
+            let exit = bql.unlocked(|| hart.run(RR_SLICE));
+            shared.current.store(usize::MAX, Ordering::SeqCst);
+            c.ctl.clear_exit_request();
+            if exit == CpuExit::Halted {
+                wfi[i] = true;
+                c.ctl.set_halted(true);
+            }
+        }
+        // Stop requests and queued work of every vCPU (the hart locks are
+        // free here: `VcpuHandle::with_hart` work takes them itself).
+        for c in cpus {
+            c.ctl.wait_io_event_common();
+        }
+        // Sleep while nothing can run (QEMU: all_cpu_threads_idle, then
+        // the wait on the shared halt_cond). The check runs under the
+        // wake-up lock, and every wake-up takes it, so none is lost.
+        bql.unlocked(|| {
+            let mut woken = shared.woken.lock();
+            loop {
+                if std::mem::take(&mut *woken) || quit.load(Ordering::SeqCst) {
+                    return;
+                }
+                let runnable = cpus.iter().enumerate().any(|(i, c)| {
+                    if c.reset.load(Ordering::SeqCst) {
+                        return true;
+                    }
+                    if !c.ctl.thread_is_idle() {
+                        // Queued work, a stop request, or running.
+                        return true;
+                    }
+                    c.ctl.can_run()
+                        && !c.held.load(Ordering::SeqCst)
+                        && wfi[i]
+                        && c.hart.lock().cpu.has_work()
+                });
+                if runnable {
+                    return;
+                }
+                shared.cond.wait(&mut woken);
+            }
+        });
     }
 }

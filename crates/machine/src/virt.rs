@@ -581,13 +581,8 @@ impl Virt {
         ld.blobs.push((RESET_VECTOR, rom));
 
         // The harts run, each on its own thread, stopped until vm_start.
-        let mut vcpus = Vec::new();
-        for (h, hart) in harts.into_iter().enumerate() {
-            vcpus.push(
-                VcpuThread::spawn(hart, h)
-                    .map_err(|e| BoardError::Other(format!("cannot start vCPU thread: {e}")))?,
-            );
-        }
+        let vcpus = VcpuThread::spawn_all(harts)
+            .map_err(|e| BoardError::Other(format!("cannot start vCPU thread: {e}")))?;
 
         let virt = Virt {
             address_space: space,

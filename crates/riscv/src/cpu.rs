@@ -124,33 +124,65 @@ pub struct IrqLines {
     request: Arc<std::sync::atomic::AtomicU32>,
     wake_lock: Mutex<()>,
     wake: Condvar,
+    /// Also called on every wake-up, for a thread that sleeps for several
+    /// harts at once (the round-robin vCPU thread).
+    waker: std::sync::OnceLock<Arc<dyn Fn() + Send + Sync>>,
 }
 
 impl IrqLines {
     /// Sets or clears device-driven `mip` bits (QEMU's `riscv_cpu_update_mip`)
     /// and makes the hart re-check interrupts.
     pub fn set(&self, mask: u64, level: bool) {
-        if level {
-            self.pending.fetch_or(mask, Ordering::SeqCst);
+        let old = if level {
+            self.pending.fetch_or(mask, Ordering::SeqCst)
         } else {
-            self.pending.fetch_and(!mask, Ordering::SeqCst);
+            self.pending.fetch_and(!mask, Ordering::SeqCst)
+        };
+        // Only a change is news for the hart (QEMU's riscv_cpu_update_mip
+        // interrupts the CPU only when mip changes): interrupt controllers
+        // re-drive every output on each update.
+        let now = if level { old | mask } else { old & !mask };
+        if now != old {
+            self.kick();
         }
-        self.kick();
     }
 
     /// Makes the hart re-check interrupts at its next block boundary and
     /// wakes it if halted (used for timer deadlines).
     pub fn kick(&self) {
         self.request.fetch_or(REQ_HARD, Ordering::SeqCst);
-        let _g = self.wake_lock.lock();
-        self.wake.notify_all();
+        self.wake_up();
+    }
+
+    fn wake_up(&self) {
+        {
+            let _g = self.wake_lock.lock();
+            self.wake.notify_all();
+        }
+        if let Some(w) = self.waker.get() {
+            w();
+        }
+    }
+
+    /// Installs a function that every wake-up of this hart also calls
+    /// (once; later calls are ignored): a thread that runs several harts
+    /// (`-accel tcg,thread=single`) sleeps on its own condition and is
+    /// woken through it.
+    pub fn set_waker(&self, w: Arc<dyn Fn() + Send + Sync>) {
+        let _ = self.waker.set(w);
+    }
+
+    /// Asks the hart to return from [`Hart::run`] at its next block
+    /// boundary without waking anything (QEMU's bare `cpu_exit`; the
+    /// round-robin thread's kick of the hart it is running).
+    pub fn cpu_exit(&self) {
+        self.request.fetch_or(REQ_EXIT, Ordering::SeqCst);
     }
 
     /// Asks the hart to return from [`Hart::run`] (QEMU's `cpu_exit`).
     pub fn request_exit(&self) {
         self.request.fetch_or(REQ_EXIT, Ordering::SeqCst);
-        let _g = self.wake_lock.lock();
-        self.wake.notify_all();
+        self.wake_up();
     }
 }
 
@@ -191,6 +223,7 @@ impl RiscvCpu {
             pending: AtomicU64::new(0),
             request: common.interrupt_request.clone(),
             wake_lock: Mutex::new(()),
+            waker: std::sync::OnceLock::new(),
             wake: Condvar::new(),
         });
         RiscvCpu {

@@ -2,10 +2,12 @@
 //! `csr.c` entry points, `trans_rva.c.inc` atomics). Each takes the
 //! instruction word and decodes its own operands.
 
+use ferrite_aio::bql::with_bql;
 use ferrite_aio::log::LogMask;
 use ferrite_aio::qemu_log_mask;
+use ferrite_tcg::Access;
 use ferrite_tcg::Fault;
-use ferrite_tcg::cpu::{load, probe_write, store};
+use ferrite_tcg::cpu::{AtomicOp, atomic_lookup, load, probe_write, store, tlb_lookup};
 
 use crate::cpu::{PRV_M, PRV_S, PRV_U, RiscvCpu, excp};
 use crate::csr::{self, MSTATUS_MIE, MSTATUS_MPIE, MSTATUS_MPP, MSTATUS_MPRV, MSTATUS_SIE};
@@ -69,10 +71,21 @@ pub fn csr(cpu: &mut RiscvCpu, i: u32) -> Result<(), Fault> {
         return Err(cpu.illegal(i));
     };
     if write {
+        // For mip/sip, CSRRS and CSRRC modify the software-writable bits
+        // only: the value read ORs in the interrupt controllers' lines
+        // (SEIP from the PLIC, ...), and writing that back would latch a
+        // momentary external interrupt into the software SEIP bit for
+        // good (priv spec, "mip"; QEMU's rmw_mip writes only the bits in
+        // the write mask).
+        let base = if matches!(csr, 0x344 | 0x144) {
+            cpu.csr.mip_sw
+        } else {
+            old
+        };
         let new = match f3 & 3 {
             1 => src,
-            2 => old | src,
-            _ => old & !src,
+            2 => base | src,
+            _ => base & !src,
         };
         if csr::csr_write(cpu, csr, new).is_err() {
             return Err(cpu.illegal(i));
@@ -176,7 +189,8 @@ fn amo_access_as_load(cpu: &mut RiscvCpu) -> Fault {
     Fault
 }
 
-/// `lr.w`/`lr.d`.
+/// `lr.w`/`lr.d`: records the address and the value read (QEMU's
+/// `load_res`/`load_val`); the SC compares against that value.
 pub fn lr(cpu: &mut RiscvCpu, i: u32) -> Result<(), Fault> {
     let size = amo_size(i);
     let addr = cpu.x(rs1(i));
@@ -191,7 +205,9 @@ pub fn lr(cpu: &mut RiscvCpu, i: u32) -> Result<(), Fault> {
 }
 
 /// `sc.w`/`sc.d`: succeeds if the reservation is for this address and memory
-/// still holds the value LR read (QEMU's compare-and-swap emulation).
+/// still holds the value LR read, as one host compare-and-swap (QEMU's
+/// `gen_sc`: `tcg_gen_atomic_cmpxchg_tl` against `load_val`). Like QEMU it
+/// does not notice a change back to the same value (ABA).
 pub fn sc(cpu: &mut RiscvCpu, i: u32) -> Result<(), Fault> {
     let size = amo_size(i);
     let addr = cpu.x(rs1(i));
@@ -204,12 +220,22 @@ pub fn sc(cpu: &mut RiscvCpu, i: u32) -> Result<(), Fault> {
             // the reservation before the alignment: a misaligned SC just
             // fails below without trapping (docs/divergences.md).
             probe_write(cpu, addr, size, mmu)?;
-            let cur = load(cpu, addr, size, mmu)?;
-            if sext_size(cur, size) == val {
-                store(cpu, addr, size, cpu.x(rs2(i)), mmu)?;
-                true
-            } else {
-                false
+            let new = cpu.x(rs2(i));
+            match atomic_lookup(cpu, addr, size, mmu)? {
+                Some(ram) => ram.cmpxchg(val, new),
+                // The non-RAM fallback (a device, ROM): a load then a store
+                // with the BQL held across both. QEMU runs it with every other
+                // vCPU stopped (`cpu_exec_step_atomic`); device accesses are
+                // serialised by the BQL, so the pair is atomic for devices.
+                None => with_bql(|| -> Result<bool, Fault> {
+                    let cur = load(cpu, addr, size, mmu)?;
+                    if sext_size(cur, size) == val {
+                        store(cpu, addr, size, new, mmu)?;
+                        Ok(true)
+                    } else {
+                        Ok(false)
+                    }
+                })?,
             }
         }
         _ => false,
@@ -218,7 +244,9 @@ pub fn sc(cpu: &mut RiscvCpu, i: u32) -> Result<(), Fault> {
     Ok(())
 }
 
-/// The AMO read-modify-write instructions.
+/// The AMO read-modify-write instructions: one host atomic RMW on RAM
+/// (QEMU's `tcg_gen_atomic_fetch_*`); on a device, a load and a store
+/// under the BQL.
 pub fn amo(cpu: &mut RiscvCpu, i: u32) -> Result<(), Fault> {
     let size = amo_size(i);
     let addr = cpu.x(rs1(i));
@@ -229,35 +257,60 @@ pub fn amo(cpu: &mut RiscvCpu, i: u32) -> Result<(), Fault> {
     }
     let mmu = cpu.data_mmu_idx();
     probe_write(cpu, addr, size, mmu).map_err(|_| amo_access_as_load(cpu))?;
-    let old = sext_size(
-        load(cpu, addr, size, mmu).map_err(|_| amo_access_as_load(cpu))?,
-        size,
-    );
-    let src = sext_size(cpu.x(rs2(i)), size);
-    let new = match i >> 27 {
-        0x01 => src,
-        0x00 => old.wrapping_add(src),
-        0x04 => old ^ src,
-        0x0c => old & src,
-        0x08 => old | src,
-        0x10 => (old as i64).min(src as i64) as u64,
-        0x14 => (old as i64).max(src as i64) as u64,
-        0x18 => {
-            if size == 4 {
-                (old as u32).min(src as u32) as u64
-            } else {
-                old.min(src)
-            }
-        }
-        _ => {
-            if size == 4 {
-                (old as u32).max(src as u32) as u64
-            } else {
-                old.max(src)
-            }
-        }
+    // The read permission, with the fault a load would raise.
+    tlb_lookup(cpu, addr, size, Access::Read, mmu).map_err(|_| amo_access_as_load(cpu))?;
+    let op = match i >> 27 {
+        0x01 => AtomicOp::Swap,
+        0x00 => AtomicOp::Add,
+        0x04 => AtomicOp::Xor,
+        0x0c => AtomicOp::And,
+        0x08 => AtomicOp::Or,
+        0x10 => AtomicOp::Min,
+        0x14 => AtomicOp::Max,
+        0x18 => AtomicOp::Minu,
+        _ => AtomicOp::Maxu,
     };
-    store(cpu, addr, size, new, mmu)?;
+    let src = cpu.x(rs2(i));
+    let old = match atomic_lookup(cpu, addr, size, mmu).map_err(|_| amo_access_as_load(cpu))? {
+        Some(ram) => sext_size(ram.rmw(op, src), size),
+        // Device or ROM: load then store under the BQL (see `sc`).
+        None => with_bql(|| -> Result<u64, Fault> {
+            let old = sext_size(
+                load(cpu, addr, size, mmu).map_err(|_| amo_access_as_load(cpu))?,
+                size,
+            );
+            store(cpu, addr, size, amo_value(op, old, src, size), mmu)?;
+            Ok(old)
+        })?,
+    };
     cpu.set_x(rd(i), old);
+    Ok(())
+}
+
+/// The value an AMO stores, for the non-atomic fallback.
+fn amo_value(op: AtomicOp, old: u64, src: u64, size: u32) -> u64 {
+    let src = sext_size(src, size);
+    match op {
+        AtomicOp::Swap => src,
+        AtomicOp::Add => old.wrapping_add(src),
+        AtomicOp::Xor => old ^ src,
+        AtomicOp::And => old & src,
+        AtomicOp::Or => old | src,
+        AtomicOp::Min => (old as i64).min(src as i64) as u64,
+        AtomicOp::Max => (old as i64).max(src as i64) as u64,
+        AtomicOp::Minu if size == 4 => (old as u32).min(src as u32) as u64,
+        AtomicOp::Maxu if size == 4 => (old as u32).max(src as u32) as u64,
+        AtomicOp::Minu => old.min(src),
+        AtomicOp::Maxu => old.max(src),
+    }
+}
+
+/// `fence` ordering earlier stores before later loads: a full host fence.
+/// Every other ordering RVWMO asks for already holds on the host: the
+/// interpreter performs guest accesses in program order, and x86-TSO keeps
+/// load-load, load-store and store-store order; only store-load needs a
+/// barrier (QEMU's `tcg_gen_mb` emits one only for that on x86).
+pub fn fence(_cpu: &mut RiscvCpu, _: u32) -> Result<(), Fault> {
+    std::sync::atomic::fence(std::sync::atomic::Ordering::SeqCst);
     Ok(())
 }

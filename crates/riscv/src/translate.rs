@@ -410,9 +410,16 @@ fn translate_insn(c: &mut Ctx<'_>, i: u32) -> Next {
         0x33 => return op_reg(c, i, d, a, bb),
         0x3b => return op_reg32(c, i, d, a, bb),
         0x0f => match funct3(i) {
-            // FENCE (and PAUSE, a FENCE hint): ordering is free on a
-            // single-threaded interpreter.
-            0 => {}
+            // FENCE: only a store-before-load ordering (predecessor set
+            // has W or O, successor set has R or I) needs a host barrier
+            // (helpers::fence); PAUSE (pred W, succ none) and the rest are
+            // free.
+            0 => {
+                let (pred, succ) = ((i >> 24) & 0xf, (i >> 20) & 0xf);
+                if pred & 0b0101 != 0 && succ & 0b1010 != 0 {
+                    c.call(h::fence, i);
+                }
+            }
             // FENCE.I: self-modifying code is already handled precisely
             // through code-page tracking; end the block so the next
             // instruction is looked up afresh (as QEMU does).

@@ -1352,3 +1352,24 @@ fn mstatus_mpp_write_flushes_the_tlb() {
     assert_eq!(m.hart.cpu.csr.mcause, 5);
     assert_eq!(m.hart.cpu.csr.mtval, page + 0x1000 - 4);
 }
+
+/// CSRRS/CSRRC on `mip` change only the software-writable bits: the SEIP
+/// the PLIC drives at that moment is read (rd sees it) but not latched into
+/// the software SEIP bit (priv spec; QEMU's rmw_mip writes only the mask).
+/// Latching it left SEIP pending for good once the PLIC line dropped: an
+/// OpenSBI IPI (`csrs mip, SSIP`) at the wrong moment caused an endless
+/// external-interrupt storm in Linux with -smp 4.
+#[test]
+fn csrrs_on_mip_does_not_latch_the_external_seip() {
+    let mut a = Asm::new(RAM_BASE);
+    a.li(T0, irq::SSIP as i64).csrrs(A0, 0x344, T0); // csrs mip, SSIP
+    a.li(T0, irq::STIP as i64).csrrc(A1, 0x344, T0); // csrc mip, STIP
+    a.exit(1);
+    let mut m = machine(&mut a);
+    m.hart.irq_lines().set(irq::SEIP, true);
+    assert_eq!(m.run(1000), Some(1));
+    assert_eq!(m.x(A0) & irq::SEIP, irq::SEIP, "the read shows the line");
+    m.hart.irq_lines().set(irq::SEIP, false);
+    assert_eq!(m.hart.cpu.mip() & irq::SEIP, 0, "SEIP latched by csrs");
+    assert_eq!(m.hart.cpu.mip() & irq::SSIP, irq::SSIP);
+}

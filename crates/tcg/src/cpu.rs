@@ -64,6 +64,10 @@ pub const REQ_EXIT: u32 = 1;
 /// `interrupt_request` bit: an interrupt line changed; re-check interrupts at
 /// the next block boundary (QEMU's `CPU_INTERRUPT_HARD`).
 pub const REQ_HARD: u32 = 2;
+/// `interrupt_request` bit: another vCPU published a code-page event
+/// ([`crate::codesync`]); apply it at the next block boundary. Not a
+/// reason to leave [`crate::exec::Executor::cpu_exec`].
+pub const REQ_SYNC: u32 = 4;
 
 /// Entries of the per-vCPU jump cache (QEMU's `TB_JMP_CACHE_SIZE`).
 pub const JMP_CACHE_SIZE: usize = 4096;
@@ -118,12 +122,18 @@ pub struct CpuCommon {
     /// RAM pages this vCPU wrote while they held code; the executor
     /// invalidates their blocks before continuing.
     pub smc_pages: Vec<u64>,
+    /// How far this vCPU has applied the memory's [`crate::codesync`] log.
+    pub code_sync_pos: u64,
 }
 
 impl CpuCommon {
     /// A reset vCPU over `mem`.
     pub fn new(mem: Arc<dyn PhysMemory>) -> Self {
         let mem_gen = mem.generation();
+        let interrupt_request = Arc::new(AtomicU32::new(0));
+        let code_sync_pos = mem
+            .code_sync()
+            .map_or(0, |s| s.register(&interrupt_request));
         CpuCommon {
             regs: [0; 256],
             pc: 0,
@@ -131,10 +141,11 @@ impl CpuCommon {
             jmp_cache: vec![JmpCacheEntry::EMPTY; JMP_CACHE_SIZE].into_boxed_slice(),
             mem,
             mem_gen,
-            interrupt_request: Arc::new(AtomicU32::new(0)),
+            interrupt_request,
             icount: 0,
             cur_insn: 0,
             smc_pages: Vec::new(),
+            code_sync_pos,
         }
     }
 
@@ -414,14 +425,181 @@ fn store_one<C: CpuEnv>(cpu: &mut C, va: u64, size: u32, v: u64, mmu: usize) -> 
     }
     ram_write(&e, va, size, v);
     if w & TLB_NOTDIRTY != 0 {
-        // QEMU's notdirty_write: the blocks on this page are stale now.
-        let page = e.ram_addr & PAGE_MASK;
-        let common = cpu.common();
+        notdirty_write(cpu.common(), e.ram_addr);
+    }
+    Ok(())
+}
+
+/// QEMU's `notdirty_write`: a store through a `TLB_NOTDIRTY` entry. If the
+/// page still holds code, its blocks are stale now (the executor
+/// invalidates them for every vCPU before this one runs another
+/// instruction); if another vCPU already invalidated it, only this TLB's
+/// protection is dropped.
+fn notdirty_write(common: &mut CpuCommon, ram_addr: u64) {
+    let page = ram_addr & PAGE_MASK;
+    if common.mem.is_code_page(page) {
         if !common.smc_pages.contains(&page) {
             common.smc_pages.push(page);
         }
+    } else {
+        common.tlb.set_notdirty(page, false);
     }
-    Ok(())
+}
+
+/// The operation of an atomic read-modify-write ([`AtomicRam::rmw`]),
+/// QEMU's `tcg_gen_atomic_*` family.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AtomicOp {
+    /// Exchange.
+    Swap,
+    /// Wrapping add.
+    Add,
+    /// Bitwise xor.
+    Xor,
+    /// Bitwise and.
+    And,
+    /// Bitwise or.
+    Or,
+    /// Signed minimum.
+    Min,
+    /// Signed maximum.
+    Max,
+    /// Unsigned minimum.
+    Minu,
+    /// Unsigned maximum.
+    Maxu,
+}
+
+/// An aligned 4- or 8-byte location of writable guest RAM, accessed with
+/// host atomics (QEMU's `atomic_mmu_lookup` result). Obtained from
+/// [`atomic_lookup`]; valid while the vCPU is inside the current block
+/// (the host pointer is valid for the memory generation checked at the
+/// block boundary).
+pub struct AtomicRam {
+    ptr: *mut u8,
+    size: u32,
+}
+
+impl AtomicRam {
+    fn a32(&self) -> &std::sync::atomic::AtomicU32 {
+        // SAFETY: `atomic_lookup` checked that `ptr` is 4-byte aligned and
+        // that the 4 bytes lie in writable guest RAM, which stays allocated
+        // for the current memory generation. Every atomic access to guest
+        // RAM goes through such views.
+        unsafe { std::sync::atomic::AtomicU32::from_ptr(self.ptr.cast()) }
+    }
+
+    fn a64(&self) -> &std::sync::atomic::AtomicU64 {
+        // SAFETY: as in `a32`, with 8-byte alignment and size.
+        unsafe { std::sync::atomic::AtomicU64::from_ptr(self.ptr.cast()) }
+    }
+
+    /// Atomic load (zero-extended).
+    pub fn load(&self) -> u64 {
+        if self.size == 4 {
+            u64::from(self.a32().load(Ordering::SeqCst))
+        } else {
+            self.a64().load(Ordering::SeqCst)
+        }
+    }
+
+    /// Atomic read-modify-write with `val` (its low `size` bytes); returns
+    /// the old value, zero-extended. Sequentially consistent, so it also
+    /// orders as the strongest `aq`/`rl` combination.
+    pub fn rmw(&self, op: AtomicOp, val: u64) -> u64 {
+        use AtomicOp::*;
+        let o = Ordering::SeqCst;
+        if self.size == 4 {
+            let a = self.a32();
+            let v = val as u32;
+            u64::from(match op {
+                Swap => a.swap(v, o),
+                Add => a.fetch_add(v, o),
+                Xor => a.fetch_xor(v, o),
+                And => a.fetch_and(v, o),
+                Or => a.fetch_or(v, o),
+                Minu => a.fetch_min(v, o),
+                Maxu => a.fetch_max(v, o),
+                // SAFETY (of the view): same location, same size; i32 and
+                // u32 atomics have the same layout.
+                Min | Max => {
+                    // SAFETY: see `a32`; AtomicI32 has AtomicU32's layout.
+                    let s = unsafe { std::sync::atomic::AtomicI32::from_ptr(self.ptr.cast()) };
+                    (if op == Min {
+                        s.fetch_min(v as i32, o)
+                    } else {
+                        s.fetch_max(v as i32, o)
+                    }) as u32
+                }
+            })
+        } else {
+            let a = self.a64();
+            match op {
+                Swap => a.swap(val, o),
+                Add => a.fetch_add(val, o),
+                Xor => a.fetch_xor(val, o),
+                And => a.fetch_and(val, o),
+                Or => a.fetch_or(val, o),
+                Minu => a.fetch_min(val, o),
+                Maxu => a.fetch_max(val, o),
+                Min | Max => {
+                    // SAFETY: see `a64`; AtomicI64 has AtomicU64's layout.
+                    let s = unsafe { std::sync::atomic::AtomicI64::from_ptr(self.ptr.cast()) };
+                    (if op == Min {
+                        s.fetch_min(val as i64, o)
+                    } else {
+                        s.fetch_max(val as i64, o)
+                    }) as u64
+                }
+            }
+        }
+    }
+
+    /// Atomic compare-and-exchange (low `size` bytes of `old` and `new`);
+    /// true if memory held `old` and now holds `new`.
+    pub fn cmpxchg(&self, old: u64, new: u64) -> bool {
+        let o = Ordering::SeqCst;
+        if self.size == 4 {
+            self.a32()
+                .compare_exchange(old as u32, new as u32, o, o)
+                .is_ok()
+        } else {
+            self.a64().compare_exchange(old, new, o, o).is_ok()
+        }
+    }
+}
+
+/// Resolves an atomic access of `size` (4 or 8) bytes at `va` for
+/// writing (filling the TLB). Returns the host view if it is aligned,
+/// writable RAM; `None` for I/O, unassigned memory, ROM or a misaligned
+/// address, which the caller emulates with a load and a store under the
+/// BQL (QEMU's `EXCP_ATOMIC` path runs them with the other vCPUs stopped).
+///
+/// A page that holds translated code is recorded as written (its blocks
+/// are invalidated before the next instruction), so call this only when
+/// the access will be performed.
+pub fn atomic_lookup<C: CpuEnv>(
+    cpu: &mut C,
+    va: u64,
+    size: u32,
+    mmu: usize,
+) -> Result<Option<AtomicRam>, Fault> {
+    if (size != 4 && size != 8) || !va.is_multiple_of(u64::from(size)) {
+        return Ok(None);
+    }
+    let e = tlb_lookup(cpu, va, size, Access::Write, mmu)?;
+    let w = e.addr_write;
+    if w & (TLB_MMIO | TLB_DISCARD_WRITE) != 0 {
+        return Ok(None);
+    }
+    let ptr = e.addend.wrapping_add(va as usize) as *mut u8;
+    if !(ptr as usize).is_multiple_of(size as usize) {
+        return Ok(None);
+    }
+    if w & TLB_NOTDIRTY != 0 {
+        notdirty_write(cpu.common(), e.ram_addr);
+    }
+    Ok(Some(AtomicRam { ptr, size }))
 }
 
 /// Checks that a store of `size` bytes at `va` would succeed, filling the

@@ -39,9 +39,10 @@ use std::sync::atomic::Ordering;
 use ferrite_aio::log::{LogMask, log_enabled};
 use ferrite_aio::qemu_log_mask;
 
+use crate::codesync::{CatchUp, CodeEvent};
 use crate::cpu::{
-    CpuEnv, JmpCacheEntry, REQ_EXIT, REQ_HARD, check_mem_generation, code_page, jmp_cache_hash,
-    protect_code,
+    CpuEnv, JmpCacheEntry, REQ_EXIT, REQ_HARD, REQ_SYNC, check_mem_generation, code_page,
+    jmp_cache_hash, protect_code,
 };
 use crate::interp::{TbExit, interp};
 use crate::ir::{ExitKind, IrBuilder, Op};
@@ -154,33 +155,78 @@ impl<C: CpuEnv> Executor<C> {
         self.stats.flushes += 1;
     }
 
-    /// Invalidates every block whose code lies on RAM page `page`
-    /// (QEMU's `tb_invalidate_phys_page`).
+    /// Invalidates every block whose code lies on RAM page `page`, in this
+    /// vCPU and (through the memory's [`crate::codesync::CodeSync`]) in
+    /// every other (QEMU's `tb_invalidate_phys_page`). Called by the vCPU
+    /// that wrote the page, before it runs another instruction.
     pub fn invalidate_page(&mut self, cpu: &mut C, page: u64) {
         let page = page & PAGE_MASK;
-        if let Some(ids) = self.page_tbs.remove(&page) {
-            for id in ids {
-                let tb = &mut self.tbs[id as usize];
-                if !tb.valid {
-                    continue;
-                }
-                tb.valid = false;
-                tb.ops = Box::new([]);
-                let key = (tb.phys_pc, tb.pc, tb.flags);
-                if self.htable.get(&key) == Some(&id) {
-                    self.htable.remove(&key);
-                }
-                self.stats.invalidations += 1;
-                qemu_log_mask!(
-                    LogMask::EXEC,
-                    "Invalidate TB pc={:016x} (code written)\n",
-                    tb.pc
-                );
-            }
-        }
+        self.drop_page_tbs(page);
         let common = cpu.common();
         common.mem.clear_code_page(page);
         common.tlb.set_notdirty(page, false);
+        if let Some(s) = common.mem.code_sync() {
+            s.publish(CodeEvent::Invalidate(page), Some(&common.interrupt_request));
+        }
+    }
+
+    /// Drops this vCPU's blocks on RAM page `page` (the per-vCPU half of
+    /// an invalidation). Jump-cache entries and chain slots naming them are
+    /// caught by the validity check on use.
+    fn drop_page_tbs(&mut self, page: u64) {
+        let Some(ids) = self.page_tbs.remove(&page) else {
+            return;
+        };
+        for id in ids {
+            let tb = &mut self.tbs[id as usize];
+            if !tb.valid {
+                continue;
+            }
+            tb.valid = false;
+            tb.ops = Box::new([]);
+            let key = (tb.phys_pc, tb.pc, tb.flags);
+            if self.htable.get(&key) == Some(&id) {
+                self.htable.remove(&key);
+            }
+            self.stats.invalidations += 1;
+            qemu_log_mask!(
+                LogMask::EXEC,
+                "Invalidate TB pc={:016x} (code written)\n",
+                tb.pc
+            );
+        }
+    }
+
+    /// Applies the code-page events other vCPUs published since this one
+    /// last looked ([`crate::codesync`]).
+    fn sync_code(&mut self, cpu: &mut C) {
+        let common = cpu.common();
+        common
+            .interrupt_request
+            .fetch_and(!REQ_SYNC, Ordering::AcqRel);
+        let Some(s) = common.mem.code_sync() else {
+            return;
+        };
+        if s.seq() == common.code_sync_pos {
+            return;
+        }
+        let mut pos = common.code_sync_pos;
+        let todo = s.catch_up(&common.interrupt_request, &mut pos);
+        common.code_sync_pos = pos;
+        match todo {
+            CatchUp::FlushAll => {
+                cpu.common().tlb_flush();
+                self.tb_flush(cpu);
+            }
+            CatchUp::Events(evs) => {
+                for ev in evs {
+                    match ev {
+                        CodeEvent::Invalidate(p) => self.drop_page_tbs(p),
+                        CodeEvent::Protect(p) => protect_code(cpu.common(), p),
+                    }
+                }
+            }
+        }
     }
 
     fn translate(&mut self, cpu: &mut C, pc: u64, phys_pc: u64, flags: u64) -> Result<u32, ()> {
@@ -203,6 +249,10 @@ impl<C: CpuEnv> Executor<C> {
             if !common.mem.is_code_page(p) {
                 common.mem.mark_code_page(p);
                 protect_code(common, p);
+                // QEMU's tlb_protect_code reaches every vCPU's TLB.
+                if let Some(s) = common.mem.code_sync() {
+                    s.publish(CodeEvent::Protect(p), Some(&common.interrupt_request));
+                }
             }
         }
         if log_enabled(LogMask::IN_ASM) {
@@ -264,6 +314,9 @@ impl<C: CpuEnv> Executor<C> {
         let mut spins = 0u64;
         loop {
             // Block-boundary housekeeping.
+            if cpu.common_ref().interrupt_request.load(Ordering::Relaxed) & REQ_SYNC != 0 {
+                self.sync_code(cpu);
+            }
             if !cpu.common_ref().smc_pages.is_empty() {
                 let pages = std::mem::take(&mut cpu.common().smc_pages);
                 for p in pages {

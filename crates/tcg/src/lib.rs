@@ -16,6 +16,10 @@
 //!   bits that divert MMIO, ROM and code pages to the slow path.
 //! * [`cpu`] — [`CpuCommon`] (register file, PC, TLB, request word), the
 //!   [`CpuEnv`] trait targets implement, and the load/store/fetch paths.
+//! * [`codesync`] — the code-page event log through which vCPUs with
+//!   separate TB caches invalidate each other's blocks and write-protect
+//!   each other's TLB entries for code pages (cross-vCPU self-modifying
+//!   code).
 //! * [`memory`] — the [`PhysMemory`] trait through which the TLB reaches
 //!   guest physical memory (implemented by `ferrite-memory`'s address spaces
 //!   later), and [`SimplePhysMemory`] for tests and simple boards.
@@ -25,6 +29,7 @@
 //! fails, the interpreter returns that index, the loop recomputes the guest PC
 //! from the block's instruction offsets and lets the target deliver the trap.
 
+pub mod codesync;
 pub mod cpu;
 pub mod exec;
 pub mod interp;

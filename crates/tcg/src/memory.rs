@@ -13,6 +13,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use parking_lot::Mutex;
 
+use crate::codesync::CodeSync;
+
 /// Size of a target page as the translator sees it (4 KiB).
 pub const PAGE_BITS: u32 = 12;
 /// Page size in bytes.
@@ -83,6 +85,12 @@ pub trait PhysMemory: Send + Sync {
     /// Returns and clears the RAM page addresses written by non-CPU writers
     /// while they held code.
     fn take_dirty_code_pages(&self) -> Vec<u64>;
+    /// The code-page event log shared by the vCPUs of this memory
+    /// ([`CodeSync`]). Without one (the default) each vCPU only sees its
+    /// own code writes: fine for a single vCPU, wrong for several.
+    fn code_sync(&self) -> Option<&CodeSync> {
+        None
+    }
 }
 
 /// A device callback table entry for [`SimplePhysMemory`].
@@ -134,6 +142,7 @@ pub struct SimplePhysMemory {
     code: Vec<AtomicU64>,
     dirty_pending: AtomicBool,
     dirty_pages: Mutex<Vec<u64>>,
+    code_sync: CodeSync,
 }
 
 impl Default for SimplePhysMemory {
@@ -151,6 +160,7 @@ impl SimplePhysMemory {
             code: Vec::new(),
             dirty_pending: AtomicBool::new(false),
             dirty_pages: Mutex::new(Vec::new()),
+            code_sync: CodeSync::new(),
         }
     }
 
@@ -308,6 +318,10 @@ impl PhysMemory for SimplePhysMemory {
     fn take_dirty_code_pages(&self) -> Vec<u64> {
         self.dirty_pending.store(false, Ordering::Relaxed);
         std::mem::take(&mut *self.dirty_pages.lock())
+    }
+
+    fn code_sync(&self) -> Option<&CodeSync> {
+        Some(&self.code_sync)
     }
 }
 

@@ -94,6 +94,18 @@ impl MtimeSource {
         self.freq
     }
 
+    /// The earliest clock reading (ns) at which [`read`](Self::read)
+    /// returns at least `value` (unless `mtime` is written meanwhile);
+    /// `i64::MAX` if beyond the clock's range. Computed from one sample of
+    /// the offset, so a timer armed at this time never fires before
+    /// `mtime` has reached `value`.
+    pub fn ns_at(&self, value: u64) -> i64 {
+        let raw = value.wrapping_sub(self.delta.load(Ordering::Relaxed));
+        let ns =
+            (u128::from(raw) * u128::from(NANOSECONDS_PER_SECOND)).div_ceil(u128::from(self.freq));
+        i64::try_from(ns).unwrap_or(i64::MAX)
+    }
+
     /// The clock reading (ns) at which `mtime` will reach `target`, given that
     /// it reads `now_ticks` at clock time `now_ns`; `i64::MAX` if never.
     fn deadline_ns(&self, now_ns: i64, now_ticks: u64, target: u64) -> i64 {
