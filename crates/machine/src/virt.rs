@@ -545,7 +545,12 @@ impl Virt {
                             "virtio-rng: cannot open the host's /dev/urandom: {e}"
                         ))
                     })?;
-                    Some(Box::new(VirtioRng::new(gmem.clone(), Box::new(entropy))))
+                    // Served from a main-loop bottom half, as QEMU's
+                    // rng-builtin backend does.
+                    Some(Box::new(
+                        VirtioRng::new(gmem.clone(), Box::new(entropy))
+                            .with_context(&qemu_get_aio_context()),
+                    ))
                 }
                 Some(VirtioKind::Blk {
                     disk,
