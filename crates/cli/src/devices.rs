@@ -634,6 +634,25 @@ pub fn query_block(drives: &[Drive]) -> Vec<ferrite_monitor::machine::BlockInfo>
         .collect()
 }
 
+/// For a board without virtio-mmio slots (`spike`): the same checks as
+/// [`plan`], then QEMU's error for the first device, which finds no bus.
+pub fn check_no_devices(cfg: &VmConfig) -> Result<(), CliError> {
+    let p = plan(cfg)?;
+    if let Some(d) = cfg.devices.first() {
+        return Err(CliError::at(
+            d.location.clone(),
+            format!("No 'virtio-bus' bus found for device '{}'", d.driver),
+        ));
+    }
+    if let Some(i) = p.drives.iter().position(|d| d.if_virtio) {
+        return Err(CliError::at(
+            cfg.drives[i].location.clone(),
+            "No 'virtio-bus' bus found for device 'virtio-blk-device'",
+        ));
+    }
+    Ok(())
+}
+
 impl DevicePlan {
     /// Starts the IOThreads and builds the board's virtio plugs. Call after
     /// the main loop exists. The returned IOThreads must live as long as the

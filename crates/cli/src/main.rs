@@ -186,6 +186,8 @@ fn run_spike(cfg: &VmConfig) -> Result<ExitCode, CliError> {
             "Property 'spike-machine.{k}' not found"
         )));
     }
+    // spike has no virtio-mmio slots: -device finds no bus, as on QEMU.
+    ferrite_cli::devices::check_no_devices(cfg)?;
     match cfg.bios.as_deref() {
         Some("none") => {}
         _ => {

@@ -173,3 +173,28 @@ fn query_block_and_info_block_match_qemu() {
         assert_eq!(o, t, "answer {i}");
     }
 }
+
+/// `spike` has no virtio-mmio bus: a virtio device is refused as on QEMU.
+#[test]
+fn spike_has_no_virtio_bus() {
+    if !qemu_present() {
+        return;
+    }
+    let run = |prog: &str| {
+        let out = Command::new(prog)
+            .args(["-M", "spike", "-bios", "none", "-display", "none", "-S"])
+            .args(["-device", "virtio-rng-device"])
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr)
+            .replace("qemu-system-riscv64: ", "")
+            .replace("ferrite: ", "");
+        (out.status.code(), err)
+    };
+    let (qrc, q) = run(QEMU);
+    let (frc, f) = run(FERRITE);
+    assert_eq!(qrc, Some(1), "{q}");
+    assert_eq!(frc, Some(1), "{f}");
+    assert_eq!(f, q);
+}

@@ -39,9 +39,21 @@ struct Rig {
 
 impl Rig {
     fn new(entropy: Box<dyn EntropySource>, features_low: u32) -> Self {
+        Self::with(entropy, features_low, None)
+    }
+
+    /// With `ctx`, the device serves its queue from a bottom half there.
+    fn with(
+        entropy: Box<dyn EntropySource>,
+        features_low: u32,
+        ctx: Option<&Arc<ferrite_aio::AioContext>>,
+    ) -> Self {
         let mem = Arc::new(VecMemory::new(BASE, 1 << 20));
         let irq = IrqProbe::new();
-        let dev = VirtioRng::new(mem.clone(), entropy);
+        let mut dev = VirtioRng::new(mem.clone(), entropy);
+        if let Some(ctx) = ctx {
+            dev = dev.with_context(ctx);
+        }
         let mut t = VirtioMmio::new(Some(Box::new(dev)), irq.line(), mem.clone());
         // Linux's sequence (as in QEMU's trace).
         for (off, v) in [
@@ -208,4 +220,21 @@ fn event_idx_as_negotiated_by_linux() {
     r.t.write(QUEUE_NOTIFY, 4, 0);
     assert_eq!(r.used_idx(), 1);
     assert!(r.irq.level(), "the first used buffer is always signalled");
+}
+
+/// With a context, the notification only schedules the device's bottom
+/// half; the request is served when the context runs it.
+#[test]
+fn in_a_context_the_notification_only_schedules_the_work() {
+    let ctx = ferrite_aio::AioContext::new("virtio-rng-test").unwrap();
+    let mut r = Rig::with(Box::new(Counter(7)), 0, Some(&ctx));
+    r.desc(0, DATA, 4, VRING_DESC_F_WRITE, 0);
+    r.publish(0);
+    r.t.write(QUEUE_NOTIFY, 4, 0);
+    assert_eq!(r.used_idx(), 0, "nothing served inside the MMIO write");
+    assert!(!r.irq.level());
+    ctx.poll_while(|| r.used_idx() == 0);
+    assert_eq!(r.used(0), (0, 4));
+    assert_eq!(r.bytes(DATA, 4), [7, 8, 9, 10]);
+    assert!(r.irq.level());
 }

@@ -548,7 +548,12 @@ impl Virt {
                             "virtio-rng: cannot open the host's /dev/urandom: {e}"
                         ))
                     })?;
-                    Some(Box::new(VirtioRng::new(gmem.clone(), Box::new(entropy))))
+                    // Served from a main-loop bottom half, as QEMU's
+                    // rng-builtin backend does.
+                    Some(Box::new(
+                        VirtioRng::new(gmem.clone(), Box::new(entropy))
+                            .with_context(&qemu_get_aio_context()),
+                    ))
                 }
                 Some(VirtioKind::Blk {
                     disk,
@@ -782,6 +787,20 @@ mod tests {
         // capacity in sectors; VIRTIO_BLK_F_RO offered
         assert_eq!(ld32(&v, 0x1000_8100), 3);
         assert_ne!(ld32(&v, 0x1000_8010) & (1 << 5), 0);
+        // A machine reset resets the transports and their devices.
+        for base in [0x1000_8000u64, 0x1000_7000] {
+            let r = v
+                .address_space
+                .st(base + 0x70, 3, 4, Endian::Little, MEMTXATTRS_UNSPECIFIED);
+            assert!(r.is_ok());
+            assert_eq!(ld32(&v, base + 0x70), 3);
+        }
+        {
+            let _bql = ferrite_aio::bql::bql_lock();
+            v.reset();
+        }
+        assert_eq!(ld32(&v, 0x1000_8070), 0, "virtio-blk status after reset");
+        assert_eq!(ld32(&v, 0x1000_7070), 0, "virtio-rng status after reset");
         assert_eq!(
             v.virtio_slots
                 .iter()

@@ -1,8 +1,8 @@
 //! Virtio (QEMU: `hw/virtio/`): the device-side seam ([`VirtioDevice`]), the
 //! guest-memory seam ([`GuestMemory`]), the virtio-mmio transport
-//! ([`mmio`]), the split virtqueue ([`queue`]) and the entropy device
-//! ([`rng`]). virtio-blk needs the event loop's coroutines and thread pool and
-//! is not here yet.
+//! ([`mmio`]), the split virtqueue ([`queue`]), the block device ([`blk`],
+//! requests as coroutines in an AioContext with the file I/O in its thread
+//! pool) and the entropy device ([`rng`]).
 
 pub mod blk;
 pub mod mmio;

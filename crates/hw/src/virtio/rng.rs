@@ -3,14 +3,19 @@
 //! filled with random bytes from an [`EntropySource`] (the host's, by
 //! default: QEMU's `rng-builtin` backend uses the host's getrandom as well).
 //!
-//! Requests are processed when the driver notifies the queue. The board is
-//! expected to call [`VirtioDevice::queue_notify`] from the device's
-//! AioContext (a bottom half) rather than inside the vCPU's MMIO write; the
-//! device itself does not care which thread calls it.
+//! Requests are processed when the driver notifies the queue: inside the
+//! notification by default (unit tests), or, with
+//! [`VirtioRng::with_context`], in a bottom half of an [`AioContext`] (the
+//! board uses the main loop's), so that the vCPU's MMIO write only
+//! schedules the work, as QEMU's `rng-builtin` backend fills requests from
+//! a main-loop bottom half.
 
 use std::fs::File;
 use std::io::{self, Read};
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
+
+use ferrite_aio::{AioContext, QemuBh};
+use parking_lot::Mutex;
 
 use super::queue::SplitQueue;
 use super::{
@@ -54,35 +59,69 @@ impl EntropySource for HostEntropy {
     }
 }
 
-/// The virtio-rng device.
-pub struct VirtioRng {
+/// The part of the device a bottom half may run.
+struct RngState {
     mem: Arc<dyn GuestMemory>,
     entropy: Box<dyn EntropySource>,
     queue: Option<SplitQueue>,
     interrupt: Option<VirtioInterrupt>,
+}
+
+/// The virtio-rng device.
+pub struct VirtioRng {
+    state: Arc<Mutex<RngState>>,
+    /// The bottom half that serves the queue, with [`VirtioRng::with_context`].
+    bh: Option<QemuBh>,
     max_sizes: [u16; 1],
 }
 
 impl std::fmt::Debug for VirtioRng {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("VirtioRng")
-            .field("active", &self.queue.is_some())
+            .field("active", &self.state.lock().queue.is_some())
+            .field("deferred", &self.bh.is_some())
             .finish_non_exhaustive()
     }
 }
 
 impl VirtioRng {
-    /// An entropy device reading guest rings through `mem`.
+    /// An entropy device reading guest rings through `mem`, serving
+    /// requests inside the notification.
     pub fn new(mem: Arc<dyn GuestMemory>, entropy: Box<dyn EntropySource>) -> Self {
         Self {
-            mem,
-            entropy,
-            queue: None,
-            interrupt: None,
+            state: Arc::new(Mutex::new(RngState {
+                mem,
+                entropy,
+                queue: None,
+                interrupt: None,
+            })),
+            bh: None,
             max_sizes: [QUEUE_MAX],
         }
     }
 
+    /// Serves requests in a bottom half of `ctx` instead: a notification
+    /// only schedules it.
+    pub fn with_context(mut self, ctx: &Arc<AioContext>) -> Self {
+        let weak: Weak<Mutex<RngState>> = Arc::downgrade(&self.state);
+        self.bh = Some(ctx.bh_new("virtio-rng", move || {
+            if let Some(s) = weak.upgrade() {
+                s.lock().process();
+            }
+        }));
+        self
+    }
+
+    /// Serves the queue now, or schedules the bottom half that does.
+    fn kick(&self) {
+        match &self.bh {
+            Some(bh) => bh.schedule(),
+            None => self.state.lock().process(),
+        }
+    }
+}
+
+impl RngState {
     /// Serves every available request; on a ring error the device needs a reset.
     fn process(&mut self) {
         let (Some(q), Some(interrupt)) = (self.queue.as_mut(), self.interrupt.as_ref()) else {
@@ -143,23 +182,27 @@ impl VirtioDevice for VirtioRng {
     fn write_config(&mut self, _offset: usize, _data: &[u8]) {}
 
     fn activate(&mut self, features: u64, queues: &[VirtQueueConfig], interrupt: VirtioInterrupt) {
-        self.queue = queues
-            .first()
-            .filter(|q| q.ready)
-            .map(|q| SplitQueue::new(q, features));
-        self.interrupt = Some(interrupt);
-        // Buffers made available before DRIVER_OK are served now.
-        self.process();
+        {
+            let mut st = self.state.lock();
+            st.queue = queues
+                .first()
+                .filter(|q| q.ready)
+                .map(|q| SplitQueue::new(q, features));
+            st.interrupt = Some(interrupt);
+        }
+        // Buffers made available before DRIVER_OK are served too.
+        self.kick();
     }
 
     fn queue_notify(&mut self, queue: u16) {
         if queue == 0 {
-            self.process();
+            self.kick();
         }
     }
 
     fn reset(&mut self) {
-        self.queue = None;
-        self.interrupt = None;
+        let mut st = self.state.lock();
+        st.queue = None;
+        st.interrupt = None;
     }
 }
