@@ -13,12 +13,20 @@ use crate::error::{GuestError, Result};
 
 /// The module roots the guest wants, in the order they should load (each is
 /// preceded by its dependencies): virtio transport, block, network, entropy,
-/// and the ext4 file system.
+/// and the ext4 file system. A root written `?name` is optional: it is
+/// taken when the kernel package has it and skipped otherwise.
+///
+/// `crc32c_generic` is not in ext4's `depends=`: Linux 6.12's ext4 asks the
+/// crypto API for "crc32c" when it mounts a file system ("Cannot load
+/// crc32c driver" without it), so it is listed here, before ext4. The
+/// reference guest in `shared/guests/riscv64` does not have it, hence
+/// optional.
 pub const DEFAULT_MODULES: &[&str] = &[
     "virtio_mmio",
     "virtio_blk",
     "virtio_net",
     "virtio_rng",
+    "?crc32c_generic",
     "ext4",
 ];
 
@@ -152,6 +160,11 @@ pub fn load_order(
     let mut seen = HashSet::new();
     let mut out = Vec::new();
     for r in roots {
+        let r = match r.strip_prefix('?') {
+            Some(optional) if lookup(&module_name(optional))?.is_none() => continue,
+            Some(optional) => optional,
+            None => r,
+        };
         visit(
             &module_name(r),
             "the guest",
@@ -260,6 +273,32 @@ mod tests {
                 "ext4"
             ]
         );
+    }
+
+    #[test]
+    fn optional_roots_are_taken_when_present() {
+        let mut i = infos(&[
+            ("virtio_mmio", &[]),
+            ("virtio_blk", &[]),
+            ("failover", &[]),
+            ("net_failover", &["failover"]),
+            ("virtio_net", &["net_failover"]),
+            ("virtio_rng", &[]),
+            ("crc16", &[]),
+            ("mbcache", &[]),
+            ("jbd2", &[]),
+            ("ext4", &["jbd2", "mbcache", "crc16"]),
+        ]);
+        let without = order(DEFAULT_MODULES, &i, "pkg").unwrap();
+        assert!(!without.iter().any(|m| m == "crc32c_generic"));
+        i.extend(infos(&[("crc32c_generic", &[])]));
+        let with = order(DEFAULT_MODULES, &i, "pkg").unwrap();
+        assert_eq!(
+            with[6..],
+            ["crc32c_generic", "jbd2", "mbcache", "crc16", "ext4"]
+        );
+        // A missing mandatory root is still an error.
+        assert!(order(&["?crc32c_generic", "nope"], &i, "pkg").is_err());
     }
 
     #[test]
