@@ -764,9 +764,12 @@ fn serve_connection(
         Some(mon) => serve_qmp(core, dispatcher, server, mon, stream),
         None => serve_hmp(core, dispatcher, server, stream),
     }
-    *lock(&server.slot.current) = None;
+    // Flush before letting go of the slot: a shutdown that finds the slot
+    // empty does not wait, so the replies still queued (e.g. to `quit`,
+    // read together with the end of stdin) would be lost at exit.
     out.finish();
     let _ = writer.join();
+    *lock(&server.slot.current) = None;
     out.stream.shutdown();
 }
 
