@@ -18,7 +18,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use crate::ir::{Fault, IrBuilder, MemOp};
 use crate::memory::{PAGE_MASK, PAGE_SIZE, PhysMemory, Section};
 use crate::tlb::{
-    TLB_DISCARD_WRITE, TLB_INVALID, TLB_MMIO, TLB_NOTDIRTY, Tlb, TlbEntry, tlb_index,
+    NB_MMU_MODES, TLB_DISCARD_WRITE, TLB_INVALID, TLB_MMIO, TLB_NOTDIRTY, Tlb, TlbEntry, tlb_index,
 };
 
 /// The kind of a guest memory access (QEMU's `MMUAccessType`).
@@ -333,11 +333,22 @@ fn ram_write(e: &TlbEntry, va: u64, size: u32, v: u64) {
     }
 }
 
+/// The page that must match the comparator for a fast-path access of
+/// `size` bytes at `va`: the page of its *last* byte, looked up in the entry
+/// of its first byte (QEMU's trick for unaligned accesses). One compare then
+/// checks both the mapping and that the access does not cross the page: the
+/// entry for the first byte's page can never hold the next page, whose index
+/// differs by one.
+#[inline(always)]
+fn fast_cmp(va: u64, size: u32) -> u64 {
+    va.wrapping_add(size as u64 - 1) & PAGE_MASK
+}
+
 /// The fast path of a load: a TLB hit on RAM with the access inside the page.
 #[inline(always)]
 pub fn load_fast(common: &CpuCommon, va: u64, size: u32, mmu: usize) -> Option<u64> {
-    let e = &common.tlb.tables[mmu][tlb_index(va)];
-    if e.addr_read == va & PAGE_MASK && (va & !PAGE_MASK) + size as u64 <= PAGE_SIZE {
+    let e = &common.tlb.tables[mmu & (NB_MMU_MODES - 1)][tlb_index(va)];
+    if e.addr_read == fast_cmp(va, size) {
         Some(ram_read(e, va, size))
     } else {
         None
@@ -347,8 +358,8 @@ pub fn load_fast(common: &CpuCommon, va: u64, size: u32, mmu: usize) -> Option<u
 /// The fast path of a store.
 #[inline(always)]
 pub fn store_fast(common: &mut CpuCommon, va: u64, size: u32, v: u64, mmu: usize) -> bool {
-    let e = &common.tlb.tables[mmu][tlb_index(va)];
-    if e.addr_write == va & PAGE_MASK && (va & !PAGE_MASK) + size as u64 <= PAGE_SIZE {
+    let e = &common.tlb.tables[mmu & (NB_MMU_MODES - 1)][tlb_index(va)];
+    if e.addr_write == fast_cmp(va, size) {
         ram_write(e, va, size, v);
         true
     } else {

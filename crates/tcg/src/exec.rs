@@ -165,7 +165,11 @@ impl<C: CpuEnv> Executor<C> {
                     continue;
                 }
                 tb.valid = false;
-                tb.ops = Box::new([]);
+                // Free the ops, but keep a valid op list: the interpreter
+                // relies on every list it is given being validated.
+                tb.ops = Box::new([Op::ExitTb {
+                    kind: ExitKind::Lookup,
+                }]);
                 let key = (tb.phys_pc, tb.pc, tb.flags);
                 if self.htable.get(&key) == Some(&id) {
                     self.htable.remove(&key);
@@ -195,6 +199,7 @@ impl<C: CpuEnv> Executor<C> {
             b.insn_off.len() >= 2,
             "front end produced an empty block or did not call IrBuilder::finish"
         );
+        b.seal();
         b.validate();
         let id = self.tbs.len() as u32;
         let cached = b.pages.len() == 1;

@@ -47,18 +47,21 @@ fn sext32(v: u32) -> u64 {
 /// Runs `ops` on `cpu` until an exit op, a fault or a code write.
 ///
 /// `ops` must satisfy [`crate::ir::IrBuilder::validate`] (checked when the
-/// block is created), except that a trailing helper call must always fail
-/// or be followed by an exit (front-end contract).
+/// block is created): the interpreter indexes the ops without bounds
+/// checks.
 #[inline(always)]
-pub fn interp<C: CpuEnv>(cpu: &mut C, ops: &[Op<C>]) -> TbExit {
+pub(crate) fn interp<C: CpuEnv>(cpu: &mut C, ops: &[Op<C>]) -> TbExit {
     let mut i = 0usize;
     loop {
         // The validated op list ends in an op that leaves the loop and all
         // branch targets are in range; keep the check in debug builds.
         debug_assert!(i < ops.len());
-        let op = *ops.get(i).unwrap_or(&Op::ExitTb {
-            kind: ExitKind::Lookup,
-        });
+        // SAFETY: `IrBuilder::validate` (run on every block before it can
+        // be executed) guarantees that every branch target is an index into
+        // `ops` and that the last op never falls through, so `i` stays in
+        // bounds: it starts at 0 (the list is non-empty), grows by one only
+        // past an op that is not last, or is set to a validated target.
+        let op = unsafe { *ops.get_unchecked(i) };
         i += 1;
         let c = cpu.common();
         let r = &mut c.regs;
@@ -75,7 +78,154 @@ pub fn interp<C: CpuEnv>(cpu: &mut C, ops: &[Op<C>]) -> TbExit {
                 r[$d as usize] = $e;
             }};
         }
+        // A load of `$size` bytes, extended by `$ext`: the TLB fast path
+        // inline, the slow path (fill, MMIO, page crossing) out of line.
+        macro_rules! ld {
+            ($d:expr, $a:expr, $off:expr, $mmu:expr, $insn:expr, $size:expr, |$v:ident| $ext:expr) => {{
+                let va = r[$a as usize].wrapping_add($off as i64 as u64);
+                let $v = match load_fast(c, va, $size, $mmu as usize) {
+                    Some(v) => v,
+                    None => match load(cpu, va, $size, $mmu as usize) {
+                        Ok(v) => v,
+                        Err(_) => return TbExit::Fault($insn),
+                    },
+                };
+                cpu.common().regs[$d as usize] = $ext;
+            }};
+        }
+        macro_rules! st {
+            ($s:expr, $a:expr, $off:expr, $mmu:expr, $insn:expr, $size:expr) => {{
+                let va = r[$a as usize].wrapping_add($off as i64 as u64);
+                let v = r[$s as usize];
+                if !store_fast(c, va, $size, v, $mmu as usize) {
+                    if store(cpu, va, $size, v, $mmu as usize).is_err() {
+                        return TbExit::Fault($insn);
+                    }
+                    if !cpu.common().smc_pages.is_empty() {
+                        return TbExit::Smc($insn + 1);
+                    }
+                }
+            }};
+        }
+        macro_rules! br {
+            ($a:expr, $b:expr, $target:expr, |$x:ident, $y:ident| $cond:expr) => {{
+                let ($x, $y) = (r[$a as usize], r[$b as usize]);
+                if $cond {
+                    i = $target as usize;
+                }
+            }};
+        }
+        macro_rules! brtb {
+            ($a:expr, $b:expr, $len:expr, $off:expr, $pc:expr, |$x:ident, $y:ident| $cond:expr) => {{
+                let ($x, $y) = (r[$a as usize], r[$b as usize]);
+                if $cond {
+                    c.pc = $pc.wrapping_add($off as i64 as u64);
+                    return TbExit::Chain(1);
+                }
+                c.pc = $pc.wrapping_add($len as u64);
+                return TbExit::Chain(0);
+            }};
+        }
         match op {
+            Op::LdU8 {
+                d,
+                a,
+                off,
+                mmu,
+                insn,
+            } => ld!(d, a, off, mmu, insn, 1, |v| v as u8 as u64),
+            Op::LdS8 {
+                d,
+                a,
+                off,
+                mmu,
+                insn,
+            } => {
+                ld!(d, a, off, mmu, insn, 1, |v| v as i8 as i64 as u64)
+            }
+            Op::LdU16 {
+                d,
+                a,
+                off,
+                mmu,
+                insn,
+            } => ld!(d, a, off, mmu, insn, 2, |v| v as u16 as u64),
+            Op::LdS16 {
+                d,
+                a,
+                off,
+                mmu,
+                insn,
+            } => {
+                ld!(d, a, off, mmu, insn, 2, |v| v as i16 as i64 as u64)
+            }
+            Op::LdU32 {
+                d,
+                a,
+                off,
+                mmu,
+                insn,
+            } => ld!(d, a, off, mmu, insn, 4, |v| v as u32 as u64),
+            Op::LdS32 {
+                d,
+                a,
+                off,
+                mmu,
+                insn,
+            } => {
+                ld!(d, a, off, mmu, insn, 4, |v| v as i32 as i64 as u64)
+            }
+            Op::LdU64 {
+                d,
+                a,
+                off,
+                mmu,
+                insn,
+            } => ld!(d, a, off, mmu, insn, 8, |v| v),
+            Op::St8 {
+                s,
+                a,
+                off,
+                mmu,
+                insn,
+            } => st!(s, a, off, mmu, insn, 1),
+            Op::St16 {
+                s,
+                a,
+                off,
+                mmu,
+                insn,
+            } => st!(s, a, off, mmu, insn, 2),
+            Op::St32 {
+                s,
+                a,
+                off,
+                mmu,
+                insn,
+            } => st!(s, a, off, mmu, insn, 4),
+            Op::St64 {
+                s,
+                a,
+                off,
+                mmu,
+                insn,
+            } => st!(s, a, off, mmu, insn, 8),
+            Op::BrEq { a, b, target } => br!(a, b, target, |x, y| x == y),
+            Op::BrNe { a, b, target } => br!(a, b, target, |x, y| x != y),
+            Op::BrLt { a, b, target } => br!(a, b, target, |x, y| (x as i64) < (y as i64)),
+            Op::BrGe { a, b, target } => br!(a, b, target, |x, y| (x as i64) >= (y as i64)),
+            Op::BrLtu { a, b, target } => br!(a, b, target, |x, y| x < y),
+            Op::BrGeu { a, b, target } => br!(a, b, target, |x, y| x >= y),
+            Op::BrTbEq { a, b, len, off, pc } => brtb!(a, b, len, off, pc, |x, y| x == y),
+            Op::BrTbNe { a, b, len, off, pc } => brtb!(a, b, len, off, pc, |x, y| x != y),
+            Op::BrTbLt { a, b, len, off, pc } => {
+                brtb!(a, b, len, off, pc, |x, y| (x as i64) < (y as i64))
+            }
+            Op::BrTbGe { a, b, len, off, pc } => {
+                brtb!(a, b, len, off, pc, |x, y| (x as i64) >= (y as i64))
+            }
+            Op::BrTbLtu { a, b, len, off, pc } => brtb!(a, b, len, off, pc, |x, y| x < y),
+            Op::BrTbGeu { a, b, len, off, pc } => brtb!(a, b, len, off, pc, |x, y| x >= y),
             Op::Mov { d, a } => ri!(d, a, |x| x),
             Op::MovI { d, imm } => r[d as usize] = imm,
             Op::Add { d, a, b } => rr!(d, a, b, |x, y| x.wrapping_add(y)),

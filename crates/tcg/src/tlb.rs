@@ -21,8 +21,10 @@
 
 /// Entries per MMU index (QEMU's default `CPU_TLB_DYN_DEFAULT_BITS` = 8).
 pub const TLB_SIZE: usize = 256;
-/// Number of MMU indexes the common code supports.
+/// Number of MMU indexes the common code supports (a power of two: the
+/// fast paths mask the index instead of bounds-checking it).
 pub const NB_MMU_MODES: usize = 4;
+const _: () = assert!(NB_MMU_MODES.is_power_of_two());
 
 /// Comparator flag: no valid mapping.
 pub const TLB_INVALID: u64 = 1 << 0;
@@ -33,8 +35,10 @@ pub const TLB_NOTDIRTY: u64 = 1 << 2;
 /// Comparator flag: writes are discarded (ROM).
 pub const TLB_DISCARD_WRITE: u64 = 1 << 3;
 
-/// One TLB entry.
+/// One TLB entry. Aligned to 64 bytes so that an entry never straddles
+/// two cache lines and indexing is a shift, not a multiply.
 #[derive(Clone, Copy, Debug)]
+#[repr(C, align(64))]
 pub struct TlbEntry {
     /// Comparator for loads.
     pub addr_read: u64,
