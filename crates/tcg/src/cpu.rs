@@ -87,10 +87,30 @@ impl JmpCacheEntry {
     };
 }
 
-/// Hash of a virtual PC into the jump cache.
+/// Bits of the jump-cache index taken from the page number (QEMU's
+/// `TB_JMP_PAGE_BITS`): the entries for one page form a group of
+/// `1 << (12 - JMP_PAGE_BITS)` consecutive entries, so flushing a page
+/// clears one group instead of scanning the whole cache.
+const JMP_PAGE_BITS: u32 = 6;
+const JMP_ADDR_BITS: u32 = JMP_CACHE_SIZE.trailing_zeros() - JMP_PAGE_BITS;
+
+/// Hash of a virtual PC into the jump cache (QEMU's
+/// `tb_jmp_cache_hash_func`): the high bits come from the page number, the
+/// low bits from the offset in the page (halfword granularity, as RISC-V
+/// and most targets never have odd PCs).
 #[inline]
 pub fn jmp_cache_hash(pc: u64) -> usize {
-    ((pc >> 1) ^ (pc >> 13)) as usize & (JMP_CACHE_SIZE - 1)
+    let page = pc >> crate::memory::PAGE_BITS;
+    let group = (page ^ (page >> JMP_PAGE_BITS)) & ((1 << JMP_PAGE_BITS) - 1);
+    let off = (pc >> 1) & ((1 << JMP_ADDR_BITS) - 1);
+    ((group << JMP_ADDR_BITS) | off) as usize
+}
+
+/// The jump-cache entries a PC on the page of `vaddr` can hash to.
+#[inline]
+fn jmp_cache_page_group(vaddr: u64) -> std::ops::Range<usize> {
+    let start = jmp_cache_hash(vaddr & PAGE_MASK);
+    start..start + (1 << JMP_ADDR_BITS)
 }
 
 /// The target-independent vCPU state.
@@ -150,10 +170,15 @@ impl CpuCommon {
             self.jmp_cache.fill(JmpCacheEntry::EMPTY);
             return;
         }
+        // A block starts on this page or, if its instruction straddles
+        // into this page, on the one before (QEMU's `tb_flush_jmp_cache`);
+        // only those two pages' groups can name one that uses this page.
         let vpage = vaddr & PAGE_MASK;
-        for e in self.jmp_cache.iter_mut() {
-            if e.pc & PAGE_MASK == vpage {
-                *e = JmpCacheEntry::EMPTY;
+        for page in [vpage, vpage.wrapping_sub(PAGE_SIZE)] {
+            for e in &mut self.jmp_cache[jmp_cache_page_group(page)] {
+                if e.pc & PAGE_MASK == page {
+                    *e = JmpCacheEntry::EMPTY;
+                }
             }
         }
     }

@@ -782,6 +782,13 @@ impl<C> IrBuilder<C> {
         }
     }
 
+    /// Empties the builder for the next block, keeping its capacity.
+    pub fn clear(&mut self) {
+        self.ops.clear();
+        self.insn_off.clear();
+        self.pages.clear();
+    }
+
     /// Appends an op.
     #[inline]
     pub fn emit(&mut self, op: Op<C>) {
