@@ -61,7 +61,10 @@ pub(crate) fn interp<C: CpuEnv>(cpu: &mut C, ops: &[Op<C>]) -> TbExit {
         // `ops` and that the last op never falls through, so `i` stays in
         // bounds: it starts at 0 (the list is non-empty), grows by one only
         // past an op that is not last, or is set to a validated target.
-        let op = unsafe { *ops.get_unchecked(i) };
+        // The op is matched in place, not copied out: each arm loads only
+        // the operands it uses, so the dispatch jump depends on nothing but
+        // the tag byte.
+        let op = unsafe { ops.get_unchecked(i) };
         i += 1;
         let c = cpu.common();
         let r = &mut c.regs;
@@ -126,7 +129,7 @@ pub(crate) fn interp<C: CpuEnv>(cpu: &mut C, ops: &[Op<C>]) -> TbExit {
                 return TbExit::Chain(0);
             }};
         }
-        match op {
+        match *op {
             Op::LdU8 {
                 d,
                 a,
