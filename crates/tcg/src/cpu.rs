@@ -164,12 +164,13 @@ impl CpuCommon {
         self.jmp_cache.fill(JmpCacheEntry::EMPTY);
     }
 
-    /// Flushes one page from the TLB and its jump-cache entries.
+    /// Flushes one page from the TLB and its jump-cache entries. Even when
+    /// a superpage forces a whole MMU index out of the TLB, only this
+    /// page's jump-cache entries go, as on QEMU: the guest asked for this
+    /// page only, and blocks elsewhere keep being found by virtual PC until
+    /// their own pages are flushed.
     pub fn tlb_flush_page(&mut self, vaddr: u64) {
-        if self.tlb.flush_page(vaddr) {
-            self.jmp_cache.fill(JmpCacheEntry::EMPTY);
-            return;
-        }
+        self.tlb.flush_page(vaddr);
         // A block starts on this page or, if its instruction straddles
         // into this page, on the one before (QEMU's `tb_flush_jmp_cache`);
         // only those two pages' groups can name one that uses this page.

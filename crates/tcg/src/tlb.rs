@@ -128,27 +128,30 @@ impl Tlb {
     }
 
     /// Flushes the entries for the page of `vaddr` in all MMU indexes (QEMU's
-    /// `tlb_flush_page`). Returns true if a full flush was needed instead
-    /// because a superpage may cover the address.
+    /// `tlb_flush_page`). An MMU index in which a superpage may cover the
+    /// address is flushed entirely instead (its 4 KiB entries for the
+    /// superpage cannot be found one by one), as QEMU's
+    /// `tlb_flush_page_locked` does per index; returns true if that
+    /// happened for any index.
     pub fn flush_page(&mut self, vaddr: u64) -> bool {
-        let in_large = self
-            .large
-            .iter()
-            .flatten()
-            .any(|&(addr, mask)| vaddr & !mask == addr);
-        if in_large {
-            self.flush_all();
-            return true;
-        }
         let vpage = vaddr & crate::PAGE_MASK;
         let i = tlb_index(vaddr);
-        for t in self.tables.iter_mut() {
-            if t[i].maps_page(vpage) {
+        let mut full = false;
+        for (t, large) in self.tables.iter_mut().zip(self.large.iter_mut()) {
+            if large.is_some_and(|(addr, mask)| vaddr & !mask == addr) {
+                t.fill(TlbEntry::EMPTY);
+                *large = None;
+                full = true;
+            } else if t[i].maps_page(vpage) {
                 t[i] = TlbEntry::EMPTY;
             }
         }
-        self.page_flushes += 1;
-        false
+        if full {
+            self.full_flushes += 1;
+        } else {
+            self.page_flushes += 1;
+        }
+        full
     }
 
     /// Records that a superpage with offset mask `mask` maps `vaddr` in MMU
