@@ -86,8 +86,18 @@ impl std::hash::Hasher for FxHasher {
 
 type FxBuild = std::hash::BuildHasherDefault<FxHasher>;
 
-/// A translation block.
+/// A translation block. The fields the chaining path reads on every block
+/// exit (`ops`, `ninsns`, `jmp`, `valid`) come first, in one cache line.
+#[repr(C)]
 pub struct Tb<C> {
+    /// The ops.
+    pub ops: Box<[Op<C>]>,
+    /// Number of guest instructions.
+    pub ninsns: u64,
+    /// Chain slots (QEMU's `jmp_dest`).
+    pub jmp: [u32; 2],
+    /// False once invalidated.
+    pub valid: bool,
     /// Virtual PC of the first instruction.
     pub pc: u64,
     /// Physical PC of the first instruction.
@@ -101,16 +111,8 @@ pub struct Tb<C> {
     /// `page_addr[1]` check in `tb_lookup_cmp`), and is never a chaining
     /// target.
     pub page2: u64,
-    /// The ops.
-    pub ops: Box<[Op<C>]>,
     /// Offsets of the instructions from `pc`, plus the end offset.
     pub insn_off: Box<[u16]>,
-    /// Number of guest instructions.
-    pub ninsns: u64,
-    /// Chain slots (QEMU's `jmp_dest`).
-    pub jmp: [u32; 2],
-    /// False once invalidated.
-    pub valid: bool,
 }
 
 impl<C> Tb<C> {
@@ -336,6 +338,9 @@ impl<C: CpuEnv> Executor<C> {
     pub fn cpu_exec(&mut self, cpu: &mut C, budget: u64) -> CpuExit {
         let end = cpu.common_ref().icount.saturating_add(budget);
         let log_exec = log_enabled(LogMask::EXEC);
+        // Read on every block exit: one load through a local handle rather
+        // than through the vCPU's `Arc` each time.
+        let irq = cpu.common_ref().interrupt_request.clone();
         let mut spins = 0u64;
         loop {
             // Block-boundary housekeeping.
@@ -399,12 +404,10 @@ impl<C: CpuEnv> Executor<C> {
                 match exit {
                     TbExit::Chain(n) => {
                         common.icount += tb.ninsns;
-                        let t = tb.jmp[n as usize];
+                        let t = tb.jmp[n as usize & 1];
                         // (A code write always leaves through `Smc`, so
                         // chained exits need not look at `smc_pages`.)
-                        if (common.interrupt_request.load(Ordering::Relaxed) != 0)
-                            | (common.icount >= end)
-                        {
+                        if (irq.load(Ordering::Relaxed) != 0) | (common.icount >= end) {
                             break;
                         }
                         if t != NO_TB && self.tbs[t as usize].valid {
@@ -431,7 +434,7 @@ impl<C: CpuEnv> Executor<C> {
                     }
                     TbExit::Exit(ExitKind::Lookup) => {
                         common.icount += tb.num_insns();
-                        if common.interrupt_request.load(Ordering::Relaxed) != 0
+                        if irq.load(Ordering::Relaxed) != 0
                             || common.icount >= end
                             || !common.smc_pages.is_empty()
                         {

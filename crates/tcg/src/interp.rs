@@ -1,9 +1,24 @@
 //! The interpreter backend: executes a block's op vector.
 //!
-//! The ops are pre-decoded (`Copy` enums of 16 bytes in a `Vec`), the
-//! register file is a `[u64; 256]` indexed by `u8` (no bounds checks), and
-//! the loads/stores try the TLB fast path inline before calling the slow
-//! path. Nothing allocates per instruction.
+//! * The ops are pre-decoded (`Copy` enums of 16 bytes in a boxed slice)
+//!   and lowered once per block by [`crate::ir::IrBuilder::seal`]: loads,
+//!   stores and branches carry their size, extension or condition in the op
+//!   kind, so each op costs exactly one dispatch.
+//! * The op list is validated when the block is created, so the loop
+//!   indexes it without bounds checks; the register file is a `[u64; 256]`
+//!   indexed by `u8` (no bounds checks either).
+//! * Dispatch is a `match` in a loop, which the workspace's build flags
+//!   (`.cargo/config.toml`) let LLVM turn into threaded code: every op's
+//!   arm ends in its own copy of "fetch the next op, jump through the
+//!   table", so the host's branch predictor learns op-to-op transitions
+//!   per op instead of through one shared jump.
+//! * Loads and stores try the TLB fast path inline (one compare: see
+//!   [`crate::cpu::load_fast`]) before calling the slow path.
+//! * Instructions are counted per block (at its exit, or up to the
+//!   faulting instruction), never per instruction, and nothing allocates.
+//!
+//! Block boundaries — chaining, the exit-request and interrupt check, the
+//! jump cache — are handled by the caller, [`crate::exec`].
 
 use crate::cpu::{CpuEnv, load, load_fast, store, store_fast};
 use crate::ir::{ExitKind, Op};

@@ -4,9 +4,11 @@
 //! three comparators — `addr_read`, `addr_write`, `addr_code` — each the
 //! page-aligned virtual address it maps for that kind of access, or that
 //! address with flag bits set in the low (page offset) bits. The fast path
-//! compares `vaddr & PAGE_MASK` with the comparator: any flag bit makes the
-//! compare fail and sends the access to the slow path, which then looks at
-//! the flags:
+//! compares the page of the access's *last* byte with the comparator of the
+//! entry its first byte indexes: a single compare that fails for a
+//! page-crossing access as well as for a miss, and any flag bit makes the
+//! compare fail too, sending the access to the slow path, which then looks
+//! at the flags:
 //!
 //! * [`TLB_INVALID`]: nothing mapped for this access kind; call the target's
 //!   `tlb_fill` (page walk + PMP).
