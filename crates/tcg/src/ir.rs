@@ -16,6 +16,12 @@
 //! (QEMU's `insn_start` data), which is how the guest PC of a fault is
 //! recovered exactly.
 //!
+//! When the front end is done, [`IrBuilder::seal`] lowers the generic
+//! memory and branch ops (`Ld`, `St`, `Br`, `BrTb`, which carry a
+//! [`MemOp`] or [`Cond`]) to specialised kinds (`LdU64`, `St32`, `BrNe`,
+//! `BrTbLt`, ...), and [`IrBuilder::validate`] checks the invariants the
+//! interpreter relies on. Front ends only ever emit the generic forms.
+//!
 //! Backends: [`crate::interp`] executes the op vector directly. A JIT backend
 //! only has to lower the same ops; the front end never sees the difference.
 
