@@ -113,6 +113,28 @@ fn jmp_cache_page_group(vaddr: u64) -> std::ops::Range<usize> {
     start..start + (1 << JMP_ADDR_BITS)
 }
 
+/// A RAM range found by an earlier [`PhysMemory::translate`]: physical
+/// `[start, start + len)` is host memory from `host` on (kept as an address
+/// so that the vCPU state stays `Send`).
+#[derive(Clone, Copy, Debug)]
+struct RamWindow {
+    start: u64,
+    len: u64,
+    host: usize,
+    ram_addr: u64,
+    writable: bool,
+}
+
+impl RamWindow {
+    const EMPTY: RamWindow = RamWindow {
+        start: 0,
+        len: 0,
+        host: 0,
+        ram_addr: 0,
+        writable: false,
+    };
+}
+
 /// The target-independent vCPU state.
 pub struct CpuCommon {
     /// The register file the IR works on (guest registers and temporaries).
@@ -138,6 +160,12 @@ pub struct CpuCommon {
     /// RAM pages this vCPU wrote while they held code; the executor
     /// invalidates their blocks before continuing.
     pub smc_pages: Vec<u64>,
+    /// The last RAM range [`CpuCommon::translate_ram`] resolved, so page
+    /// walks and TLB fills do not look up the memory map for every
+    /// page-table entry and page (QEMU keeps a per-CPU copy of the
+    /// dispatch table for the same reason). Cleared with the TLB, which
+    /// also happens whenever the memory map changes.
+    ram_window: RamWindow,
 }
 
 impl CpuCommon {
@@ -155,13 +183,53 @@ impl CpuCommon {
             icount: 0,
             cur_insn: 0,
             smc_pages: Vec::new(),
+            ram_window: RamWindow::EMPTY,
         }
+    }
+
+    /// Resolves physical `pa` like [`PhysMemory::translate`], answering
+    /// from the last RAM range found when `pa` falls inside it. The cache
+    /// is used only while the memory generation is the one the TLB was
+    /// filled under, and is dropped with the TLB (which
+    /// [`check_mem_generation`] flushes when the memory map changes).
+    pub fn translate_ram(&mut self, pa: u64) -> Section {
+        let w = self.ram_window;
+        let off = pa.wrapping_sub(w.start);
+        if off < w.len && self.mem.generation() == self.mem_gen {
+            return Section::Ram {
+                host: (w.host + off as usize) as *mut u8,
+                avail: w.len - off,
+                ram_addr: w.ram_addr + off,
+                writable: w.writable,
+            };
+        }
+        let sec = self.mem.translate(pa);
+        if self.mem.generation() != self.mem_gen {
+            return sec;
+        }
+        if let Section::Ram {
+            host,
+            avail,
+            ram_addr,
+            writable,
+        } = sec
+        {
+            self.ram_window = RamWindow {
+                start: pa,
+                len: avail,
+                host: host as usize,
+                ram_addr,
+                writable,
+            };
+        }
+        sec
     }
 
     /// Flushes the whole TLB and the jump cache.
     pub fn tlb_flush(&mut self) {
         self.tlb.flush_all();
         self.jmp_cache.fill(JmpCacheEntry::EMPTY);
+        self.ram_window = RamWindow::EMPTY;
     }
 
     /// Flushes one page from the TLB and its jump-cache entries. Even when
@@ -255,14 +323,14 @@ fn comparator(e: &TlbEntry, access: Access) -> u64 {
 }
 
 /// Builds the entry for `vpage` from a fill result (QEMU's `tlb_set_page_full`).
-fn build_entry(common: &CpuCommon, vpage: u64, fill: &TlbFill) -> TlbEntry {
+fn build_entry(common: &mut CpuCommon, vpage: u64, fill: &TlbFill) -> TlbEntry {
     let mut e = TlbEntry {
         paddr: fill.paddr,
         global: fill.global,
         ..TlbEntry::EMPTY
     };
     let (mut flags, mut wflags) = (0, 0);
-    match common.mem.translate(fill.paddr) {
+    match common.translate_ram(fill.paddr) {
         Section::Ram {
             host,
             avail,

@@ -380,3 +380,39 @@ fn page_flush_clears_only_that_pages_jump_cache_entries() {
         );
     }
 }
+
+#[test]
+fn translate_ram_answers_from_its_cached_range_exactly_as_translate() {
+    let (mut cpu, _, mem, _) = setup(&[HALT]);
+    let c = &mut cpu.common;
+    let same = |a: Section, b: Section| match (a, b) {
+        (
+            Section::Ram {
+                host: h1,
+                avail: a1,
+                ram_addr: r1,
+                writable: w1,
+            },
+            Section::Ram {
+                host: h2,
+                avail: a2,
+                ram_addr: r2,
+                writable: w2,
+            },
+        ) => h1 == h2 && a1 == a2 && r1 == r2 && w1 == w2,
+        (Section::Mmio { .. }, Section::Mmio { .. }) => true,
+        (Section::Unassigned, Section::Unassigned) => true,
+        _ => false,
+    };
+    // Fill the cache with RAM + 0x100, then ask inside and outside it.
+    for pa in [
+        RAM + 0x100,
+        RAM + 0x8008,
+        RAM + 0x80,
+        ROM + 0x10,
+        DEV + 8,
+        RAM + 0xfff8,
+    ] {
+        assert!(same(c.translate_ram(pa), mem.translate(pa)), "{pa:#x}");
+    }
+}
