@@ -5,7 +5,9 @@
 //!
 //! 1. **Lookup.** At a block boundary the loop computes the key: virtual PC
 //!    and the target's flags word. The per-vCPU jump cache (4,096 entries
-//!    indexed by a hash of the virtual PC) is probed first; on a miss the PC
+//!    indexed by a hash of the virtual PC, in groups of 64 per page so that
+//!    a TLB page flush clears only its page's group) is probed first; on a
+//!    miss the PC
 //!    is translated through the code TLB to a physical address and the TB
 //!    hash table, keyed by (physical PC, virtual PC, flags), is probed.
 //! 2. **Translation.** On a miss the target front end fills an
