@@ -25,6 +25,88 @@ fn boxed(v: u32) -> u64 {
     BOX | v as u64
 }
 
+/// The rounding mode of instruction `i` (its `rm` field, or `frm` when the
+/// field is 7), `None` if reserved.
+#[inline(always)]
+fn rm_of(cpu: &RiscvCpu, i: u32) -> Option<RoundingMode> {
+    let f = (i >> 12) & 7;
+    let r = if f == 7 { u32::from(cpu.csr.frm) } else { f };
+    RoundingMode::from_frm(r)
+}
+
+/// `fadd`/`fsub`/`fmul`/`fdiv` (`OP` 0 to 3, the instruction's `funct5`),
+/// binary64 if `DBL`, else binary32: the translator picks this helper at
+/// translation time, so the operation is not decoded again per execution.
+/// The same semantics as the corresponding arm of [`fp_insn`].
+pub fn fp_arith<const OP: usize, const DBL: bool>(cpu: &mut RiscvCpu, i: u32) -> Result<(), Fault> {
+    let Some(mode) = rm_of(cpu, i) else {
+        return Err(cpu.illegal(i));
+    };
+    let mut st = FloatStatus {
+        rounding_mode: mode,
+        float_exception_flags: cpu.csr.fflags,
+    };
+    let (a, b) = (
+        cpu.f(((i >> 15) & 31) as usize),
+        cpu.f(((i >> 20) & 31) as usize),
+    );
+    let r = if DBL {
+        match OP {
+            0 => sf::f64_add(a, b, &mut st),
+            1 => sf::f64_sub(a, b, &mut st),
+            2 => sf::f64_mul(a, b, &mut st),
+            _ => sf::f64_div(a, b, &mut st),
+        }
+    } else {
+        let (x, y) = (unbox32(a), unbox32(b));
+        boxed(match OP {
+            0 => sf::f32_add(x, y, &mut st),
+            1 => sf::f32_sub(x, y, &mut st),
+            2 => sf::f32_mul(x, y, &mut st),
+            _ => sf::f32_div(x, y, &mut st),
+        })
+    };
+    cpu.csr.fflags = st.float_exception_flags;
+    cpu.set_f(((i >> 7) & 31) as usize, r);
+    Ok(())
+}
+
+/// The fused multiply-add family (`OP` = opcode bits 3..2: 0 `fmadd`,
+/// 1 `fmsub`, 2 `fnmsub`, 3 `fnmadd`), binary64 if `DBL`; chosen at
+/// translation time like [`fp_arith`].
+pub fn fp_fma<const OP: u8, const DBL: bool>(cpu: &mut RiscvCpu, i: u32) -> Result<(), Fault> {
+    let Some(mode) = rm_of(cpu, i) else {
+        return Err(cpu.illegal(i));
+    };
+    let mut st = FloatStatus {
+        rounding_mode: mode,
+        float_exception_flags: cpu.csr.fflags,
+    };
+    let op = match OP {
+        0 => MulAddOp::MADD,
+        1 => MulAddOp::MSUB,
+        2 => MulAddOp::NMSUB,
+        _ => MulAddOp::NMADD,
+    };
+    let a = cpu.f(((i >> 15) & 31) as usize);
+    let b = cpu.f(((i >> 20) & 31) as usize);
+    let c = cpu.f((i >> 27) as usize);
+    let r = if DBL {
+        sf::f64_muladd(a, b, c, op, &mut st)
+    } else {
+        boxed(sf::f32_muladd(
+            unbox32(a),
+            unbox32(b),
+            unbox32(c),
+            op,
+            &mut st,
+        ))
+    };
+    cpu.csr.fflags = st.float_exception_flags;
+    cpu.set_f(((i >> 7) & 31) as usize, r);
+    Ok(())
+}
+
 /// The helper for every F/D instruction except loads and stores.
 pub fn fp_insn(cpu: &mut RiscvCpu, i: u32) -> Result<(), Fault> {
     let opcode = i & 0x7f;

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use ferrite_aio::log::LogMask;
 use ferrite_aio::qemu_log_mask;
 use ferrite_tcg::cpu::{PROT_EXEC, PROT_READ, PROT_WRITE};
-use ferrite_tcg::{Access, Fault, PAGE_MASK, PAGE_SIZE, PhysMemory, Section, TlbFill};
+use ferrite_tcg::{Access, CpuCommon, Fault, PAGE_MASK, PAGE_SIZE, Section, TlbFill};
 
 use crate::cpu::{MMU_M, MMU_S, MMU_S_SUM, MMU_U, PRV_M, PRV_S, PRV_U, RiscvCpu, excp};
 use crate::csr::MSTATUS_MXR;
@@ -132,8 +132,8 @@ pub fn tlb_fill(
 
 /// Host pointer to an 8-byte page-table entry in RAM (and whether the RAM
 /// is writable, for A/D updates), if it is RAM.
-fn pte_ptr(mem: &dyn PhysMemory, pa: u64) -> Option<(*mut u64, bool)> {
-    match mem.translate(pa) {
+fn pte_ptr(common: &mut CpuCommon, pa: u64) -> Option<(*mut u64, bool)> {
+    match common.translate_ram(pa) {
         Section::Ram {
             host,
             avail,
@@ -163,7 +163,6 @@ fn walk(
     }
     let mxr = cpu.csr.mstatus & MSTATUS_MXR != 0;
     let mut base = (satp & ((1 << 44) - 1)) << 12;
-    let mem = cpu.common.mem.clone();
     for level in (0..levels).rev() {
         let idx = (vaddr >> (12 + 9 * level)) & 0x1ff;
         let pte_addr = base + idx * 8;
@@ -171,7 +170,7 @@ fn walk(
         if !pmp_allows(cpu, pte_addr, 8, Access::Read, PRV_S) {
             return Err(access_fault(access));
         }
-        let Some((ptr, writable)) = pte_ptr(&*mem, pte_addr) else {
+        let Some((ptr, writable)) = pte_ptr(&mut cpu.common, pte_addr) else {
             // QEMU 7.2 quirk: a PTE read that fails (nothing behind the
             // address) ends the walk as a page fault, where the spec asks
             // for an access fault (docs/divergences.md).

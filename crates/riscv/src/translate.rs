@@ -24,6 +24,9 @@ use crate::helpers as h;
 struct Flags {
     data_mmu: u8,
     fs_off: bool,
+    /// `mstatus.FS` is Dirty: instructions that would only set it again
+    /// need not (a CSR write that changes FS ends the block).
+    fs_dirty: bool,
 }
 
 struct Ctx<'a> {
@@ -149,6 +152,7 @@ pub fn translate_block(
     let flags = Flags {
         data_mmu: ((flags >> 2) & 3) as u8,
         fs_off: (flags >> 4) & 3 == 0,
+        fs_dirty: (flags >> 4) & 3 == 3,
     };
     let mut cur = pc;
     loop {
@@ -483,7 +487,9 @@ fn translate_insn(c: &mut Ctx<'_>, i: u32) -> Next {
                     }),
                     _ => return c.illegal(),
                 }
-                c.call(h::fs_dirty, 0);
+                if !c.flags.fs_dirty {
+                    c.call(h::fs_dirty, 0);
+                }
             } else {
                 let fs = FREG_BASE + rs2_ as u8;
                 let mop = match f3 {
@@ -505,11 +511,42 @@ fn translate_insn(c: &mut Ctx<'_>, i: u32) -> Next {
             if c.flags.fs_off {
                 return c.illegal();
             }
-            c.call(crate::fp::fp_insn, i);
+            c.call(fp_helper(i), i);
         }
         _ => return c.illegal(),
     }
     Next::Continue
+}
+
+/// The helper for an F/D computational instruction: the common arithmetic
+/// and fused multiply-adds get helpers specialised for their operation and
+/// format, everything else (and every reserved encoding) the generic
+/// [`crate::fp::fp_insn`].
+fn fp_helper(i: u32) -> ferrite_tcg::Helper<RiscvCpu> {
+    use crate::fp::{fp_arith, fp_fma, fp_insn};
+    let fmt = (i >> 25) & 3;
+    match (i & 0x7f, fmt) {
+        (0x43, 1) => fp_fma::<0, true>,
+        (0x47, 1) => fp_fma::<1, true>,
+        (0x4b, 1) => fp_fma::<2, true>,
+        (0x4f, 1) => fp_fma::<3, true>,
+        (0x43, 0) => fp_fma::<0, false>,
+        (0x47, 0) => fp_fma::<1, false>,
+        (0x4b, 0) => fp_fma::<2, false>,
+        (0x4f, 0) => fp_fma::<3, false>,
+        (0x53, _) => match (i >> 27, fmt) {
+            (0, 1) => fp_arith::<0, true>,
+            (1, 1) => fp_arith::<1, true>,
+            (2, 1) => fp_arith::<2, true>,
+            (3, 1) => fp_arith::<3, true>,
+            (0, 0) => fp_arith::<0, false>,
+            (1, 0) => fp_arith::<1, false>,
+            (2, 0) => fp_arith::<2, false>,
+            (3, 0) => fp_arith::<3, false>,
+            _ => fp_insn,
+        },
+        _ => fp_insn,
+    }
 }
 
 fn op_imm(c: &mut Ctx<'_>, i: u32, d: Slot, a: Slot) -> Next {

@@ -851,6 +851,29 @@ fn instruction_straddling_pages() {
     assert_eq!(m.x(A0), 9);
 }
 
+#[test]
+fn straddling_instruction_in_a_loop_is_translated_once() {
+    // A loop whose body holds a 32-bit instruction across a page boundary:
+    // its block spans two pages and must be cached like any other (it used
+    // to be translated again on every iteration).
+    let start = RAM_BASE + 0xff8;
+    let mut a = Asm::new(RAM_BASE);
+    a.li(A0, 0).li(A1, 1000);
+    a.la(T0, start).jalr(ZERO, T0, 0);
+    let mut b = Asm::new(start);
+    b.label("loop").addi(A1, A1, -1); // 0x...ff8
+    b.h(0x0001); // c.nop at 0x...ffc
+    b.addi(A0, A0, 1); // straddles 0x...ffe
+    b.bne(A1, ZERO, "loop");
+    b.exit(1);
+    let mut m = machine(&mut a);
+    m.load(start, &b.finish());
+    assert_eq!(m.run(100_000), Some(1));
+    assert_eq!(m.x(A0), 1000);
+    let t = m.hart.exec.stats.translations;
+    assert!(t < 20, "{t} translations for a 3-block loop");
+}
+
 const S0: u32 = 8;
 
 #[test]

@@ -17,8 +17,11 @@
 //! So the fast path runs when inexact is set and the rounding mode is
 //! round-to-nearest-even; otherwise, or when an operation returns `None`,
 //! the caller uses the soft path. Fused multiply-add is included only when
-//! the build targets hardware FMA (`target_feature = "fma"`), so that
-//! correctness never rests on a libm `fma()` implementation.
+//! the host has hardware FMA — known at build time (`target_feature =
+//! "fma"`) or, on x86-64, detected at run time (`is_x86_feature_detected!`,
+//! a cached flag after the first call) and then executed by a function
+//! compiled for FMA — so that correctness never rests on a libm `fma()`
+//! implementation.
 //!
 //! This relies on the host FPU being in its default state (round to
 //! nearest, no flush-to-zero or denormals-are-zero), which Rust code
@@ -33,9 +36,53 @@ pub(crate) fn enabled(s: &FloatStatus) -> bool {
     s.float_exception_flags & FLAG_INEXACT != 0 && s.rounding_mode == RoundingMode::NearestEven
 }
 
+/// Whether the host FPU has a fused multiply-add instruction.
+#[inline(always)]
+fn host_fma() -> bool {
+    if cfg!(target_feature = "fma") {
+        return true;
+    }
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::is_x86_feature_detected!("fma")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+macro_rules! fused {
+    ($name:ident, $float:ident) => {
+        /// `x * y + z` with one rounding, by the host's FMA instruction.
+        /// Call only when [`host_fma`] is true.
+        #[inline(always)]
+        fn $name(x: $float, y: $float, z: $float) -> $float {
+            #[cfg(all(target_arch = "x86_64", not(target_feature = "fma")))]
+            {
+                #[target_feature(enable = "fma")]
+                fn hw(x: $float, y: $float, z: $float) -> $float {
+                    x.mul_add(y, z)
+                }
+                debug_assert!(host_fma());
+                // SAFETY: callers only get here after `host_fma()` found
+                // the FMA instruction set on this CPU.
+                unsafe { hw(x, y, z) }
+            }
+            #[cfg(not(all(target_arch = "x86_64", not(target_feature = "fma"))))]
+            {
+                x.mul_add(y, z)
+            }
+        }
+    };
+}
+fused!(fma64, f64);
+fused!(fma32, f32);
+
 macro_rules! host_ops {
     ($float:ident, $bits:ty, $frac_bits:expr, $exp_mask:expr,
-     $zon:ident, $finish:ident, $add:ident, $mul:ident, $div:ident, $sqrt:ident, $muladd:ident) => {
+     $zon:ident, $finish:ident, $add:ident, $mul:ident, $div:ident, $sqrt:ident, $muladd:ident,
+     $fused:ident) => {
         /// True for a zero or a normal number (not subnormal, infinite or NaN).
         #[inline(always)]
         fn $zon(a: $bits) -> bool {
@@ -110,20 +157,21 @@ macro_rules! host_ops {
             op: MulAddOp,
             s: &mut FloatStatus,
         ) -> Option<$bits> {
-            if !cfg!(target_feature = "fma") || !($zon(a) && $zon(b) && $zon(c)) {
+            if !($zon(a) && $zon(b) && $zon(c)) || !host_fma() {
                 return None;
             }
             let sign = 1 << (<$bits>::BITS - 1);
             let x = $float::from_bits(if op.negate_product { a ^ sign } else { a });
             let z = $float::from_bits(if op.negate_addend { c ^ sign } else { c });
-            $finish(x.mul_add($float::from_bits(b), z), s)
+            $finish($fused(x, $float::from_bits(b), z), s)
         }
     };
 }
 
 host_ops!(
-    f64, u64, 52, 0x7ff, f64_zon, f64_finish, f64_add, f64_mul, f64_div, f64_sqrt, f64_muladd
+    f64, u64, 52, 0x7ff, f64_zon, f64_finish, f64_add, f64_mul, f64_div, f64_sqrt, f64_muladd,
+    fma64
 );
 host_ops!(
-    f32, u32, 23, 0xff, f32_zon, f32_finish, f32_add, f32_mul, f32_div, f32_sqrt, f32_muladd
+    f32, u32, 23, 0xff, f32_zon, f32_finish, f32_add, f32_mul, f32_div, f32_sqrt, f32_muladd, fma32
 );

@@ -18,7 +18,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use crate::ir::{Fault, IrBuilder, MemOp};
 use crate::memory::{PAGE_MASK, PAGE_SIZE, PhysMemory, Section};
 use crate::tlb::{
-    TLB_DISCARD_WRITE, TLB_INVALID, TLB_MMIO, TLB_NOTDIRTY, Tlb, TlbEntry, tlb_index,
+    NB_MMU_MODES, TLB_DISCARD_WRITE, TLB_INVALID, TLB_MMIO, TLB_NOTDIRTY, Tlb, TlbEntry, tlb_index,
 };
 
 /// The kind of a guest memory access (QEMU's `MMUAccessType`).
@@ -91,10 +91,52 @@ impl JmpCacheEntry {
     };
 }
 
-/// Hash of a virtual PC into the jump cache.
+/// Bits of the jump-cache index taken from the page number (QEMU's
+/// `TB_JMP_PAGE_BITS`): the entries for one page form a group of
+/// `1 << (12 - JMP_PAGE_BITS)` consecutive entries, so flushing a page
+/// clears one group instead of scanning the whole cache.
+const JMP_PAGE_BITS: u32 = 6;
+const JMP_ADDR_BITS: u32 = JMP_CACHE_SIZE.trailing_zeros() - JMP_PAGE_BITS;
+
+/// Hash of a virtual PC into the jump cache (QEMU's
+/// `tb_jmp_cache_hash_func`): the high bits come from the page number, the
+/// low bits from the offset in the page (halfword granularity, as RISC-V
+/// and most targets never have odd PCs).
 #[inline]
 pub fn jmp_cache_hash(pc: u64) -> usize {
-    ((pc >> 1) ^ (pc >> 13)) as usize & (JMP_CACHE_SIZE - 1)
+    let page = pc >> crate::memory::PAGE_BITS;
+    let group = (page ^ (page >> JMP_PAGE_BITS)) & ((1 << JMP_PAGE_BITS) - 1);
+    let off = (pc >> 1) & ((1 << JMP_ADDR_BITS) - 1);
+    ((group << JMP_ADDR_BITS) | off) as usize
+}
+
+/// The jump-cache entries a PC on the page of `vaddr` can hash to.
+#[inline]
+fn jmp_cache_page_group(vaddr: u64) -> std::ops::Range<usize> {
+    let start = jmp_cache_hash(vaddr & PAGE_MASK);
+    start..start + (1 << JMP_ADDR_BITS)
+}
+
+/// A RAM range found by an earlier [`PhysMemory::translate`]: physical
+/// `[start, start + len)` is host memory from `host` on (kept as an address
+/// so that the vCPU state stays `Send`).
+#[derive(Clone, Copy, Debug)]
+struct RamWindow {
+    start: u64,
+    len: u64,
+    host: usize,
+    ram_addr: u64,
+    writable: bool,
+}
+
+impl RamWindow {
+    const EMPTY: RamWindow = RamWindow {
+        start: 0,
+        len: 0,
+        host: 0,
+        ram_addr: 0,
+        writable: false,
+    };
 }
 
 /// The target-independent vCPU state.
@@ -124,6 +166,12 @@ pub struct CpuCommon {
     pub smc_pages: Vec<u64>,
     /// How far this vCPU has applied the memory's [`crate::codesync`] log.
     pub code_sync_pos: u64,
+    /// The last RAM range [`CpuCommon::translate_ram`] resolved, so page
+    /// walks and TLB fills do not look up the memory map for every
+    /// page-table entry and page (QEMU keeps a per-CPU copy of the
+    /// dispatch table for the same reason). Cleared with the TLB, which
+    /// also happens whenever the memory map changes.
+    ram_window: RamWindow,
 }
 
 impl CpuCommon {
@@ -146,25 +194,71 @@ impl CpuCommon {
             cur_insn: 0,
             smc_pages: Vec::new(),
             code_sync_pos,
+            ram_window: RamWindow::EMPTY,
         }
+    }
+
+    /// Resolves physical `pa` like [`PhysMemory::translate`], answering
+    /// from the last RAM range found when `pa` falls inside it. The cache
+    /// is used only while the memory generation is the one the TLB was
+    /// filled under, and is dropped with the TLB (which
+    /// [`check_mem_generation`] flushes when the memory map changes).
+    pub fn translate_ram(&mut self, pa: u64) -> Section {
+        let w = self.ram_window;
+        let off = pa.wrapping_sub(w.start);
+        if off < w.len && self.mem.generation() == self.mem_gen {
+            return Section::Ram {
+                host: (w.host + off as usize) as *mut u8,
+                avail: w.len - off,
+                ram_addr: w.ram_addr + off,
+                writable: w.writable,
+            };
+        }
+        let sec = self.mem.translate(pa);
+        if self.mem.generation() != self.mem_gen {
+            return sec;
+        }
+        if let Section::Ram {
+            host,
+            avail,
+            ram_addr,
+            writable,
+        } = sec
+        {
+            self.ram_window = RamWindow {
+                start: pa,
+                len: avail,
+                host: host as usize,
+                ram_addr,
+                writable,
+            };
+        }
+        sec
     }
 
     /// Flushes the whole TLB and the jump cache.
     pub fn tlb_flush(&mut self) {
         self.tlb.flush_all();
         self.jmp_cache.fill(JmpCacheEntry::EMPTY);
+        self.ram_window = RamWindow::EMPTY;
     }
 
-    /// Flushes one page from the TLB and its jump-cache entries.
+    /// Flushes one page from the TLB and its jump-cache entries. Even when
+    /// a superpage forces a whole MMU index out of the TLB, only this
+    /// page's jump-cache entries go, as on QEMU: the guest asked for this
+    /// page only, and blocks elsewhere keep being found by virtual PC until
+    /// their own pages are flushed.
     pub fn tlb_flush_page(&mut self, vaddr: u64) {
-        if self.tlb.flush_page(vaddr) {
-            self.jmp_cache.fill(JmpCacheEntry::EMPTY);
-            return;
-        }
+        self.tlb.flush_page(vaddr);
+        // A block starts on this page or, if its instruction straddles
+        // into this page, on the one before (QEMU's `tb_flush_jmp_cache`);
+        // only those two pages' groups can name one that uses this page.
         let vpage = vaddr & PAGE_MASK;
-        for e in self.jmp_cache.iter_mut() {
-            if e.pc & PAGE_MASK == vpage {
-                *e = JmpCacheEntry::EMPTY;
+        for page in [vpage, vpage.wrapping_sub(PAGE_SIZE)] {
+            for e in &mut self.jmp_cache[jmp_cache_page_group(page)] {
+                if e.pc & PAGE_MASK == page {
+                    *e = JmpCacheEntry::EMPTY;
+                }
             }
         }
     }
@@ -240,14 +334,14 @@ fn comparator(e: &TlbEntry, access: Access) -> u64 {
 }
 
 /// Builds the entry for `vpage` from a fill result (QEMU's `tlb_set_page_full`).
-fn build_entry(common: &CpuCommon, vpage: u64, fill: &TlbFill) -> TlbEntry {
+fn build_entry(common: &mut CpuCommon, vpage: u64, fill: &TlbFill) -> TlbEntry {
     let mut e = TlbEntry {
         paddr: fill.paddr,
         global: fill.global,
         ..TlbEntry::EMPTY
     };
     let (mut flags, mut wflags) = (0, 0);
-    match common.mem.translate(fill.paddr) {
+    match common.translate_ram(fill.paddr) {
         Section::Ram {
             host,
             avail,
@@ -344,11 +438,22 @@ fn ram_write(e: &TlbEntry, va: u64, size: u32, v: u64) {
     }
 }
 
+/// The page that must match the comparator for a fast-path access of
+/// `size` bytes at `va`: the page of its *last* byte, looked up in the entry
+/// of its first byte (QEMU's trick for unaligned accesses). One compare then
+/// checks both the mapping and that the access does not cross the page: the
+/// entry for the first byte's page can never hold the next page, whose index
+/// differs by one.
+#[inline(always)]
+fn fast_cmp(va: u64, size: u32) -> u64 {
+    va.wrapping_add(size as u64 - 1) & PAGE_MASK
+}
+
 /// The fast path of a load: a TLB hit on RAM with the access inside the page.
 #[inline(always)]
 pub fn load_fast(common: &CpuCommon, va: u64, size: u32, mmu: usize) -> Option<u64> {
-    let e = &common.tlb.tables[mmu][tlb_index(va)];
-    if e.addr_read == va & PAGE_MASK && (va & !PAGE_MASK) + size as u64 <= PAGE_SIZE {
+    let e = &common.tlb.tables[mmu & (NB_MMU_MODES - 1)][tlb_index(va)];
+    if e.addr_read == fast_cmp(va, size) {
         Some(ram_read(e, va, size))
     } else {
         None
@@ -358,8 +463,8 @@ pub fn load_fast(common: &CpuCommon, va: u64, size: u32, mmu: usize) -> Option<u
 /// The fast path of a store.
 #[inline(always)]
 pub fn store_fast(common: &mut CpuCommon, va: u64, size: u32, v: u64, mmu: usize) -> bool {
-    let e = &common.tlb.tables[mmu][tlb_index(va)];
-    if e.addr_write == va & PAGE_MASK && (va & !PAGE_MASK) + size as u64 <= PAGE_SIZE {
+    let e = &common.tlb.tables[mmu & (NB_MMU_MODES - 1)][tlb_index(va)];
+    if e.addr_write == fast_cmp(va, size) {
         ram_write(e, va, size, v);
         true
     } else {

@@ -5,7 +5,9 @@
 //!
 //! 1. **Lookup.** At a block boundary the loop computes the key: virtual PC
 //!    and the target's flags word. The per-vCPU jump cache (4,096 entries
-//!    indexed by a hash of the virtual PC) is probed first; on a miss the PC
+//!    indexed by a hash of the virtual PC, in groups of 64 per page so that
+//!    a TLB page flush clears only its page's group) is probed first; on a
+//!    miss the PC
 //!    is translated through the code TLB to a physical address and the TB
 //!    hash table, keyed by (physical PC, virtual PC, flags), is probed.
 //! 2. **Translation.** On a miss the target front end fills an
@@ -14,7 +16,11 @@
 //!    write entries for them get `TLB_NOTDIRTY`, so stores to them take the
 //!    slow path. The block is added to the hash table and to the per-page
 //!    lists used for invalidation. A block whose (single) instruction
-//!    straddles two pages is executed once and not cached.
+//!    straddles two pages is on both pages' lists and remembers its second
+//!    page: a hash-table hit on it counts only if the next virtual page
+//!    still maps there, and it is never a chaining target. (It used to be
+//!    run once and dropped; a hot loop with such an instruction then
+//!    re-translated it on every iteration.)
 //! 3. **Execution and chaining.** The interpreter runs the ops. A
 //!    `goto_tb n` exit looks at the block's chain slot `n`: if it holds a
 //!    valid block, execution continues there directly (QEMU's patched jump);
@@ -54,27 +60,62 @@ pub const TCG_MAX_INSNS: usize = 512;
 const MAX_TBS: usize = 1 << 18;
 
 const NO_TB: u32 = u32::MAX;
+/// [`Tb::page2`] of a block on a single page.
+pub const NO_PAGE: u64 = u64::MAX;
 
-/// A translation block.
+/// A multiplicative hasher for the TB tables' integer keys (the rustc
+/// "Fx" scheme). The keys are guest addresses, not attacker-chosen in a
+/// way that matters (a guest can only slow its own translation down), so
+/// SipHash's flooding resistance is not worth its cost on every lookup.
+#[derive(Clone, Copy, Default)]
+struct FxHasher(u64);
+
+impl std::hash::Hasher for FxHasher {
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u64(u64::from(b));
+        }
+    }
+    #[inline]
+    fn write_u64(&mut self, v: u64) {
+        self.0 = (self.0.rotate_left(5) ^ v).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+    #[inline]
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+type FxBuild = std::hash::BuildHasherDefault<FxHasher>;
+
+/// A translation block. The fields the chaining path reads on every block
+/// exit (`ops`, `ninsns`, `jmp`, `valid`) come first, in one cache line.
+#[repr(C)]
 pub struct Tb<C> {
-    /// Virtual PC of the first instruction.
-    pub pc: u64,
-    /// Physical PC of the first instruction.
-    pub phys_pc: u64,
-    /// Translation flags.
-    pub flags: u64,
-    /// RAM pages the code came from.
-    pub pages: Vec<u64>,
     /// The ops.
     pub ops: Box<[Op<C>]>,
-    /// Offsets of the instructions from `pc`, plus the end offset.
-    pub insn_off: Box<[u16]>,
     /// Number of guest instructions.
     pub ninsns: u64,
     /// Chain slots (QEMU's `jmp_dest`).
     pub jmp: [u32; 2],
     /// False once invalidated.
     pub valid: bool,
+    /// Virtual PC of the first instruction.
+    pub pc: u64,
+    /// Physical PC of the first instruction.
+    pub phys_pc: u64,
+    /// Translation flags.
+    pub flags: u64,
+    /// For a block whose (single) instruction straddles two pages, the RAM
+    /// page of its second half, [`NO_PAGE`] otherwise. Such a block is
+    /// found through the hash table only after the current mapping of the
+    /// next virtual page has been checked to still lead there (QEMU's
+    /// `page_addr[1]` check in `tb_lookup_cmp`), and is never a chaining
+    /// target.
+    pub page2: u64,
+    /// Offsets of the instructions from `pc`, plus the end offset.
+    pub insn_off: Box<[u16]>,
 }
 
 impl<C> Tb<C> {
@@ -111,8 +152,10 @@ pub struct ExecStats {
 /// The TB cache and execution loop of one vCPU.
 pub struct Executor<C> {
     tbs: Vec<Tb<C>>,
-    htable: HashMap<(u64, u64, u64), u32>,
-    page_tbs: HashMap<u64, Vec<u32>>,
+    htable: HashMap<(u64, u64, u64), u32, FxBuild>,
+    page_tbs: HashMap<u64, Vec<u32>, FxBuild>,
+    /// Reused for every translation (see `translate`).
+    builder: IrBuilder<C>,
     /// Statistics.
     pub stats: ExecStats,
     /// Instructions per block limit (1 makes every instruction its own block).
@@ -130,8 +173,9 @@ impl<C: CpuEnv> Executor<C> {
     pub fn new() -> Self {
         Executor {
             tbs: Vec::new(),
-            htable: HashMap::new(),
-            page_tbs: HashMap::new(),
+            htable: HashMap::default(),
+            page_tbs: HashMap::default(),
+            builder: IrBuilder::new(),
             stats: ExecStats::default(),
             max_insns: TCG_MAX_INSNS,
         }
@@ -183,7 +227,11 @@ impl<C: CpuEnv> Executor<C> {
                 continue;
             }
             tb.valid = false;
-            tb.ops = Box::new([]);
+            // Free the ops, but keep a valid op list: the interpreter
+            // relies on every list it is given being validated.
+            tb.ops = Box::new([Op::ExitTb {
+                kind: ExitKind::Lookup,
+            }]);
             let key = (tb.phys_pc, tb.pc, tb.flags);
             if self.htable.get(&key) == Some(&id) {
                 self.htable.remove(&key);
@@ -230,20 +278,38 @@ impl<C: CpuEnv> Executor<C> {
     }
 
     fn translate(&mut self, cpu: &mut C, pc: u64, phys_pc: u64, flags: u64) -> Result<u32, ()> {
-        let mut b = IrBuilder::new();
-        if cpu
-            .translate_block(pc, flags, &mut b, self.max_insns)
-            .is_err()
-        {
+        // The builder is reused from block to block: its vectors keep their
+        // capacity, so translating allocates only the block's final op and
+        // offset lists (of their exact sizes).
+        let mut b = std::mem::take(&mut self.builder);
+        b.clear();
+        let r = self.translate_into(cpu, pc, phys_pc, flags, &mut b);
+        self.builder = b;
+        r
+    }
+
+    fn translate_into(
+        &mut self,
+        cpu: &mut C,
+        pc: u64,
+        phys_pc: u64,
+        flags: u64,
+        b: &mut IrBuilder<C>,
+    ) -> Result<u32, ()> {
+        if cpu.translate_block(pc, flags, b, self.max_insns).is_err() {
             return Err(());
         }
         assert!(
             b.insn_off.len() >= 2,
             "front end produced an empty block or did not call IrBuilder::finish"
         );
+        b.seal();
         b.validate();
         let id = self.tbs.len() as u32;
-        let cached = b.pages.len() == 1;
+        assert!(
+            !b.pages.is_empty() && b.pages.len() <= 2,
+            "a block's code comes from one page, or two for a straddling instruction"
+        );
         let common = cpu.common();
         for &p in &b.pages {
             if !common.mem.is_code_page(p) {
@@ -258,22 +324,23 @@ impl<C: CpuEnv> Executor<C> {
         if log_enabled(LogMask::IN_ASM) {
             cpu.log_translation(pc, &b.insn_off);
         }
-        if cached {
-            self.htable.insert((phys_pc, pc, flags), id);
-            for &p in &b.pages {
-                self.page_tbs.entry(p).or_default().push(id);
-            }
+        // (A previous block under this key, for another second page, is
+        // simply replaced: it stays on its pages' lists until they are
+        // invalidated or flushed.)
+        self.htable.insert((phys_pc, pc, flags), id);
+        for &p in &b.pages {
+            self.page_tbs.entry(p).or_default().push(id);
         }
         self.tbs.push(Tb {
             pc,
             phys_pc,
             flags,
-            pages: b.pages,
-            ops: b.ops.into_boxed_slice(),
+            page2: b.pages.get(1).copied().unwrap_or(NO_PAGE),
+            ops: b.ops.as_slice().into(),
             ninsns: (b.insn_off.len() - 1) as u64,
-            insn_off: b.insn_off.into_boxed_slice(),
+            insn_off: b.insn_off.as_slice().into(),
             jmp: [NO_TB; 2],
-            valid: cached,
+            valid: true,
         });
         self.stats.translations += 1;
         Ok(id)
@@ -296,13 +363,25 @@ impl<C: CpuEnv> Executor<C> {
         let ent = code_page(cpu, pc).map_err(|_| ())?;
         let phys_pc = ent.paddr | (pc & !PAGE_MASK);
         let id = match self.htable.get(&(phys_pc, pc, flags)) {
-            Some(&id) => id,
-            None => self.translate(cpu, pc, phys_pc, flags)?,
+            Some(&id) if self.second_page_matches(cpu, id, pc)? => id,
+            _ => self.translate(cpu, pc, phys_pc, flags)?,
         };
-        if self.tbs[id as usize].valid {
-            cpu.common().jmp_cache[h] = JmpCacheEntry { pc, flags, tb: id };
-        }
+        cpu.common().jmp_cache[h] = JmpCacheEntry { pc, flags, tb: id };
         Ok(id)
+    }
+
+    /// Whether block `id` (found for virtual `pc`) either lies on one page
+    /// or its second page is still what the next virtual page maps to. A
+    /// fetch fault on that page is the block's fault (its instruction's
+    /// second half), pending on `Err`.
+    fn second_page_matches(&self, cpu: &mut C, id: u32, pc: u64) -> Result<bool, ()> {
+        let page2 = self.tbs[id as usize].page2;
+        if page2 == NO_PAGE {
+            return Ok(true);
+        }
+        let next = (pc & PAGE_MASK).wrapping_add(crate::memory::PAGE_SIZE);
+        let ent = code_page(cpu, next).map_err(|_| ())?;
+        Ok(ent.ram_addr & PAGE_MASK == page2)
     }
 
     /// Runs the vCPU until an exit request, a halt, or until at least
@@ -311,6 +390,9 @@ impl<C: CpuEnv> Executor<C> {
     pub fn cpu_exec(&mut self, cpu: &mut C, budget: u64) -> CpuExit {
         let end = cpu.common_ref().icount.saturating_add(budget);
         let log_exec = log_enabled(LogMask::EXEC);
+        // Read on every block exit: one load through a local handle rather
+        // than through the vCPU's `Arc` each time.
+        let irq = cpu.common_ref().interrupt_request.clone();
         let mut spins = 0u64;
         loop {
             // Block-boundary housekeeping.
@@ -377,12 +459,10 @@ impl<C: CpuEnv> Executor<C> {
                 match exit {
                     TbExit::Chain(n) => {
                         common.icount += tb.ninsns;
-                        let t = tb.jmp[n as usize];
+                        let t = tb.jmp[n as usize & 1];
                         // (A code write always leaves through `Smc`, so
                         // chained exits need not look at `smc_pages`.)
-                        if (common.interrupt_request.load(Ordering::Relaxed) != 0)
-                            | (common.icount >= end)
-                        {
+                        if (irq.load(Ordering::Relaxed) != 0) | (common.icount >= end) {
                             break;
                         }
                         if t != NO_TB && self.tbs[t as usize].valid {
@@ -393,7 +473,8 @@ impl<C: CpuEnv> Executor<C> {
                         match self.find_tb(cpu) {
                             Ok(next) => {
                                 let nt = &self.tbs[next as usize];
-                                if nt.valid && nt.pc & PAGE_MASK == src_page {
+                                if nt.valid && nt.pc & PAGE_MASK == src_page && nt.page2 == NO_PAGE
+                                {
                                     self.tbs[id as usize].jmp[n as usize] = next;
                                     self.stats.chains += 1;
                                 }
@@ -408,7 +489,7 @@ impl<C: CpuEnv> Executor<C> {
                     }
                     TbExit::Exit(ExitKind::Lookup) => {
                         common.icount += tb.num_insns();
-                        if common.interrupt_request.load(Ordering::Relaxed) != 0
+                        if irq.load(Ordering::Relaxed) != 0
                             || common.icount >= end
                             || !common.smc_pages.is_empty()
                         {

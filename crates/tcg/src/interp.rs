@@ -1,9 +1,24 @@
 //! The interpreter backend: executes a block's op vector.
 //!
-//! The ops are pre-decoded (`Copy` enums of 16 bytes in a `Vec`), the
-//! register file is a `[u64; 256]` indexed by `u8` (no bounds checks), and
-//! the loads/stores try the TLB fast path inline before calling the slow
-//! path. Nothing allocates per instruction.
+//! * The ops are pre-decoded (`Copy` enums of 16 bytes in a boxed slice)
+//!   and lowered once per block by [`crate::ir::IrBuilder::seal`]: loads,
+//!   stores and branches carry their size, extension or condition in the op
+//!   kind, so each op costs exactly one dispatch.
+//! * The op list is validated when the block is created, so the loop
+//!   indexes it without bounds checks; the register file is a `[u64; 256]`
+//!   indexed by `u8` (no bounds checks either).
+//! * Dispatch is a `match` in a loop, which the workspace's build flags
+//!   (`.cargo/config.toml`) let LLVM turn into threaded code: every op's
+//!   arm ends in its own copy of "fetch the next op, jump through the
+//!   table", so the host's branch predictor learns op-to-op transitions
+//!   per op instead of through one shared jump.
+//! * Loads and stores try the TLB fast path inline (one compare: see
+//!   [`crate::cpu::load_fast`]) before calling the slow path.
+//! * Instructions are counted per block (at its exit, or up to the
+//!   faulting instruction), never per instruction, and nothing allocates.
+//!
+//! Block boundaries — chaining, the exit-request and interrupt check, the
+//! jump cache — are handled by the caller, [`crate::exec`].
 
 use crate::cpu::{CpuEnv, load, load_fast, store, store_fast};
 use crate::ir::{ExitKind, Op};
@@ -47,18 +62,24 @@ fn sext32(v: u32) -> u64 {
 /// Runs `ops` on `cpu` until an exit op, a fault or a code write.
 ///
 /// `ops` must satisfy [`crate::ir::IrBuilder::validate`] (checked when the
-/// block is created), except that a trailing helper call must always fail
-/// or be followed by an exit (front-end contract).
+/// block is created): the interpreter indexes the ops without bounds
+/// checks.
 #[inline(always)]
-pub fn interp<C: CpuEnv>(cpu: &mut C, ops: &[Op<C>]) -> TbExit {
+pub(crate) fn interp<C: CpuEnv>(cpu: &mut C, ops: &[Op<C>]) -> TbExit {
     let mut i = 0usize;
     loop {
         // The validated op list ends in an op that leaves the loop and all
         // branch targets are in range; keep the check in debug builds.
         debug_assert!(i < ops.len());
-        let op = *ops.get(i).unwrap_or(&Op::ExitTb {
-            kind: ExitKind::Lookup,
-        });
+        // SAFETY: `IrBuilder::validate` (run on every block before it can
+        // be executed) guarantees that every branch target is an index into
+        // `ops` and that the last op never falls through, so `i` stays in
+        // bounds: it starts at 0 (the list is non-empty), grows by one only
+        // past an op that is not last, or is set to a validated target.
+        // The op is matched in place, not copied out: each arm loads only
+        // the operands it uses, so the dispatch jump depends on nothing but
+        // the tag byte.
+        let op = unsafe { ops.get_unchecked(i) };
         i += 1;
         let c = cpu.common();
         let r = &mut c.regs;
@@ -75,7 +96,154 @@ pub fn interp<C: CpuEnv>(cpu: &mut C, ops: &[Op<C>]) -> TbExit {
                 r[$d as usize] = $e;
             }};
         }
-        match op {
+        // A load of `$size` bytes, extended by `$ext`: the TLB fast path
+        // inline, the slow path (fill, MMIO, page crossing) out of line.
+        macro_rules! ld {
+            ($d:expr, $a:expr, $off:expr, $mmu:expr, $insn:expr, $size:expr, |$v:ident| $ext:expr) => {{
+                let va = r[$a as usize].wrapping_add($off as i64 as u64);
+                let $v = match load_fast(c, va, $size, $mmu as usize) {
+                    Some(v) => v,
+                    None => match load(cpu, va, $size, $mmu as usize) {
+                        Ok(v) => v,
+                        Err(_) => return TbExit::Fault($insn),
+                    },
+                };
+                cpu.common().regs[$d as usize] = $ext;
+            }};
+        }
+        macro_rules! st {
+            ($s:expr, $a:expr, $off:expr, $mmu:expr, $insn:expr, $size:expr) => {{
+                let va = r[$a as usize].wrapping_add($off as i64 as u64);
+                let v = r[$s as usize];
+                if !store_fast(c, va, $size, v, $mmu as usize) {
+                    if store(cpu, va, $size, v, $mmu as usize).is_err() {
+                        return TbExit::Fault($insn);
+                    }
+                    if !cpu.common().smc_pages.is_empty() {
+                        return TbExit::Smc($insn + 1);
+                    }
+                }
+            }};
+        }
+        macro_rules! br {
+            ($a:expr, $b:expr, $target:expr, |$x:ident, $y:ident| $cond:expr) => {{
+                let ($x, $y) = (r[$a as usize], r[$b as usize]);
+                if $cond {
+                    i = $target as usize;
+                }
+            }};
+        }
+        macro_rules! brtb {
+            ($a:expr, $b:expr, $len:expr, $off:expr, $pc:expr, |$x:ident, $y:ident| $cond:expr) => {{
+                let ($x, $y) = (r[$a as usize], r[$b as usize]);
+                if $cond {
+                    c.pc = $pc.wrapping_add($off as i64 as u64);
+                    return TbExit::Chain(1);
+                }
+                c.pc = $pc.wrapping_add($len as u64);
+                return TbExit::Chain(0);
+            }};
+        }
+        match *op {
+            Op::LdU8 {
+                d,
+                a,
+                off,
+                mmu,
+                insn,
+            } => ld!(d, a, off, mmu, insn, 1, |v| v as u8 as u64),
+            Op::LdS8 {
+                d,
+                a,
+                off,
+                mmu,
+                insn,
+            } => {
+                ld!(d, a, off, mmu, insn, 1, |v| v as i8 as i64 as u64)
+            }
+            Op::LdU16 {
+                d,
+                a,
+                off,
+                mmu,
+                insn,
+            } => ld!(d, a, off, mmu, insn, 2, |v| v as u16 as u64),
+            Op::LdS16 {
+                d,
+                a,
+                off,
+                mmu,
+                insn,
+            } => {
+                ld!(d, a, off, mmu, insn, 2, |v| v as i16 as i64 as u64)
+            }
+            Op::LdU32 {
+                d,
+                a,
+                off,
+                mmu,
+                insn,
+            } => ld!(d, a, off, mmu, insn, 4, |v| v as u32 as u64),
+            Op::LdS32 {
+                d,
+                a,
+                off,
+                mmu,
+                insn,
+            } => {
+                ld!(d, a, off, mmu, insn, 4, |v| v as i32 as i64 as u64)
+            }
+            Op::LdU64 {
+                d,
+                a,
+                off,
+                mmu,
+                insn,
+            } => ld!(d, a, off, mmu, insn, 8, |v| v),
+            Op::St8 {
+                s,
+                a,
+                off,
+                mmu,
+                insn,
+            } => st!(s, a, off, mmu, insn, 1),
+            Op::St16 {
+                s,
+                a,
+                off,
+                mmu,
+                insn,
+            } => st!(s, a, off, mmu, insn, 2),
+            Op::St32 {
+                s,
+                a,
+                off,
+                mmu,
+                insn,
+            } => st!(s, a, off, mmu, insn, 4),
+            Op::St64 {
+                s,
+                a,
+                off,
+                mmu,
+                insn,
+            } => st!(s, a, off, mmu, insn, 8),
+            Op::BrEq { a, b, target } => br!(a, b, target, |x, y| x == y),
+            Op::BrNe { a, b, target } => br!(a, b, target, |x, y| x != y),
+            Op::BrLt { a, b, target } => br!(a, b, target, |x, y| (x as i64) < (y as i64)),
+            Op::BrGe { a, b, target } => br!(a, b, target, |x, y| (x as i64) >= (y as i64)),
+            Op::BrLtu { a, b, target } => br!(a, b, target, |x, y| x < y),
+            Op::BrGeu { a, b, target } => br!(a, b, target, |x, y| x >= y),
+            Op::BrTbEq { a, b, len, off, pc } => brtb!(a, b, len, off, pc, |x, y| x == y),
+            Op::BrTbNe { a, b, len, off, pc } => brtb!(a, b, len, off, pc, |x, y| x != y),
+            Op::BrTbLt { a, b, len, off, pc } => {
+                brtb!(a, b, len, off, pc, |x, y| (x as i64) < (y as i64))
+            }
+            Op::BrTbGe { a, b, len, off, pc } => {
+                brtb!(a, b, len, off, pc, |x, y| (x as i64) >= (y as i64))
+            }
+            Op::BrTbLtu { a, b, len, off, pc } => brtb!(a, b, len, off, pc, |x, y| x < y),
+            Op::BrTbGeu { a, b, len, off, pc } => brtb!(a, b, len, off, pc, |x, y| x >= y),
             Op::Mov { d, a } => ri!(d, a, |x| x),
             Op::MovI { d, imm } => r[d as usize] = imm,
             Op::Add { d, a, b } => rr!(d, a, b, |x, y| x.wrapping_add(y)),

@@ -16,6 +16,12 @@
 //! (QEMU's `insn_start` data), which is how the guest PC of a fault is
 //! recovered exactly.
 //!
+//! When the front end is done, [`IrBuilder::seal`] lowers the generic
+//! memory and branch ops (`Ld`, `St`, `Br`, `BrTb`, which carry a
+//! [`MemOp`] or [`Cond`]) to specialised kinds (`LdU64`, `St32`, `BrNe`,
+//! `BrTbLt`, ...), and [`IrBuilder::validate`] checks the invariants the
+//! interpreter relies on. Front ends only ever emit the generic forms.
+//!
 //! Backends: [`crate::interp`] executes the op vector directly. A JIT backend
 //! only has to lower the same ops; the front end never sees the difference.
 
@@ -552,6 +558,160 @@ pub enum Op<C> {
     ExitTb {
         kind: ExitKind,
     },
+    // Lowered forms, produced from `Ld`, `St`, `Br` and `BrTb` by
+    // `IrBuilder::seal` (front ends emit the generic forms): access size,
+    // extension and condition are part of the op, so a backend dispatches
+    // once per op instead of once on the op and again on its operand kind.
+    /// Lowered [`Op::Ld`] of a zero-extended byte.
+    LdU8 {
+        d: Slot,
+        a: Slot,
+        off: i32,
+        mmu: u8,
+        insn: u16,
+    },
+    LdS8 {
+        d: Slot,
+        a: Slot,
+        off: i32,
+        mmu: u8,
+        insn: u16,
+    },
+    LdU16 {
+        d: Slot,
+        a: Slot,
+        off: i32,
+        mmu: u8,
+        insn: u16,
+    },
+    LdS16 {
+        d: Slot,
+        a: Slot,
+        off: i32,
+        mmu: u8,
+        insn: u16,
+    },
+    LdU32 {
+        d: Slot,
+        a: Slot,
+        off: i32,
+        mmu: u8,
+        insn: u16,
+    },
+    LdS32 {
+        d: Slot,
+        a: Slot,
+        off: i32,
+        mmu: u8,
+        insn: u16,
+    },
+    LdU64 {
+        d: Slot,
+        a: Slot,
+        off: i32,
+        mmu: u8,
+        insn: u16,
+    },
+    St8 {
+        s: Slot,
+        a: Slot,
+        off: i32,
+        mmu: u8,
+        insn: u16,
+    },
+    St16 {
+        s: Slot,
+        a: Slot,
+        off: i32,
+        mmu: u8,
+        insn: u16,
+    },
+    St32 {
+        s: Slot,
+        a: Slot,
+        off: i32,
+        mmu: u8,
+        insn: u16,
+    },
+    St64 {
+        s: Slot,
+        a: Slot,
+        off: i32,
+        mmu: u8,
+        insn: u16,
+    },
+    BrEq {
+        a: Slot,
+        b: Slot,
+        target: u32,
+    },
+    BrNe {
+        a: Slot,
+        b: Slot,
+        target: u32,
+    },
+    BrLt {
+        a: Slot,
+        b: Slot,
+        target: u32,
+    },
+    BrGe {
+        a: Slot,
+        b: Slot,
+        target: u32,
+    },
+    BrLtu {
+        a: Slot,
+        b: Slot,
+        target: u32,
+    },
+    BrGeu {
+        a: Slot,
+        b: Slot,
+        target: u32,
+    },
+    BrTbEq {
+        a: Slot,
+        b: Slot,
+        len: u8,
+        off: i16,
+        pc: u64,
+    },
+    BrTbNe {
+        a: Slot,
+        b: Slot,
+        len: u8,
+        off: i16,
+        pc: u64,
+    },
+    BrTbLt {
+        a: Slot,
+        b: Slot,
+        len: u8,
+        off: i16,
+        pc: u64,
+    },
+    BrTbGe {
+        a: Slot,
+        b: Slot,
+        len: u8,
+        off: i16,
+        pc: u64,
+    },
+    BrTbLtu {
+        a: Slot,
+        b: Slot,
+        len: u8,
+        off: i16,
+        pc: u64,
+    },
+    BrTbGeu {
+        a: Slot,
+        b: Slot,
+        len: u8,
+        off: i16,
+        pc: u64,
+    },
     /// Calls a helper for instruction `insn` of the block.
     Call {
         f: Helper<C>,
@@ -628,6 +788,13 @@ impl<C> IrBuilder<C> {
         }
     }
 
+    /// Empties the builder for the next block, keeping its capacity.
+    pub fn clear(&mut self) {
+        self.ops.clear();
+        self.insn_off.clear();
+        self.pages.clear();
+    }
+
     /// Appends an op.
     #[inline]
     pub fn emit(&mut self, op: Op<C>) {
@@ -663,12 +830,22 @@ impl<C> IrBuilder<C> {
     /// Checks the invariants the interpreter relies on to index ops without
     /// bounds checks: the list is non-empty, every branch target is in
     /// range, and the last op never falls through. Panics otherwise (a
-    /// front-end bug, not guest-controlled).
+    /// front-end bug, not guest-controlled). A block that ends in a helper
+    /// call that always faults (`ecall`, an illegal instruction) must be
+    /// passed through [`IrBuilder::seal`] first.
     pub fn validate(&self) {
         let n = self.ops.len() as u32;
         assert!(n > 0, "empty op list");
         for op in &self.ops {
-            if let Op::Br { target, .. } | Op::Jmp { target } = op {
+            if let Op::Br { target, .. }
+            | Op::Jmp { target }
+            | Op::BrEq { target, .. }
+            | Op::BrNe { target, .. }
+            | Op::BrLt { target, .. }
+            | Op::BrGe { target, .. }
+            | Op::BrLtu { target, .. }
+            | Op::BrGeu { target, .. } = op
+            {
                 assert!(*target < n, "branch target out of range");
             }
         }
@@ -679,17 +856,166 @@ impl<C> IrBuilder<C> {
                     Op::GotoTb { .. }
                         | Op::ExitTb { .. }
                         | Op::BrTb { .. }
+                        | Op::BrTbEq { .. }
+                        | Op::BrTbNe { .. }
+                        | Op::BrTbLt { .. }
+                        | Op::BrTbGe { .. }
+                        | Op::BrTbLtu { .. }
+                        | Op::BrTbGeu { .. }
                         | Op::Jmp { .. }
-                        | Op::Call { .. }
                 )
             ),
             "op list falls off its end"
         );
     }
 
+    /// Makes the op list safe to run even if a trailing helper call that
+    /// the front end expects to fault returns normally: it gets an
+    /// `exit_tb` behind it, so the interpreter can never run past the end.
+    ///
+    /// It also lowers the generic memory and branch ops to their
+    /// specialised forms (`Ld` with `MemOp::U64` becomes `LdU64`, `BrTb`
+    /// with `Cond::Eq` becomes `BrTbEq`, ...). The executor calls this once
+    /// per block, after the front end and before [`IrBuilder::validate`].
+    pub fn seal(&mut self) {
+        if matches!(self.ops.last(), Some(Op::Call { .. })) {
+            self.emit(Op::ExitTb {
+                kind: ExitKind::Loop,
+            });
+        }
+        for op in self.ops.iter_mut() {
+            *op = lower(*op);
+        }
+    }
+
     /// Number of guest instructions started so far.
     pub fn num_insns(&self) -> usize {
         self.insn_off.len()
+    }
+}
+
+/// The specialised form of one op (see [`IrBuilder::seal`]).
+fn lower<C>(op: Op<C>) -> Op<C> {
+    match op {
+        Op::Ld {
+            mop,
+            d,
+            a,
+            off,
+            mmu,
+            insn,
+        } => match mop {
+            MemOp::U8 => Op::LdU8 {
+                d,
+                a,
+                off,
+                mmu,
+                insn,
+            },
+            MemOp::S8 => Op::LdS8 {
+                d,
+                a,
+                off,
+                mmu,
+                insn,
+            },
+            MemOp::U16 => Op::LdU16 {
+                d,
+                a,
+                off,
+                mmu,
+                insn,
+            },
+            MemOp::S16 => Op::LdS16 {
+                d,
+                a,
+                off,
+                mmu,
+                insn,
+            },
+            MemOp::U32 => Op::LdU32 {
+                d,
+                a,
+                off,
+                mmu,
+                insn,
+            },
+            MemOp::S32 => Op::LdS32 {
+                d,
+                a,
+                off,
+                mmu,
+                insn,
+            },
+            MemOp::U64 => Op::LdU64 {
+                d,
+                a,
+                off,
+                mmu,
+                insn,
+            },
+        },
+        Op::St {
+            mop,
+            s,
+            a,
+            off,
+            mmu,
+            insn,
+        } => match mop {
+            MemOp::U8 | MemOp::S8 => Op::St8 {
+                s,
+                a,
+                off,
+                mmu,
+                insn,
+            },
+            MemOp::U16 | MemOp::S16 => Op::St16 {
+                s,
+                a,
+                off,
+                mmu,
+                insn,
+            },
+            MemOp::U32 | MemOp::S32 => Op::St32 {
+                s,
+                a,
+                off,
+                mmu,
+                insn,
+            },
+            MemOp::U64 => Op::St64 {
+                s,
+                a,
+                off,
+                mmu,
+                insn,
+            },
+        },
+        Op::Br { cond, a, b, target } => match cond {
+            Cond::Eq => Op::BrEq { a, b, target },
+            Cond::Ne => Op::BrNe { a, b, target },
+            Cond::Lt => Op::BrLt { a, b, target },
+            Cond::Ge => Op::BrGe { a, b, target },
+            Cond::Ltu => Op::BrLtu { a, b, target },
+            Cond::Geu => Op::BrGeu { a, b, target },
+        },
+        Op::BrTb {
+            cond,
+            a,
+            b,
+            len,
+            off,
+            pc,
+        } => match cond {
+            Cond::Eq => Op::BrTbEq { a, b, len, off, pc },
+            Cond::Ne => Op::BrTbNe { a, b, len, off, pc },
+            Cond::Lt => Op::BrTbLt { a, b, len, off, pc },
+            Cond::Ge => Op::BrTbGe { a, b, len, off, pc },
+            Cond::Ltu => Op::BrTbLtu { a, b, len, off, pc },
+            Cond::Geu => Op::BrTbGeu { a, b, len, off, pc },
+        },
+        op => op,
     }
 }
 

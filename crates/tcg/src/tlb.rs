@@ -4,9 +4,11 @@
 //! three comparators — `addr_read`, `addr_write`, `addr_code` — each the
 //! page-aligned virtual address it maps for that kind of access, or that
 //! address with flag bits set in the low (page offset) bits. The fast path
-//! compares `vaddr & PAGE_MASK` with the comparator: any flag bit makes the
-//! compare fail and sends the access to the slow path, which then looks at
-//! the flags:
+//! compares the page of the access's *last* byte with the comparator of the
+//! entry its first byte indexes: a single compare that fails for a
+//! page-crossing access as well as for a miss, and any flag bit makes the
+//! compare fail too, sending the access to the slow path, which then looks
+//! at the flags:
 //!
 //! * [`TLB_INVALID`]: nothing mapped for this access kind; call the target's
 //!   `tlb_fill` (page walk + PMP).
@@ -21,8 +23,10 @@
 
 /// Entries per MMU index (QEMU's default `CPU_TLB_DYN_DEFAULT_BITS` = 8).
 pub const TLB_SIZE: usize = 256;
-/// Number of MMU indexes the common code supports.
+/// Number of MMU indexes the common code supports (a power of two: the
+/// fast paths mask the index instead of bounds-checking it).
 pub const NB_MMU_MODES: usize = 4;
+const _: () = assert!(NB_MMU_MODES.is_power_of_two());
 
 /// Comparator flag: no valid mapping.
 pub const TLB_INVALID: u64 = 1 << 0;
@@ -33,8 +37,10 @@ pub const TLB_NOTDIRTY: u64 = 1 << 2;
 /// Comparator flag: writes are discarded (ROM).
 pub const TLB_DISCARD_WRITE: u64 = 1 << 3;
 
-/// One TLB entry.
+/// One TLB entry. Aligned to 64 bytes so that an entry never straddles
+/// two cache lines and indexing is a shift, not a multiply.
 #[derive(Clone, Copy, Debug)]
+#[repr(C, align(64))]
 pub struct TlbEntry {
     /// Comparator for loads.
     pub addr_read: u64,
@@ -124,27 +130,30 @@ impl Tlb {
     }
 
     /// Flushes the entries for the page of `vaddr` in all MMU indexes (QEMU's
-    /// `tlb_flush_page`). Returns true if a full flush was needed instead
-    /// because a superpage may cover the address.
+    /// `tlb_flush_page`). An MMU index in which a superpage may cover the
+    /// address is flushed entirely instead (its 4 KiB entries for the
+    /// superpage cannot be found one by one), as QEMU's
+    /// `tlb_flush_page_locked` does per index; returns true if that
+    /// happened for any index.
     pub fn flush_page(&mut self, vaddr: u64) -> bool {
-        let in_large = self
-            .large
-            .iter()
-            .flatten()
-            .any(|&(addr, mask)| vaddr & !mask == addr);
-        if in_large {
-            self.flush_all();
-            return true;
-        }
         let vpage = vaddr & crate::PAGE_MASK;
         let i = tlb_index(vaddr);
-        for t in self.tables.iter_mut() {
-            if t[i].maps_page(vpage) {
+        let mut full = false;
+        for (t, large) in self.tables.iter_mut().zip(self.large.iter_mut()) {
+            if large.is_some_and(|(addr, mask)| vaddr & !mask == addr) {
+                t.fill(TlbEntry::EMPTY);
+                *large = None;
+                full = true;
+            } else if t[i].maps_page(vpage) {
                 t[i] = TlbEntry::EMPTY;
             }
         }
-        self.page_flushes += 1;
-        false
+        if full {
+            self.full_flushes += 1;
+        } else {
+            self.page_flushes += 1;
+        }
+        full
     }
 
     /// Records that a superpage with offset mask `mask` maps `vaddr` in MMU

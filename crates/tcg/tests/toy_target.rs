@@ -341,3 +341,78 @@ fn tlb_page_and_large_page_flushes() {
         tlb::TLB_INVALID
     );
 }
+
+#[test]
+fn page_flush_clears_only_that_pages_jump_cache_entries() {
+    use ferrite_tcg::cpu::{JMP_CACHE_SIZE, JmpCacheEntry, jmp_cache_hash};
+    let mut c = CpuCommon::new(Arc::new(SimplePhysMemory::new()));
+    // Blocks on the flushed page, on the page before it (a block there may
+    // straddle into it) and on two unrelated pages.
+    let pcs = [
+        0x8000_5000u64,
+        0x8000_5ffe,
+        0x8000_4ffe,
+        0x8000_6000,
+        0x1234_5000,
+    ];
+    for (i, &pc) in pcs.iter().enumerate() {
+        assert!(jmp_cache_hash(pc) < JMP_CACHE_SIZE);
+        c.jmp_cache[jmp_cache_hash(pc)] = JmpCacheEntry {
+            pc,
+            flags: 0,
+            tb: i as u32,
+        };
+    }
+    c.tlb_flush_page(0x8000_5abc);
+    let kept = |pc: u64| c.jmp_cache[jmp_cache_hash(pc)].pc == pc;
+    assert!(!kept(0x8000_5000));
+    assert!(!kept(0x8000_5ffe));
+    assert!(!kept(0x8000_4ffe));
+    assert!(kept(0x8000_6000));
+    assert!(kept(0x1234_5000));
+    // All the PCs of one page hash into one group of consecutive entries.
+    let h0 = jmp_cache_hash(0x8000_5000);
+    for off in (0..0x1000).step_by(2) {
+        let h = jmp_cache_hash(0x8000_5000 + off);
+        assert!(
+            h >= h0 && h < h0 + 64,
+            "offset {off:#x} hashes outside the page's group"
+        );
+    }
+}
+
+#[test]
+fn translate_ram_answers_from_its_cached_range_exactly_as_translate() {
+    let (mut cpu, _, mem, _) = setup(&[HALT]);
+    let c = &mut cpu.common;
+    let same = |a: Section, b: Section| match (a, b) {
+        (
+            Section::Ram {
+                host: h1,
+                avail: a1,
+                ram_addr: r1,
+                writable: w1,
+            },
+            Section::Ram {
+                host: h2,
+                avail: a2,
+                ram_addr: r2,
+                writable: w2,
+            },
+        ) => h1 == h2 && a1 == a2 && r1 == r2 && w1 == w2,
+        (Section::Mmio { .. }, Section::Mmio { .. }) => true,
+        (Section::Unassigned, Section::Unassigned) => true,
+        _ => false,
+    };
+    // Fill the cache with RAM + 0x100, then ask inside and outside it.
+    for pa in [
+        RAM + 0x100,
+        RAM + 0x8008,
+        RAM + 0x80,
+        ROM + 0x10,
+        DEV + 8,
+        RAM + 0xfff8,
+    ] {
+        assert!(same(c.translate_ram(pa), mem.translate(pa)), "{pa:#x}");
+    }
+}
