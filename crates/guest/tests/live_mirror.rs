@@ -5,7 +5,9 @@
 //!
 //! The kernel package alone is about 113 MB, so this is opt-in: set
 //! `FERRITE_LIVE_GUEST_FETCH=1`. Without it, or without a configured or
-//! reachable mirror, the test prints why it is skipped and passes.
+//! reachable mirror, the test prints why it is skipped and passes. The test
+//! suite's `scripts/test.d/live-guest.sh` runs the same fetch by default
+//! and boots the result on ferrite's default run.
 
 use std::io::Read;
 use std::path::Path;
