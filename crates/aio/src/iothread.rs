@@ -45,6 +45,9 @@ pub struct IoThread {
     running: Arc<AtomicBool>,
     handle: Mutex<Option<std::thread::JoinHandle<()>>>,
     thread_id: std::thread::ThreadId,
+    /// The host's id of the thread (`gettid()`), as `info iothreads` and
+    /// `query-iothreads` show it.
+    native_tid: i32,
 }
 
 impl std::fmt::Debug for IoThread {
@@ -97,6 +100,22 @@ impl IoThread {
     /// Creates the context, spawns the thread `IO <id>` and waits until it
     /// runs (`iothread_complete`).
     pub fn with_params(id: &str, p: IoThreadParams) -> Result<Arc<IoThread>, IoThreadError> {
+        Self::create(id, p, true)
+    }
+
+    /// An IOThread for the emulator's own use (QEMU: `iothread_create()`,
+    /// which puts it under the internal object root): not visible to
+    /// [`IoThread::by_id`] or the id registry, so a user's `-object
+    /// iothread` may use the same id (the monitor's `mon_iothread`).
+    pub fn new_internal(id: &str) -> Result<Arc<IoThread>, IoThreadError> {
+        Self::create(id, IoThreadParams::default(), false)
+    }
+
+    fn create(
+        id: &str,
+        p: IoThreadParams,
+        user_visible: bool,
+    ) -> Result<Arc<IoThread>, IoThreadError> {
         check_poll_params(p.poll_max_ns, p.poll_grow, p.poll_shrink)?;
         if p.thread_pool_max == 0 || p.thread_pool_min > p.thread_pool_max {
             return Err(IoThreadError::BadPoolParams(
@@ -106,7 +125,7 @@ impl IoThread {
         }
         let mut reg = REGISTRY.lock();
         reg.retain(|(_, w)| w.strong_count() > 0);
-        if reg.iter().any(|(n, _)| n == id) {
+        if user_visible && reg.iter().any(|(n, _)| n == id) {
             return Err(IoThreadError::DuplicateId(id.to_owned()));
         }
         let ctx = AioContext::new(id)?;
@@ -119,7 +138,10 @@ impl IoThread {
             .name(format!("IO {id}"))
             .spawn(move || {
                 set_current_aio_context(&c);
-                let _ = tx.send(std::thread::current().id());
+                let _ = tx.send((
+                    std::thread::current().id(),
+                    rustix::thread::gettid().as_raw_nonzero().get(),
+                ));
                 while r.load(Ordering::Acquire) {
                     if let Err(e) =
                         std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| c.poll(true)))
@@ -131,7 +153,7 @@ impl IoThread {
                     }
                 }
             })?;
-        let thread_id = rx.recv().expect("IOThread started");
+        let (thread_id, native_tid) = rx.recv().expect("IOThread started");
         ctx.thread_pool()
             .set_params(p.thread_pool_min, p.thread_pool_max);
         let t = Arc::new(IoThread {
@@ -140,8 +162,11 @@ impl IoThread {
             running,
             handle: Mutex::new(Some(handle)),
             thread_id,
+            native_tid,
         });
-        reg.push((id.to_owned(), Arc::downgrade(&t)));
+        if user_visible {
+            reg.push((id.to_owned(), Arc::downgrade(&t)));
+        }
         Ok(t)
     }
 
@@ -152,6 +177,23 @@ impl IoThread {
             .iter()
             .find(|(n, _)| n == id)
             .and_then(|(_, w)| w.upgrade())
+    }
+
+    /// The user-visible IOThreads (`-object iothread`), in creation order
+    /// (QEMU: the `iothread` children of `/objects`, as `query-iothreads`
+    /// walks them). Internal ones ([`IoThread::new_internal`]) are not
+    /// listed, as QEMU does not list its `mon_iothread`.
+    pub fn all() -> Vec<Arc<IoThread>> {
+        REGISTRY
+            .lock()
+            .iter()
+            .filter_map(|(_, w)| w.upgrade())
+            .collect()
+    }
+
+    /// The host thread id (`gettid()`).
+    pub fn native_thread_id(&self) -> i32 {
+        self.native_tid
     }
 
     /// The id.
@@ -203,7 +245,10 @@ impl IoThread {
                 r.store(false, Ordering::Release)
             });
         let _ = h.join();
-        REGISTRY.lock().retain(|(n, _)| n != &self.id);
+        // By identity: an internal IOThread may share its id with a user's.
+        REGISTRY
+            .lock()
+            .retain(|(_, w)| !std::ptr::eq(w.as_ptr(), self));
     }
 }
 

@@ -94,3 +94,26 @@ fn wait_bh_oneshot_on_an_unbound_context() {
     aio_wait_bh_oneshot(&ctx, move || d2.store(true, Ordering::SeqCst));
     assert!(done.load(Ordering::SeqCst));
 }
+
+#[test]
+fn an_internal_iothread_does_not_take_a_users_id() {
+    // QEMU's monitor IOThread lives under the internal object root, so
+    // `-object iothread,id=mon_iothread` still works next to it.
+    let internal = IoThread::new_internal("io-shared-id").unwrap();
+    assert!(IoThread::by_id("io-shared-id").is_none());
+    let user = IoThread::new("io-shared-id").unwrap();
+    assert!(Arc::ptr_eq(
+        &IoThread::by_id("io-shared-id").unwrap(),
+        &user
+    ));
+    // Stopping the internal one leaves the user's registered.
+    drop(internal);
+    assert!(Arc::ptr_eq(
+        &IoThread::by_id("io-shared-id").unwrap(),
+        &user
+    ));
+    assert!(matches!(
+        IoThread::new("io-shared-id"),
+        Err(IoThreadError::DuplicateId(_))
+    ));
+}

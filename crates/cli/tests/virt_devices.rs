@@ -198,3 +198,76 @@ fn spike_has_no_virtio_bus() {
     assert_eq!(frc, Some(1), "{f}");
     assert_eq!(f, q);
 }
+
+/// `info iothreads` through `human-monitor-command`, split into one block
+/// per IOThread with the (host-specific) thread id masked, sorted: QEMU
+/// lists them in its object hash-table order, ferrite in creation order
+/// (docs/divergences.md).
+fn info_iothreads(prog: &str, args: &[String]) -> Vec<String> {
+    let mut child = Command::new(prog)
+        .args(["-M", "virt", "-bios", "none", "-display", "none", "-S"])
+        .args(["-serial", "none", "-monitor", "none", "-qmp", "stdio"])
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let cmds = concat!(
+        r#"{"execute":"qmp_capabilities"}"#,
+        "\n",
+        r#"{"execute":"human-monitor-command","arguments":{"command-line":"info iothreads"}}"#,
+        "\n",
+        r#"{"execute":"quit"}"#,
+        "\n",
+    );
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(cmds.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let reply = text
+        .lines()
+        .filter(|l| l.starts_with("{\"return\""))
+        .nth(1)
+        .unwrap_or_else(|| panic!("{prog}: no answer:\n{text}"))
+        .to_string();
+    let body = reply
+        .trim_start_matches("{\"return\": \"")
+        .trim_end_matches("\"}")
+        .replace("\\n", "\n");
+    let mut blocks: Vec<String> = Vec::new();
+    for line in body.lines() {
+        if !line.starts_with(' ') {
+            blocks.push(String::new());
+        }
+        let line = if line.starts_with("  thread_id=") {
+            "  thread_id=N"
+        } else {
+            line
+        };
+        if let Some(b) = blocks.last_mut() {
+            b.push_str(line);
+            b.push('\n');
+        }
+    }
+    blocks.sort();
+    blocks
+}
+
+#[test]
+fn info_iothreads_matches_qemu() {
+    if !qemu_present() {
+        return;
+    }
+    let args = words(
+        "-object iothread,id=io1 -object iothread,id=zz,poll-max-ns=100,poll-grow=2,poll-shrink=3",
+    );
+    let ours = info_iothreads(FERRITE, &args);
+    assert_eq!(ours.len(), 2, "{ours:?}");
+    assert_eq!(ours, info_iothreads(QEMU, &args));
+    assert!(info_iothreads(FERRITE, &[]).is_empty());
+}

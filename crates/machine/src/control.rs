@@ -421,8 +421,23 @@ impl MachineControl for BoardControl {
                 Some(out)
             }
             "qtree" => Some((self.info.qtree)().print()),
-            // No -object iothread exists on these boards.
-            "iothreads" => Some(String::new()),
+            "iothreads" => {
+                // QEMU's hmp_info_iothreads(); ferrite has no aio-max-batch
+                // (no Linux AIO or io_uring submission batching), which is
+                // 0, QEMU's default, here.
+                let mut out = String::new();
+                for t in ferrite_aio::IoThread::all() {
+                    let (max_ns, grow, shrink) = t.ctx().poll_params();
+                    let _ = write!(
+                        out,
+                        "{}:\n  thread_id={}\n  poll-max-ns={max_ns}\n  poll-grow={grow}\n  \
+                         poll-shrink={shrink}\n  aio-max-batch=0\n",
+                        t.id(),
+                        t.native_thread_id()
+                    );
+                }
+                Some(out)
+            }
             _ => None,
         }
     }

@@ -52,7 +52,7 @@ pub(super) fn mon_iothread() -> std::io::Result<Arc<IoThread>> {
     if let Some(t) = T.get() {
         return Ok(t.clone());
     }
-    let t = IoThread::new("mon_iothread").map_err(std::io::Error::other)?;
+    let t = IoThread::new_internal("mon_iothread").map_err(std::io::Error::other)?;
     Ok(T.get_or_init(|| t).clone())
 }
 
