@@ -204,7 +204,7 @@ fn run_spike(cfg: &VmConfig) -> Result<ExitCode, CliError> {
     if let Some(k) = &cfg.kernel
         && let Err(e) = std::fs::metadata(k)
     {
-        eprintln!("{k}: {}", io_reason(&e));
+        eprintln!("{k}: {}", ferrite_monitor::commands::strerror(&e));
         return Err(CliError::plain(format!("could not load kernel '{k}'")));
     }
     let spike = {
@@ -373,10 +373,4 @@ pub(crate) fn start_board_monitors(
     control.set_chardevs(chardevs);
     let core = Arc::new(QmpCore::new(control, bus, VersionInfo::ferrite()));
     monitors::start_monitors(&core, specs)
-}
-
-/// The text of an I/O error without Rust's " (os error N)" suffix, as C's
-/// `strerror` would print it.
-pub(crate) fn io_reason(e: &std::io::Error) -> String {
-    ferrite_machine::spike::os_error_text(e)
 }

@@ -32,7 +32,7 @@ use ferrite_machine::vcpu::cpu_stop_current;
 use ferrite_machine::virt::{Firmware, VIRT_CPUS_MAX, VIRT_DEFAULT_RAM, Virt, VirtConfig};
 use parking_lot::Mutex;
 
-use crate::{EXIT_CODE, guest_exit, io_reason};
+use crate::{EXIT_CODE, guest_exit};
 
 /// The test finisher's requests as run-state changes (QEMU 7.2: pass and
 /// fail call `exit()`, reset is `qemu_system_reset_request`, which
@@ -82,7 +82,10 @@ fn console(cfg: &VmConfig) -> Result<Console, CliError> {
             let f = FileBackend::open(std::path::Path::new(path), false).map_err(|e| {
                 CliError::at(
                     format!("-serial {s}"),
-                    format!("could not open '{path}': {}", io_reason(&e)),
+                    format!(
+                        "could not open '{path}': {}",
+                        ferrite_monitor::commands::strerror(&e)
+                    ),
                 )
             })?;
             Ok(Console {
@@ -205,7 +208,7 @@ pub(crate) fn run_virt(cfg: &VmConfig) -> Result<ExitCode, CliError> {
         {
             return Err(CliError::plain(format!(
                 "could not load {what} '{f}': {}",
-                io_reason(&e)
+                ferrite_monitor::commands::strerror(&e)
             )));
         }
     }
@@ -215,7 +218,7 @@ pub(crate) fn run_virt(cfg: &VmConfig) -> Result<ExitCode, CliError> {
         return Err(CliError::plain(format!(
             "unable to load the firmware '{}': {}",
             p.display(),
-            io_reason(&e)
+            ferrite_monitor::commands::strerror(&e)
         )));
     }
     // -object, -drive, -device: checked and images opened before anything

@@ -101,7 +101,11 @@ fn normalise_nodes(s: &str) -> String {
 }
 
 /// The answers to `query-block` and `info block` over QMP on stdio.
-fn query(prog: &str, args: &[String]) -> Vec<String> {
+/// Runs `prog` paused on `virt` with QMP on stdio, sends `commands` (one
+/// JSON request per line, `qmp_capabilities` first and `quit` last are
+/// added) and returns the `{"return": ...}` lines of the replies to
+/// `commands`, in order.
+fn qmp_returns(prog: &str, args: &[String], commands: &[&str]) -> Vec<String> {
     let mut child = Command::new(prog)
         .args(["-M", "virt", "-bios", "none", "-display", "none", "-S"])
         .args(["-serial", "none", "-monitor", "none", "-qmp", "stdio"])
@@ -111,37 +115,46 @@ fn query(prog: &str, args: &[String]) -> Vec<String> {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let cmds = concat!(
-        r#"{"execute":"qmp_capabilities"}"#,
-        "\n",
-        r#"{"execute":"query-block"}"#,
-        "\n",
-        r#"{"execute":"human-monitor-command","arguments":{"command-line":"info block"}}"#,
-        "\n",
-        r#"{"execute":"human-monitor-command","arguments":{"command-line":"info block d1"}}"#,
-        "\n",
-        r#"{"execute":"quit"}"#,
-        "\n",
-    );
+    let mut input = String::from("{\"execute\":\"qmp_capabilities\"}\n");
+    for c in commands {
+        input.push_str(c);
+        input.push('\n');
+    }
+    input.push_str("{\"execute\":\"quit\"}\n");
     child
         .stdin
         .take()
         .unwrap()
-        .write_all(cmds.as_bytes())
+        .write_all(input.as_bytes())
         .unwrap();
     let out = child.wait_with_output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     let lines: Vec<String> = text
         .lines()
         .filter(|l| l.starts_with("{\"return\""))
-        .map(normalise_nodes)
+        .map(str::to_string)
         .collect();
     assert!(
-        lines.len() >= 4,
-        "{prog}: no answers:\n{text}\n{}",
+        lines.len() > commands.len(),
+        "{prog}: missing answers:\n{text}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    lines[1..4].to_vec()
+    lines[1..=commands.len()].to_vec()
+}
+
+fn query(prog: &str, args: &[String]) -> Vec<String> {
+    qmp_returns(
+        prog,
+        args,
+        &[
+            r#"{"execute":"query-block"}"#,
+            r#"{"execute":"human-monitor-command","arguments":{"command-line":"info block"}}"#,
+            r#"{"execute":"human-monitor-command","arguments":{"command-line":"info block d1"}}"#,
+        ],
+    )
+    .iter()
+    .map(|l| normalise_nodes(l))
+    .collect()
 }
 
 #[test]
@@ -204,37 +217,12 @@ fn spike_has_no_virtio_bus() {
 /// lists them in its object hash-table order, ferrite in creation order
 /// (docs/divergences.md).
 fn info_iothreads(prog: &str, args: &[String]) -> Vec<String> {
-    let mut child = Command::new(prog)
-        .args(["-M", "virt", "-bios", "none", "-display", "none", "-S"])
-        .args(["-serial", "none", "-monitor", "none", "-qmp", "stdio"])
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let cmds = concat!(
-        r#"{"execute":"qmp_capabilities"}"#,
-        "\n",
-        r#"{"execute":"human-monitor-command","arguments":{"command-line":"info iothreads"}}"#,
-        "\n",
-        r#"{"execute":"quit"}"#,
-        "\n",
-    );
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(cmds.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    let reply = text
-        .lines()
-        .filter(|l| l.starts_with("{\"return\""))
-        .nth(1)
-        .unwrap_or_else(|| panic!("{prog}: no answer:\n{text}"))
-        .to_string();
+    let reply = qmp_returns(
+        prog,
+        args,
+        &[r#"{"execute":"human-monitor-command","arguments":{"command-line":"info iothreads"}}"#],
+    )
+    .remove(0);
     let body = reply
         .trim_start_matches("{\"return\": \"")
         .trim_end_matches("\"}")

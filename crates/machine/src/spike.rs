@@ -80,7 +80,7 @@ pub struct Spike {
 #[derive(Debug, thiserror::Error)]
 pub enum BoardError {
     /// A file could not be read.
-    #[error("could not load {what} '{path}': {}", os_error_text(.err))]
+    #[error("could not load {what} '{path}': {}", ferrite_monitor::commands::strerror(.err))]
     Io {
         /// What the file is for (`kernel`, `firmware`, `initrd`).
         what: &'static str,
@@ -160,16 +160,6 @@ fn io_err(path: &str, err: std::io::Error) -> BoardError {
         what: "kernel",
         path: path.to_string(),
         err,
-    }
-}
-
-/// The C library's `strerror` text of an I/O error, without Rust's
-/// " (os error N)" suffix, as QEMU words its messages.
-pub fn os_error_text(e: &std::io::Error) -> String {
-    let s = e.to_string();
-    match s.rfind(" (os error ") {
-        Some(i) if s.ends_with(')') => s[..i].to_string(),
-        _ => s,
     }
 }
 

@@ -10,8 +10,9 @@ use crate::qmp::{CommandContext, CommandRegistry, capability_names};
 use crate::qobject::{QDict, QObject};
 use std::io::Write;
 
-/// `strerror()` text of an I/O error, without Rust's " (os error N)".
-pub(crate) fn strerror(e: &std::io::Error) -> String {
+/// `strerror()` text of an I/O error, without Rust's " (os error N)", as
+/// QEMU words its messages (used by the boards and the command line too).
+pub fn strerror(e: &std::io::Error) -> String {
     let s = e.to_string();
     match s.rfind(" (os error ") {
         Some(i) => s[..i].to_owned(),
