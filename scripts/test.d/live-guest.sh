@@ -53,70 +53,26 @@ head -c 300000 /dev/urandom >"$work/tree/data.bin"
 want_sum="$(sha256sum "$work/tree/data.bin" | cut -d' ' -f1)"
 mkfs.ext4 -q -F -b 4096 -d "$work/tree" "$work/fs.img" 8M
 
-FERRITE="$exe" WORK="$work" WANT_SUM="$want_sum" timeout 600 python3 - <<'PY'
-import atexit, os, pty, select, sys, time
+FERRITE="$exe" WORK="$work" WANT_SUM="$want_sum" PYTHONPATH="$PWD/scripts/lib" \
+    timeout 600 python3 - <<'PY'
+import os, sys
+from guest_console import Console
 
 exe, w, want_sum = os.environ["FERRITE"], os.environ["WORK"], os.environ["WANT_SUM"]
-env = dict(os.environ, XDG_CACHE_HOME=w + "/cache")
-pid, fd = pty.fork()
-if pid == 0:
-    os.execve(exe, [exe, "-drive", f"file={w}/fs.img,format=raw,if=none,id=hd0",
-                    "-device", "virtio-blk-device,drive=hd0"], env)
-
-def kill_guest():
-    """A failed check must not leave the emulator running."""
-    try:
-        os.kill(pid, 9)
-    except ProcessLookupError:
-        pass
-
-atexit.register(kill_guest)
-seen = b""
-
-def wait_for(pat, secs):
-    global seen
-    end = time.time() + secs
-    while time.time() < end:
-        if pat in seen:
-            return
-        r, _, _ = select.select([fd], [], [], 0.5)
-        if r:
-            try:
-                data = os.read(fd, 4096)
-            except OSError:
-                break
-            if not data:
-                break
-            seen += data
-    sys.stdout.buffer.write(seen[-3000:])
-    sys.exit(f"FAIL live guest: never saw {pat!r}")
-
-step = 0
-def run(cmd, secs=120):
-    """Runs cmd at the guest's prompt; returns what it printed. The end
-    marker is split in the typed text so that the echo does not match."""
-    global seen, step
-    step += 1
-    seen = b""
-    os.write(fd, f"{cmd}; echo E''ND{step}=$?\r".encode())
-    wait_for(f"END{step}=".encode(), secs)
-    wait_for(b"guest:", 30)
-    return seen.decode(errors="replace").replace("\r", "")
-
-wait_for(b"guest:/# ", 600)
-out = run("mkdir -p /mnt && mount /dev/vda /mnt && sha256sum /mnt/data.bin && umount /mnt")
-if f"END{step}=0" not in out or want_sum not in out:
-    sys.exit(f"FAIL live guest: mounting the host-made ext4 disk and checksumming its file, want {want_sum}:\n{out}")
-out = run("cat /sys/class/misc/hw_random/rng_current")
+g = Console([exe, "-drive", f"file={w}/fs.img,format=raw,if=none,id=hd0",
+             "-device", "virtio-blk-device,drive=hd0"],
+            "live guest", env=dict(os.environ, XDG_CACHE_HOME=w + "/cache"))
+g.wait_for(b"guest:/# ", 600)
+out = g.run("mkdir -p /mnt && mount /dev/vda /mnt && sha256sum /mnt/data.bin && umount /mnt",
+            then=b"guest:")
+if not g.ok(out) or want_sum not in out:
+    g.fail(f"mounting the host-made ext4 disk and checksumming its file, want {want_sum}:\n{out}")
+out = g.run("cat /sys/class/misc/hw_random/rng_current", then=b"guest:")
 if "virtio_rng" not in out:
-    sys.exit(f"FAIL live guest: the default run's hwrng is not virtio_rng:\n{out}")
-seen = b""
-os.write(fd, b"poweroff\r")
-wait_for(b"reboot: Power down", 120)
-_, st = os.waitpid(pid, 0)
-rc = os.waitstatus_to_exitcode(st)
+    g.fail(f"the default run's hwrng is not virtio_rng:\n{out}")
+rc = g.poweroff()
 if rc != 0:
-    sys.exit(f"FAIL live guest: exit status {rc} after poweroff, want 0")
+    g.fail(f"exit status {rc} after poweroff, want 0")
 print("PASS live guest: fetched from the APT mirror; the default run booted to the prompt; "
       "a host-made ext4 disk mounts and its file's checksum matches; virtio-rng is the hwrng; "
       "poweroff exits 0")

@@ -62,16 +62,15 @@ head -c 65536 /dev/zero | tr '\0' 'R' >"$work/ro.img"
 cp "$work/ro.img" "$work/ro.orig"
 
 FERRITE="$target_dir/release/ferrite" GUEST="$guest" WORK="$work" WANT_SUM="$want_sum" \
-    EXTENT="$first $count" \
+    EXTENT="$first $count" PYTHONPATH="$root/scripts/lib" \
     timeout 900 python3 - <<'PY'
-import atexit, os, pty, select, sys, time
+import os, sys, time
+from guest_console import Console
 
 exe, g, w = os.environ["FERRITE"], os.environ["GUEST"], os.environ["WORK"]
 want_sum = os.environ["WANT_SUM"]
 first, count = os.environ["EXTENT"].split()
-pid, fd = pty.fork()
-if pid == 0:
-    os.execv(exe, [exe, "-M", "virt", "-m", "512", "-nographic", "-no-reboot",
+con = Console([exe, "-M", "virt", "-m", "512", "-nographic", "-no-reboot",
                    "-bios", g + "/fw_dynamic.bin", "-kernel", g + "/Image",
                    "-initrd", g + "/initramfs.cpio.gz",
                    "-append", "console=ttyS0 panic=-1",
@@ -86,55 +85,12 @@ if pid == 0:
                    "-device", "virtio-blk-device,drive=fsio,serial=fsio,iothread=io0",
                    "-drive", f"file={w}/ro.img,format=raw,if=none,id=ro,readonly=on",
                    "-device", "virtio-blk-device,drive=ro,serial=rodisk",
-                   "-device", "virtio-rng-device"])
+                   "-device", "virtio-rng-device"],
+              "virt blk", debug=bool(os.environ.get("BLK_DEBUG")))
 
-def kill_guest():
-    """A failed check must not leave the emulator running."""
-    try:
-        os.kill(pid, 9)
-    except ProcessLookupError:
-        pass
-
-atexit.register(kill_guest)
-seen = b""
-
-def wait_for(pat, secs):
-    global seen
-    end = time.time() + secs
-    while time.time() < end:
-        if pat in seen:
-            return
-        r, _, _ = select.select([fd], [], [], 0.5)
-        if r:
-            try:
-                data = os.read(fd, 4096)
-            except OSError:
-                break
-            if not data:
-                break
-            seen += data
-    sys.stdout.buffer.write(seen[-3000:])
-    sys.exit(f"FAIL virt blk: never saw {pat!r}")
-
-step = 0
-def run(cmd, secs=120):
-    """Runs cmd in the guest shell; returns its output. The marker is
-    split in the typed text so that the echo does not match it."""
-    global seen, step
-    step += 1
-    seen = b""
-    os.write(fd, f"{cmd}; echo E''ND{step}=$?\r".encode())
-    wait_for(f"END{step}=".encode(), secs)
-    wait_for(b"\n", 10)
-    out = seen.decode(errors="replace").replace("\r", "")
-    if os.environ.get("BLK_DEBUG"):
-        print(f"[{time.time() - t0:.1f}s] {cmd[:60]}", flush=True)
-    return out
-
-t0 = time.time()
+run, wait_for = con.run, con.wait_for
 wait_for(b"GUEST-BOOTED", 600)
-if os.environ.get("BLK_DEBUG"):
-    print(f"[{time.time() - t0:.1f}s] booted", flush=True)
+con.log("booted")
 wait_for(b"# ", 120)
 time.sleep(2)
 run("dev() { for d in /sys/block/vd*; do [ \"$(cat $d/serial)\" = \"$1\" ] && echo /dev/${d##*/}; done; }")
@@ -146,13 +102,13 @@ notes = []
 def dd_pattern(serial):
     """(a): the pattern goes to the disk's sector 8 with dd."""
     out = run(f"dd if=/tmp/p of=$(dev {serial}) bs=512 seek=8 conv=fsync && sync")
-    if f"END{step}=0" not in out:
+    if not con.ok(out):
         sys.exit(f"FAIL virt blk: dd to {serial} failed:\n{out}")
 
 def ext4_sum(serial, mnt):
     """(b): mount the host-made ext4 and checksum the file."""
     out = run(f"mkdir -p {mnt} && mount -t ext4 $(dev {serial}) {mnt} && sha256sum {mnt}/data.bin && umount {mnt}")
-    if f"END{step}=0" in out:
+    if con.ok(out):
         if want_sum not in out:
             sys.exit(f"FAIL virt blk: ext4 file checksum on {serial}, want {want_sum}:\n{out}")
         return
@@ -178,7 +134,7 @@ out = run("cat /sys/block/${RO:=$(dev rodisk | cut -d/ -f3)}/ro")
 if "\n1\n" not in out:
     sys.exit(f"FAIL virt blk: the readonly=on disk is not read-only in the guest:\n{out}")
 out = run("dd if=/tmp/p of=$(dev rodisk) bs=512 count=1 conv=fsync")
-if f"END{step}=0" in out:
+if con.ok(out):
     sys.exit(f"FAIL virt blk: a write to the readonly=on disk succeeded:\n{out}")
 
 # virtio-rng is the kernel's hwrng.
@@ -189,11 +145,7 @@ out = run("head -c 64 /dev/hwrng | wc -c")
 if "\n64\n" not in out:
     sys.exit(f"FAIL virt rng: /dev/hwrng gave no 64 bytes:\n{out}")
 
-seen = b""
-os.write(fd, b"poweroff\r")
-wait_for(b"reboot: Power down", 120)
-_, st = os.waitpid(pid, 0)
-rc = os.waitstatus_to_exitcode(st)
+rc = con.poweroff()
 if rc != 0:
     sys.exit(f"FAIL virt blk: exit status {rc} after poweroff, want 0")
 
