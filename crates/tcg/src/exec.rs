@@ -395,8 +395,11 @@ impl<C: CpuEnv> Executor<C> {
         let irq = cpu.common_ref().interrupt_request.clone();
         let mut spins = 0u64;
         loop {
-            // Block-boundary housekeeping.
-            if cpu.common_ref().interrupt_request.load(Ordering::Relaxed) & REQ_SYNC != 0 {
+            // Block-boundary housekeeping. One load of the request word
+            // serves every check below; a request raised after it is seen
+            // at the next boundary (the chained loop also watches `irq`).
+            let req = irq.load(Ordering::Acquire);
+            if req & REQ_SYNC != 0 {
                 self.sync_code(cpu);
             }
             if !cpu.common_ref().smc_pages.is_empty() {
@@ -412,7 +415,6 @@ impl<C: CpuEnv> Executor<C> {
                 }
             }
             check_mem_generation(cpu.common());
-            let req = cpu.common_ref().interrupt_request.load(Ordering::Acquire);
             if req & REQ_EXIT != 0 {
                 cpu.common()
                     .interrupt_request
